@@ -1,0 +1,82 @@
+"""``local_client()``: the official ``openai`` client wired to the in-process engine.
+
+Every object, pager and streaming helper the caller gets (``create_and_poll``,
+``runs.stream`` with ``AssistantEventHandler``, ``submit_tool_outputs_stream``, …) is
+the SDK's own; only the transport differs from talking to a server. Model credentials
+given here live in this client's transport, in memory, and reach the engine with each
+request; they are never stored.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import openai
+
+from .models.registry import ProviderSettings
+from .runtime import app_for, engine_loop
+from .transport import AsyncInProcessTransport, InProcessTransport
+
+LOCAL_BASE_URL = "http://assistant-kit.local/v1"
+# Not a secret: the in-process engine does not check it; the SDK insists on having one.
+LOCAL_API_KEY = "assistant-kit-local"
+
+
+def provider_settings(
+    *,
+    custom_llm_provider: str | None = None,
+    api_key: str | None = None,
+    api_base: str | None = None,
+    api_version: str | None = None,
+    model_list: Iterable[dict[str, Any]] | None = None,
+    timeout: float | None = None,
+    max_retries: int = 2,
+) -> ProviderSettings:
+    """Model-provider settings in the seed's (LiteLLM's) vocabulary."""
+    provider = custom_llm_provider if custom_llm_provider not in (None, "local") else None
+    return ProviderSettings(
+        provider=provider,
+        api_key=api_key,
+        api_base=api_base,
+        api_version=api_version,
+        timeout=timeout,
+        model_list=tuple(model_list or ()),
+        max_retries=max_retries,
+    )
+
+
+def _scope(settings: ProviderSettings) -> dict[str, Any]:
+    return {"assistant_kit.settings": settings}
+
+
+def local_client(db: str | os.PathLike[str] | None = None, **model_config: Any) -> openai.OpenAI:
+    """An ``openai.OpenAI`` client served by the in-process engine.
+
+    ``db``: a SQLite path, ``":memory:"``, a SQLAlchemy URL, or None for the default store
+    (``$ASSISTANT_KIT_DB`` or ``~/.local/share/assistant_kit/assistant_kit.db``).
+    ``model_config``: where model calls go — ``custom_llm_provider`` (``"openai"`` /
+    ``"azure"``), ``api_key``, ``api_base``, ``api_version``, ``model_list`` (LiteLLM
+    routes), ``timeout``, ``max_retries``.
+    """
+    settings = provider_settings(**model_config)
+    transport = InProcessTransport(app_for(db), engine_loop(), _scope(settings))
+    return openai.OpenAI(
+        api_key=LOCAL_API_KEY,
+        base_url=LOCAL_BASE_URL,
+        max_retries=0,
+        http_client=openai.DefaultHttpxClient(transport=transport),
+    )
+
+
+def local_async_client(db: str | os.PathLike[str] | None = None, **model_config: Any) -> openai.AsyncOpenAI:
+    """``openai.AsyncOpenAI`` twin of :func:`local_client` (for top-level ``await``)."""
+    settings = provider_settings(**model_config)
+    transport = AsyncInProcessTransport(app_for(db), engine_loop(), _scope(settings))
+    return openai.AsyncOpenAI(
+        api_key=LOCAL_API_KEY,
+        base_url=LOCAL_BASE_URL,
+        max_retries=0,
+        http_client=openai.DefaultAsyncHttpxClient(transport=transport),
+    )

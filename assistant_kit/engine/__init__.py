@@ -1,0 +1,1 @@
+"""The Assistants engine: operations (``core``), run executor (``runs``), events, HTTP app."""

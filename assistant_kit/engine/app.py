@@ -1,0 +1,296 @@
+"""The engine as an ASGI app: Assistants v2 routes over :class:`Engine`.
+
+Routes only translate HTTP to engine calls and engine results/events to JSON or SSE.
+They are served both at the root and under ``/v1``. Two values may be put in the ASGI
+scope by whatever sits in front (the in-process transport, the proxy's auth layer):
+``assistant_kit.owner`` (the API-key identity objects belong to) and
+``assistant_kit.settings`` (per-request model credentials, memory only).
+
+Extension beyond the hosted API: ``GET /threads`` lists threads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+
+from ..errors import AssistantKitError, InvalidRequestError
+from .core import Engine
+from .events import DONE, Subscription, sse
+from .validation import list_params, parse_json, validate_body
+
+log = logging.getLogger("assistant_kit.http")
+
+POLL_AFTER_MS = "100"  # the SDK's create_and_poll honours this instead of its 1 s default
+
+
+def _error(exc: AssistantKitError) -> JSONResponse:
+    return JSONResponse(exc.to_body(), status_code=exc.status_code)
+
+
+async def _stream(sub: Subscription) -> AsyncIterator[bytes]:
+    async for name, data in sub.events():
+        yield sse(name, data)
+    yield DONE
+
+
+def _sse_response(sub: Subscription) -> StreamingResponse:
+    return StreamingResponse(
+        _stream(sub),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+Handler = Callable[[Request, Engine], Awaitable[Any]]
+
+
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a handler: engine from app state, errors in OpenAI's shape, JSON or SSE out."""
+
+    async def call(request: Request) -> Response:
+        engine: Engine = request.app.state.engine
+        try:
+            result = await handler(request, engine)
+        except AssistantKitError as exc:
+            return _error(exc)
+        if isinstance(result, Response):
+            return result
+        if isinstance(result, Subscription):
+            return _sse_response(result)
+        headers = {"openai-poll-after-ms": POLL_AFTER_MS} if result.get("object") == "thread.run" else None
+        return JSONResponse(result, headers=headers)
+
+    call.__name__ = handler.__name__
+    return call
+
+
+async def _body(request: Request, kind: str) -> dict[str, Any]:
+    return validate_body(kind, parse_json(await request.body()))
+
+
+def _owner(request: Request) -> str | None:
+    return request.scope.get("assistant_kit.owner")
+
+
+def _settings(request: Request) -> Any:
+    return request.scope.get("assistant_kit.settings")
+
+
+def _p(request: Request, name: str) -> str:
+    return request.path_params[name]
+
+
+# -- assistants -----------------------------------------------------------------------
+
+
+async def create_assistant(request: Request, engine: Engine) -> Any:
+    return await engine.create_assistant(await _body(request, "assistant.create"), _owner(request))
+
+
+async def list_assistants(request: Request, engine: Engine) -> Any:
+    return await engine.list_assistants(list_params(request.query_params), _owner(request))
+
+
+async def get_assistant(request: Request, engine: Engine) -> Any:
+    return await engine.get_assistant(_p(request, "assistant_id"), _owner(request))
+
+
+async def update_assistant(request: Request, engine: Engine) -> Any:
+    body = await _body(request, "assistant.update")
+    return await engine.update_assistant(_p(request, "assistant_id"), body, _owner(request))
+
+
+async def delete_assistant(request: Request, engine: Engine) -> Any:
+    return await engine.delete_assistant(_p(request, "assistant_id"), _owner(request))
+
+
+# -- threads ------------------------------------------------------------------------------
+
+
+async def create_thread(request: Request, engine: Engine) -> Any:
+    return await engine.create_thread(await _body(request, "thread.create"), _owner(request))
+
+
+async def list_threads(request: Request, engine: Engine) -> Any:
+    return await engine.list_threads(list_params(request.query_params), _owner(request))
+
+
+async def get_thread(request: Request, engine: Engine) -> Any:
+    return await engine.get_thread(_p(request, "thread_id"), _owner(request))
+
+
+async def update_thread(request: Request, engine: Engine) -> Any:
+    body = await _body(request, "thread.update")
+    return await engine.update_thread(_p(request, "thread_id"), body, _owner(request))
+
+
+async def delete_thread(request: Request, engine: Engine) -> Any:
+    return await engine.delete_thread(_p(request, "thread_id"), _owner(request))
+
+
+async def create_thread_and_run(request: Request, engine: Engine) -> Any:
+    body = await _body(request, "thread.create_and_run")
+    stream = bool(body.pop("stream", False))
+    run, sub = await engine.create_thread_and_run(body, _owner(request), _settings(request), stream=stream)
+    return sub if stream else run
+
+
+# -- messages -----------------------------------------------------------------------------
+
+
+async def create_message(request: Request, engine: Engine) -> Any:
+    body = await _body(request, "message.create")
+    return await engine.create_message(_p(request, "thread_id"), body, _owner(request))
+
+
+async def list_messages(request: Request, engine: Engine) -> Any:
+    params = list_params(request.query_params, run_filter=True)
+    return await engine.list_messages(_p(request, "thread_id"), params, _owner(request))
+
+
+async def get_message(request: Request, engine: Engine) -> Any:
+    return await engine.get_message(_p(request, "thread_id"), _p(request, "message_id"), _owner(request))
+
+
+async def update_message(request: Request, engine: Engine) -> Any:
+    body = await _body(request, "message.update")
+    return await engine.update_message(
+        _p(request, "thread_id"), _p(request, "message_id"), body, _owner(request)
+    )
+
+
+async def delete_message(request: Request, engine: Engine) -> Any:
+    return await engine.delete_message(_p(request, "thread_id"), _p(request, "message_id"), _owner(request))
+
+
+# -- runs ---------------------------------------------------------------------------------
+
+
+async def create_run(request: Request, engine: Engine) -> Any:
+    body = await _body(request, "run.create")
+    body.pop("include", None)  # file_search result content: nothing to include yet
+    body.pop("reasoning_effort", None)
+    stream = bool(body.pop("stream", False))
+    run, sub = await engine.create_run(
+        _p(request, "thread_id"), body, _owner(request), _settings(request), stream=stream
+    )
+    return sub if stream else run
+
+
+async def list_runs(request: Request, engine: Engine) -> Any:
+    return await engine.list_runs(
+        _p(request, "thread_id"), list_params(request.query_params), _owner(request)
+    )
+
+
+async def get_run(request: Request, engine: Engine) -> Any:
+    return await engine.get_run(_p(request, "thread_id"), _p(request, "run_id"), _owner(request))
+
+
+async def update_run(request: Request, engine: Engine) -> Any:
+    body = await _body(request, "run.update")
+    return await engine.update_run(_p(request, "thread_id"), _p(request, "run_id"), body, _owner(request))
+
+
+async def cancel_run(request: Request, engine: Engine) -> Any:
+    return await engine.cancel_run(_p(request, "thread_id"), _p(request, "run_id"), _owner(request))
+
+
+async def submit_tool_outputs(request: Request, engine: Engine) -> Any:
+    body = await _body(request, "run.submit_tool_outputs")
+    stream = bool(body.pop("stream", False))
+    run, sub = await engine.submit_tool_outputs(
+        _p(request, "thread_id"),
+        _p(request, "run_id"),
+        body,
+        _owner(request),
+        _settings(request),
+        stream=stream,
+    )
+    return sub if stream else run
+
+
+async def list_steps(request: Request, engine: Engine) -> Any:
+    return await engine.list_steps(
+        _p(request, "thread_id"), _p(request, "run_id"), list_params(request.query_params), _owner(request)
+    )
+
+
+async def get_step(request: Request, engine: Engine) -> Any:
+    return await engine.get_step(
+        _p(request, "thread_id"), _p(request, "run_id"), _p(request, "step_id"), _owner(request)
+    )
+
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("/assistants", "GET", list_assistants),
+    ("/assistants", "POST", create_assistant),
+    ("/assistants/{assistant_id}", "GET", get_assistant),
+    ("/assistants/{assistant_id}", "POST", update_assistant),
+    ("/assistants/{assistant_id}", "DELETE", delete_assistant),
+    ("/threads", "GET", list_threads),
+    ("/threads", "POST", create_thread),
+    ("/threads/runs", "POST", create_thread_and_run),
+    ("/threads/{thread_id}", "GET", get_thread),
+    ("/threads/{thread_id}", "POST", update_thread),
+    ("/threads/{thread_id}", "DELETE", delete_thread),
+    ("/threads/{thread_id}/messages", "GET", list_messages),
+    ("/threads/{thread_id}/messages", "POST", create_message),
+    ("/threads/{thread_id}/messages/{message_id}", "GET", get_message),
+    ("/threads/{thread_id}/messages/{message_id}", "POST", update_message),
+    ("/threads/{thread_id}/messages/{message_id}", "DELETE", delete_message),
+    ("/threads/{thread_id}/runs", "GET", list_runs),
+    ("/threads/{thread_id}/runs", "POST", create_run),
+    ("/threads/{thread_id}/runs/{run_id}", "GET", get_run),
+    ("/threads/{thread_id}/runs/{run_id}", "POST", update_run),
+    ("/threads/{thread_id}/runs/{run_id}/cancel", "POST", cancel_run),
+    ("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", "POST", submit_tool_outputs),
+    ("/threads/{thread_id}/runs/{run_id}/steps", "GET", list_steps),
+    ("/threads/{thread_id}/runs/{run_id}/steps/{step_id}", "GET", get_step),
+]
+
+
+def routes() -> list[Route]:
+    return [Route(path, endpoint(handler), methods=[method]) for path, method, handler in ROUTES]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error = InvalidRequestError(
+        f"Invalid URL ({request.method} {request.url.path})" if exc.status_code == 404 else str(exc.detail)
+    )
+    error.status_code = exc.status_code
+    return _error(error)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {
+            "error": {
+                "message": f"Internal server error: {type(exc).__name__}",
+                "type": "server_error",
+                "param": None,
+                "code": "server_error",
+            }
+        },
+        status_code=500,
+    )
+
+
+def create_app(engine: Engine) -> Starlette:
+    """The ASGI app serving ``engine`` at ``/`` and ``/v1``."""
+    app = Starlette(
+        routes=[Mount("/v1", routes=routes()), *routes()],
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+    )
+    app.state.engine = engine
+    return app

@@ -1,0 +1,430 @@
+"""The engine: every Assistants operation, transport-free.
+
+Routes (``app.py``) parse HTTP and call these methods; the in-process client and the
+proxy reach the same routes, so there is one code path. Methods take validated wire
+dicts and return wire dicts built from ``openai.types.beta`` models. ``owner`` scopes
+objects to an API key (None = single-user local mode, sees everything). ``settings``
+carries per-request model credentials that live only in memory, never in the store.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from openai.types.beta import Assistant, Thread
+from openai.types.beta.threads import Message, Run
+
+from .._ids import new_id, now
+from ..errors import InvalidRequestError, NotFoundError
+from ..models.registry import ProviderSettings, resolve_model
+from ..store import AsyncStore, Page, Store
+from .events import EventHub, Subscription
+from .runs import TERMINAL, RunExecutor, build, text_content
+
+_KIND_NAMES = {
+    "assistant": "assistant",
+    "thread": "thread",
+    "thread.message": "message",
+    "thread.run": "run",
+    "thread.run.step": "run step",
+}
+
+
+def page_body(page: Page) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": page.data,
+        "first_id": page.first_id,
+        "last_id": page.last_id,
+        "has_more": page.has_more,
+    }
+
+
+def _content_parts(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [text_content(content)]
+    parts = []
+    for part in content:
+        if part["type"] == "text":
+            parts.append(text_content(part["text"]))
+        else:
+            parts.append(part)
+    return parts
+
+
+class Engine:
+    """Owns the store, the event hub and the run executor; lives on one event loop."""
+
+    def __init__(
+        self, store: Store, settings: ProviderSettings | None = None, *, run_expiry_seconds: int = 600
+    ):
+        self.sync_store = store
+        self.store = AsyncStore(store)
+        self.settings = settings or ProviderSettings()
+        self.run_expiry_seconds = run_expiry_seconds
+        self.hub = EventHub()
+        self.executor = RunExecutor(self)
+
+    def __repr__(self) -> str:
+        return f"<Engine store={self.sync_store!r} runs_in_flight={len(self.executor.handles)}>"
+
+    # -- shared helpers ----------------------------------------------------------------
+
+    async def _get(
+        self, kind: str, object_id: str, owner: str | None, param: str | None = None, **where: Any
+    ) -> dict[str, Any]:
+        obj = await self.store.get(kind, object_id, owner, **where)
+        if obj is None:
+            raise NotFoundError(_KIND_NAMES[kind], object_id, param=param)
+        return obj
+
+    async def _list(
+        self, kind: str, params: dict[str, Any], owner: str | None = None, **where: Any
+    ) -> dict[str, Any]:
+        return page_body(await self.store.list(kind, owner=owner, **params, **where))
+
+    @staticmethod
+    def _deleted(kind: str, object_id: str) -> dict[str, Any]:
+        return {"id": object_id, "object": f"{kind}.deleted", "deleted": True}
+
+    # -- assistants ----------------------------------------------------------------------
+
+    async def create_assistant(self, body: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
+        obj = build(
+            Assistant,
+            **{
+                "id": new_id("asst"),
+                "object": "assistant",
+                "created_at": now(),
+                "name": None,
+                "description": None,
+                "instructions": None,
+                "tools": [],
+                "metadata": {},
+                "tool_resources": None,
+                "temperature": None,
+                "top_p": None,
+                "response_format": "auto",
+                **body,
+            },
+        )
+        return await self.store.insert("assistant", obj, owner)
+
+    async def get_assistant(self, assistant_id: str, owner: str | None = None) -> dict[str, Any]:
+        return await self._get("assistant", assistant_id, owner)
+
+    async def update_assistant(
+        self, assistant_id: str, body: dict[str, Any], owner: str | None = None
+    ) -> dict[str, Any]:
+        obj = await self._get("assistant", assistant_id, owner)
+        obj = build(Assistant, **{**obj, **body})
+        return await self.store.put("assistant", obj)
+
+    async def delete_assistant(self, assistant_id: str, owner: str | None = None) -> dict[str, Any]:
+        await self._get("assistant", assistant_id, owner)
+        await self.store.delete("assistant", assistant_id)
+        return self._deleted("assistant", assistant_id)
+
+    async def list_assistants(self, params: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
+        return await self._list("assistant", params, owner)
+
+    # -- threads ---------------------------------------------------------------------------
+
+    def _new_message(self, thread_id: str, body: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        return build(
+            Message,
+            id=new_id("msg"),
+            object="thread.message",
+            created_at=now(),
+            thread_id=thread_id,
+            role=body["role"],
+            content=_content_parts(body["content"]),
+            attachments=body.get("attachments") or [],
+            metadata=body.get("metadata") or {},
+            status="completed",
+            completed_at=now(),
+            assistant_id=None,
+            run_id=None,
+            **extra,
+        )
+
+    async def create_thread(self, body: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
+        thread = build(
+            Thread,
+            id=new_id("thread"),
+            object="thread",
+            created_at=now(),
+            metadata=body.get("metadata") or {},
+            tool_resources=body.get("tool_resources"),
+        )
+        items = [("thread", thread)]
+        items += [("thread.message", self._new_message(thread["id"], m)) for m in body.get("messages") or []]
+        await self.store.insert_many(items, owner)
+        return thread
+
+    async def get_thread(self, thread_id: str, owner: str | None = None) -> dict[str, Any]:
+        return await self._get("thread", thread_id, owner)
+
+    async def update_thread(
+        self, thread_id: str, body: dict[str, Any], owner: str | None = None
+    ) -> dict[str, Any]:
+        thread = await self._get("thread", thread_id, owner)
+        thread.update(body)
+        return await self.store.put("thread", build(Thread, **thread))
+
+    async def delete_thread(self, thread_id: str, owner: str | None = None) -> dict[str, Any]:
+        await self._get("thread", thread_id, owner)
+        active = await self.store.active_run_id(thread_id)
+        if active:
+            run = await self.store.get("thread.run", active)
+            if run:
+                await self.executor.cancel(run)
+        await self.store.delete_thread(thread_id)
+        return self._deleted("thread", thread_id)
+
+    async def list_threads(self, params: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
+        return await self._list("thread", params, owner)
+
+    # -- messages ----------------------------------------------------------------------------
+
+    async def create_message(
+        self, thread_id: str, body: dict[str, Any], owner: str | None = None
+    ) -> dict[str, Any]:
+        await self._get("thread", thread_id, owner)
+        message = self._new_message(thread_id, body)
+        await self.store.insert_if_idle(thread_id, [("thread.message", message)], owner)
+        return message
+
+    async def get_message(self, thread_id: str, message_id: str, owner: str | None = None) -> dict[str, Any]:
+        await self._get("thread", thread_id, owner)
+        return await self._get("thread.message", message_id, None, thread_id=thread_id)
+
+    async def update_message(
+        self, thread_id: str, message_id: str, body: dict[str, Any], owner: str | None = None
+    ) -> dict[str, Any]:
+        message = await self.get_message(thread_id, message_id, owner)
+        message.update(body)
+        return await self.store.put("thread.message", message)
+
+    async def delete_message(
+        self, thread_id: str, message_id: str, owner: str | None = None
+    ) -> dict[str, Any]:
+        await self.get_message(thread_id, message_id, owner)
+        await self.store.delete("thread.message", message_id)
+        return self._deleted("thread.message", message_id)
+
+    async def list_messages(
+        self, thread_id: str, params: dict[str, Any], owner: str | None = None
+    ) -> dict[str, Any]:
+        await self._get("thread", thread_id, owner)
+        return await self._list("thread.message", params, thread_id=thread_id)
+
+    # -- runs --------------------------------------------------------------------------------
+
+    async def create_run(
+        self,
+        thread_id: str,
+        body: dict[str, Any],
+        owner: str | None = None,
+        settings: ProviderSettings | None = None,
+        *,
+        stream: bool = False,
+        thread_created: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], Subscription | None]:
+        """Create a run (and its ``additional_messages``) and start executing it.
+
+        With ``stream``, the returned subscription is registered before the run starts,
+        so it sees every event from ``thread.run.created`` on.
+        """
+        await self._get("thread", thread_id, owner)
+        assistant = await self._get("assistant", body["assistant_id"], owner, "assistant_id")
+        settings = self.settings.merged(settings)
+        model_name = body.get("model") or assistant["model"]
+        model = resolve_model(model_name, settings)  # unknown model / missing key → 400 now
+        instructions = body.get("instructions")
+        if instructions is None:
+            instructions = assistant.get("instructions") or ""
+        if body.get("additional_instructions"):
+            instructions = (instructions + "\n\n" if instructions else "") + body["additional_instructions"]
+        tools = body["tools"] if body.get("tools") is not None else assistant.get("tools") or []
+        choice = body.get("tool_choice") or "auto"
+        self._check_tool_choice(choice, tools)
+        created = now()
+        run = build(
+            Run,
+            id=new_id("run"),
+            object="thread.run",
+            created_at=created,
+            thread_id=thread_id,
+            assistant_id=assistant["id"],
+            status="queued",
+            model=model_name,
+            instructions=instructions,
+            tools=tools,
+            tool_choice=choice,
+            metadata=body.get("metadata") or {},
+            parallel_tool_calls=body.get("parallel_tool_calls", True),
+            response_format=_pick(body, assistant, "response_format") or "auto",
+            temperature=_pick(body, assistant, "temperature"),
+            top_p=_pick(body, assistant, "top_p"),
+            max_prompt_tokens=body.get("max_prompt_tokens"),
+            max_completion_tokens=body.get("max_completion_tokens"),
+            truncation_strategy=body.get("truncation_strategy") or {"type": "auto", "last_messages": None},
+            expires_at=created + self.run_expiry_seconds,
+            usage=None,
+            required_action=None,
+            last_error=None,
+            incomplete_details=None,
+        )
+        items = [
+            ("thread.message", self._new_message(thread_id, m)) for m in body.get("additional_messages") or []
+        ]
+        items.append(("thread.run", run))
+        await self.store.insert_if_idle(thread_id, items, owner, param="thread_id")
+        sub = self.hub.subscribe(run["id"]) if stream else None
+        if sub is not None and thread_created is not None:
+            sub.queue.put_nowait(("thread.created", thread_created))
+        self.executor.start(copy.deepcopy(run), settings, model)
+        return run, sub
+
+    @staticmethod
+    def _check_tool_choice(choice: Any, tools: list[dict[str, Any]]) -> None:
+        if not isinstance(choice, dict):
+            if choice == "required" and not tools:
+                raise InvalidRequestError(
+                    "Invalid 'tool_choice': 'required' needs at least one tool.", param="tool_choice"
+                )
+            return
+        if choice["type"] == "function":
+            name = choice["function"]["name"]
+            names = [t["function"]["name"] for t in tools if t["type"] == "function"]
+            if name not in names:
+                raise InvalidRequestError(
+                    f"Invalid 'tool_choice': function '{name}' is not among the run's tools "
+                    f"({', '.join(names) or 'none'}).",
+                    param="tool_choice.function.name",
+                )
+        elif not any(t["type"] == choice["type"] for t in tools):
+            raise InvalidRequestError(
+                f"Invalid 'tool_choice': tool type '{choice['type']}' is not among the run's tools.",
+                param="tool_choice.type",
+            )
+
+    async def create_thread_and_run(
+        self,
+        body: dict[str, Any],
+        owner: str | None = None,
+        settings: ProviderSettings | None = None,
+        *,
+        stream: bool = False,
+    ) -> tuple[dict[str, Any], Subscription | None]:
+        await self._get("assistant", body["assistant_id"], owner, "assistant_id")
+        thread_body = dict(body.get("thread") or {})
+        if body.get("tool_resources") is not None:
+            thread_body["tool_resources"] = body["tool_resources"]
+        thread = await self.create_thread(thread_body, owner)
+        run_body = {k: v for k, v in body.items() if k not in ("thread", "tool_resources")}
+        return await self.create_run(
+            thread["id"], run_body, owner, settings, stream=stream, thread_created=thread
+        )
+
+    async def get_run(self, thread_id: str, run_id: str, owner: str | None = None) -> dict[str, Any]:
+        await self._get("thread", thread_id, owner)
+        handle = self.executor.handles.get(run_id)
+        if handle is not None and handle.run["thread_id"] == thread_id:
+            return copy.deepcopy(handle.run)  # the live state, ahead of the last write
+        run = await self._get("thread.run", run_id, None, thread_id=thread_id)
+        return await self.executor.expire_if_due(run)
+
+    async def update_run(
+        self, thread_id: str, run_id: str, body: dict[str, Any], owner: str | None = None
+    ) -> dict[str, Any]:
+        run = await self.get_run(thread_id, run_id, owner)
+        handle = self.executor.handles.get(run_id)
+        target = handle.run if handle else run
+        target["metadata"] = body.get("metadata") or {}
+        await self.store.put("thread.run", target)
+        return copy.deepcopy(target)
+
+    async def list_runs(
+        self, thread_id: str, params: dict[str, Any], owner: str | None = None
+    ) -> dict[str, Any]:
+        await self._get("thread", thread_id, owner)
+        body = await self._list("thread.run", params, thread_id=thread_id)
+        body["data"] = [await self.executor.expire_if_due(r) for r in body["data"]]
+        return body
+
+    async def cancel_run(self, thread_id: str, run_id: str, owner: str | None = None) -> dict[str, Any]:
+        run = await self.get_run(thread_id, run_id, owner)
+        if run["status"] in TERMINAL or run["status"] == "cancelling":
+            raise InvalidRequestError(
+                f"Cannot cancel run {run_id} with status '{run['status']}'.", param="run_id"
+            )
+        return await self.executor.cancel(run)
+
+    async def submit_tool_outputs(
+        self,
+        thread_id: str,
+        run_id: str,
+        body: dict[str, Any],
+        owner: str | None = None,
+        settings: ProviderSettings | None = None,
+        *,
+        stream: bool = False,
+    ) -> tuple[dict[str, Any], Subscription | None]:
+        run = await self.get_run(thread_id, run_id, owner)
+        if run["status"] != "requires_action":
+            raise InvalidRequestError(
+                f"Runs in status '{run['status']}' do not accept tool outputs; run {run_id} "
+                "must be in 'requires_action'.",
+                param="run_id",
+            )
+        pending = [c["id"] for c in run["required_action"]["submit_tool_outputs"]["tool_calls"]]
+        outputs: dict[str, str] = {}
+        for index, item in enumerate(body["tool_outputs"]):
+            call_id = item.get("tool_call_id")
+            if call_id not in pending:
+                raise InvalidRequestError(
+                    f"Invalid 'tool_outputs[{index}].tool_call_id': no pending tool call "
+                    f"'{call_id}' in run {run_id} (pending: {', '.join(pending)}).",
+                    param=f"tool_outputs[{index}].tool_call_id",
+                )
+            if call_id in outputs:
+                raise InvalidRequestError(
+                    f"Duplicate output for tool call '{call_id}'.",
+                    param=f"tool_outputs[{index}].tool_call_id",
+                )
+            outputs[call_id] = item.get("output") or ""
+        missing = [c for c in pending if c not in outputs]
+        if missing:
+            raise InvalidRequestError(
+                f"Missing tool outputs for: {', '.join(missing)}. Submit all outputs at once.",
+                param="tool_outputs",
+            )
+        steps = (await self.store.list("thread.run.step", run_id=run_id, order="desc", limit=1)).data
+        step = steps[0]
+        sub = self.hub.subscribe(run_id) if stream else None
+        await self.executor.submit_tool_outputs(run, step, outputs)
+        merged = self.settings.merged(settings)
+        self.executor.start(run, merged, resolve_model(run["model"], merged), resumed=True)
+        return copy.deepcopy(run), sub
+
+    # -- run steps -----------------------------------------------------------------------------
+
+    async def list_steps(
+        self, thread_id: str, run_id: str, params: dict[str, Any], owner: str | None = None
+    ) -> dict[str, Any]:
+        await self.get_run(thread_id, run_id, owner)
+        return await self._list("thread.run.step", params, run_id=run_id)
+
+    async def get_step(
+        self, thread_id: str, run_id: str, step_id: str, owner: str | None = None
+    ) -> dict[str, Any]:
+        await self.get_run(thread_id, run_id, owner)
+        return await self._get("thread.run.step", step_id, None, run_id=run_id)
+
+
+def _pick(body: dict[str, Any], assistant: dict[str, Any], key: str) -> Any:
+    value = body.get(key)
+    return value if value is not None else assistant.get(key)

@@ -1,0 +1,228 @@
+"""Request validation against the SDK's own parameter types.
+
+Bodies are checked with pydantic ``TypeAdapter``s built over the ``*_params`` TypedDicts
+that ship in ``openai.types.beta`` — the same definitions the client was generated from —
+so there is no hand-written schema to drift. Errors name the offending parameter
+(``tools[0].function.name``), unknown parameters are rejected like OpenAI does, and the
+few rules a type cannot express (metadata limits, list query ranges) live here too.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import InvalidRequestError
+
+# body kind -> (module under openai.types.beta, TypedDict name, required keys)
+_PARAMS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "assistant.create": ("assistant_create_params", "AssistantCreateParams", ("model",)),
+    "assistant.update": ("assistant_update_params", "AssistantUpdateParams", ()),
+    "thread.create": ("thread_create_params", "ThreadCreateParams", ()),
+    "thread.update": ("thread_update_params", "ThreadUpdateParams", ()),
+    "thread.create_and_run": (
+        "thread_create_and_run_params",
+        "ThreadCreateAndRunParamsBase",
+        ("assistant_id",),
+    ),
+    "message.create": ("threads.message_create_params", "MessageCreateParams", ("role", "content")),
+    "message.update": ("threads.message_update_params", "MessageUpdateParams", ()),
+    "run.create": ("threads.run_create_params", "RunCreateParamsBase", ("assistant_id",)),
+    "run.update": ("threads.run_update_params", "RunUpdateParams", ()),
+    "run.submit_tool_outputs": (
+        "threads.run_submit_tool_outputs_params",
+        "RunSubmitToolOutputsParamsBase",
+        ("tool_outputs",),
+    ),
+}
+_PATH_PARAMS = {"thread_id", "run_id"}
+_STREAMABLE = {"thread.create_and_run", "run.create", "run.submit_tool_outputs"}
+
+
+@functools.cache
+def _adapter(kind: str) -> tuple[Any, frozenset[str], dict[str, str]]:
+    from pydantic import TypeAdapter
+
+    module, name, _ = _PARAMS[kind]
+    typed_dict = getattr(importlib.import_module(f"openai.types.beta.{module}"), name)
+    allowed = frozenset(typed_dict.__annotations__) - _PATH_PARAMS
+    if kind in _STREAMABLE:
+        allowed |= {"stream"}
+    path = {key: "-" for key in _PATH_PARAMS & set(typed_dict.__annotations__)}
+    return TypeAdapter(typed_dict), allowed, path
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and (part != part.lower() or "[" in part):
+            continue  # pydantic's union-branch labels (class names, literal[...]), not a path
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _materialize(value: Any, path: tuple[Any, ...] = ()) -> None:
+    """Walk a validated value so lazily validated iterables (the SDK types use ``Iterable``)
+    report their errors now, with the full path to the bad item."""
+    from pydantic import ValidationError
+
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _materialize(item, (*path, key))
+    elif not isinstance(value, (str, bytes)) and hasattr(value, "__iter__"):
+        iterator = iter(value)
+        index = 0
+        while True:
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            except ValidationError as exc:
+                err = _best_error(exc)
+                raise _invalid(err, (*path, index, *err["loc"][1:])) from None
+            _materialize(item, (*path, index))
+            index += 1
+
+
+def _best_error(exc: Any) -> Any:
+    """Of a union's errors, prefer a branch whose ``type`` discriminator matched."""
+    errors = exc.errors()
+    wrong_branch = {e["loc"][:-1] for e in errors if e["type"] == "literal_error" and e["loc"][-1] == "type"}
+    for err in errors:
+        if not any(err["loc"][: len(b)] == b for b in wrong_branch):
+            return err
+    return errors[0]
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequestError("The request body must be a JSON object.")
+    return body
+
+
+def validate_body(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Check ``body`` for ``kind``; return it unchanged (plain JSON values) when valid."""
+    from pydantic import ValidationError
+
+    adapter, allowed, path_params = _adapter(kind)
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InvalidRequestError(f"Unrecognized request argument supplied: {unknown[0]}", param=unknown[0])
+    for key in _PARAMS[kind][2]:
+        if body.get(key) is None:
+            raise InvalidRequestError(f"Missing required parameter: '{key}'.", param=key)
+    try:
+        validated = adapter.validate_python({**body, **path_params})
+    except ValidationError as exc:
+        err = _best_error(exc)
+        raise _invalid(err, err["loc"]) from None
+    _materialize(validated)
+    check_metadata(body.get("metadata"))
+    for key in ("messages", "additional_messages"):
+        for index, message in enumerate(body.get(key) or []):
+            check_metadata(message.get("metadata"), f"{key}[{index}].metadata")
+    if kind == "thread.create_and_run":
+        for index, message in enumerate((body.get("thread") or {}).get("messages") or []):
+            check_metadata(message.get("metadata"), f"thread.messages[{index}].metadata")
+    check_ranges(body)
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        if not (choice.get("function") or {}).get("name"):
+            raise InvalidRequestError(
+                "Invalid 'tool_choice': a function tool choice needs 'function.name'.",
+                param="tool_choice.function.name",
+            )
+    return body
+
+
+def _invalid(err: Mapping[str, Any], loc: tuple[Any, ...]) -> InvalidRequestError:
+    param = _loc(tuple(loc))
+    value = err.get("input")
+    shown = json.dumps(value)[:80] if isinstance(value, (str, int, float, bool)) else None
+    detail = f" (got {shown})" if shown is not None else ""
+    return InvalidRequestError(f"Invalid value for '{param}': {err['msg']}{detail}.", param=param)
+
+
+def check_metadata(metadata: Any, param: str = "metadata") -> None:
+    """At most 16 pairs; keys ≤ 64 characters; values strings ≤ 512 characters."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict):
+        raise InvalidRequestError(f"'{param}' must be an object of string pairs.", param=param)
+    if len(metadata) > 16:
+        raise InvalidRequestError(
+            f"Invalid '{param}': too many keys ({len(metadata)}); at most 16 are allowed.",
+            param=param,
+        )
+    for key, value in metadata.items():
+        if len(key) > 64:
+            raise InvalidRequestError(
+                f"Invalid '{param}': key '{key[:20]}…' is longer than 64 characters.", param=param
+            )
+        if not isinstance(value, str) or len(value) > 512:
+            raise InvalidRequestError(
+                f"Invalid '{param}.{key}': values must be strings of at most 512 characters.",
+                param=f"{param}.{key}",
+            )
+
+
+def check_ranges(body: Mapping[str, Any]) -> None:
+    for key, low, high in (("temperature", 0, 2), ("top_p", 0, 1)):
+        value = body.get(key)
+        if value is not None and not low <= value <= high:
+            raise InvalidRequestError(f"Invalid '{key}': {value} is outside [{low}, {high}].", param=key)
+    for key in ("max_prompt_tokens", "max_completion_tokens"):
+        value = body.get(key)
+        if value is not None and value < 256:  # the spec's minimum for both limits
+            raise InvalidRequestError(f"Invalid '{key}': {value} is below the minimum of 256.", param=key)
+    strategy = body.get("truncation_strategy")
+    if strategy and strategy.get("type") == "last_messages":
+        if not isinstance(strategy.get("last_messages"), int) or strategy["last_messages"] < 1:
+            raise InvalidRequestError(
+                "Invalid 'truncation_strategy.last_messages': must be an integer ≥ 1 when "
+                "type is 'last_messages'.",
+                param="truncation_strategy.last_messages",
+            )
+
+
+def list_params(query: Mapping[str, str], *, run_filter: bool = False) -> dict[str, Any]:
+    """``limit`` 1-100 (default 20), ``order`` asc|desc (default desc), ``after``/``before``."""
+    allowed = {"limit", "order", "after", "before"} | ({"run_id"} if run_filter else set())
+    allowed |= {"include[]", "include"}
+    for key in query:
+        if key not in allowed:
+            raise InvalidRequestError(f"Unrecognized query parameter: {key}", param=key)
+    out: dict[str, Any] = {"limit": 20, "order": "desc", "after": None, "before": None}
+    if "limit" in query:
+        try:
+            out["limit"] = int(query["limit"])
+        except ValueError:
+            raise InvalidRequestError(
+                f"Invalid 'limit': expected an integer, got '{query['limit']}'.", param="limit"
+            ) from None
+        if not 1 <= out["limit"] <= 100:
+            raise InvalidRequestError(f"Invalid 'limit': {out['limit']} is outside [1, 100].", param="limit")
+    if "order" in query:
+        if query["order"] not in ("asc", "desc"):
+            raise InvalidRequestError(
+                f"Invalid 'order': expected 'asc' or 'desc', got '{query['order']}'.", param="order"
+            )
+        out["order"] = query["order"]
+    for key in ("after", "before"):
+        if query.get(key):
+            out[key] = query[key]
+    if run_filter and query.get("run_id"):
+        out["run_id"] = query["run_id"]
+    return out

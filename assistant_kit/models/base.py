@@ -1,0 +1,102 @@
+"""The one small interface every model backend implements.
+
+A backend turns a chat-format request into an async stream of events: text deltas,
+tool-call deltas, usage, finish. The run executor owns everything else (steps, messages,
+SSE); a backend never sees the store. Non-streaming use drains the stream.
+(Shape borrowed from simonw/llm's ``execute()`` generator and pydantic-ai's one-method
+``Model``.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ModelRequest:
+    """A model turn in Chat Completions terms.
+
+    ``messages`` use the chat format (``role``/``content``/``tool_calls``/``tool_call_id``);
+    ``tools`` are chat function tools; ``tool_choice`` is ``"auto" | "none" | "required"`` or
+    ``{"type": "function", "function": {"name": ...}}``; ``max_tokens`` is what is left of
+    the run's ``max_completion_tokens`` budget (None = no limit).
+    """
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool = True
+    response_format: dict[str, Any] | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    # Names among ``tools`` that stand for the Assistants built-ins (code_interpreter, …)
+    # rather than the caller's functions; scripted models leave them alone.
+    builtin_tools: set[str] = field(default_factory=set)
+
+
+@dataclass
+class TextDelta:
+    text: str
+
+
+@dataclass
+class ToolCallDelta:
+    """A fragment of one tool call. The first fragment for an ``index`` carries ``id`` and
+    ``name``; later ones only ``arguments`` text (the Chat Completions streaming shape)."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass
+class Finish:
+    """End of the turn: ``stop``, ``length`` (token budget hit) or ``tool_calls``."""
+
+    reason: str
+
+
+ModelEvent = TextDelta | ToolCallDelta | Usage | Finish
+
+
+class BaseChatModel:
+    """Subclass and implement :meth:`stream`.
+
+    ``stream`` must stop promptly when the consuming task is cancelled (the executor
+    cancels it for ``runs.cancel``). Raise :class:`assistant_kit.errors.ModelError` for
+    upstream failures; set ``retryable=True`` only when nothing has been yielded yet.
+    """
+
+    name: str = "model"
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        raise NotImplementedError
+
+    def count_tokens(self, messages: list[dict[str, Any]]) -> int:
+        """Estimate prompt tokens, used to fit ``max_prompt_tokens`` before a turn.
+
+        The default is the common ~4 characters per token rule plus a few tokens of
+        per-message overhead; backends with a tokenizer override it.
+        """
+        total = 0
+        for message in messages:
+            content = message.get("content") or ""
+            if not isinstance(content, str):
+                content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+            total += len(content) // 4 + 4
+            for call in message.get("tool_calls") or []:
+                total += len(call["function"]["arguments"]) // 4 + 4
+        return total
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

@@ -1,0 +1,423 @@
+"""Chat Completions backends over the official ``openai`` SDK: OpenAI, Azure OpenAI, and any
+OpenAI-compatible server (Ollama, vLLM, llama.cpp server, LM Studio) reached via ``api_base``.
+
+Why the SDK and not raw HTTP: it already knows the auth headers (``Authorization`` vs
+Azure's ``api-key``), the Azure URL layout and ``api-version`` query, SSE parsing, and
+retrying 408/409/429/5xx/connection errors with backoff that honours ``Retry-After``.
+Its retries happen only while the request is being sent — before a stream object exists —
+so they can never duplicate tokens the caller has already seen. We therefore lean on
+them (``max_retries`` = ``ProviderSettings.max_retries``) and do no retrying of our own;
+anything that fails after the stream has started is reported, not retried.
+
+Clients are cached (connection reuse matters for multi-round tool runs) per event loop,
+because an ``httpx`` connection pool belongs to the loop that opened it. The cache is keyed
+on a hash of the settings so no plain key sits in a dict key, and pooled connections are
+closed when the loop shuts down its async generators (``asyncio.run`` does) — otherwise the
+dead loop's sockets would surface later as ``ResourceWarning``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import openai
+
+from .._ids import new_id
+from ..errors import ModelConfigError, ModelError
+from .base import BaseChatModel, Finish, ModelEvent, ModelRequest, TextDelta, ToolCallDelta, Usage
+from .registry import ProviderSettings
+
+#: Sent as the key to servers that need none (Ollama, vLLM, …): the SDK insists on one.
+DUMMY_API_KEY = "not-needed"
+
+_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    # A filtered answer ends the turn; what was streamed so far is kept.
+    "content_filter": "stop",
+}
+
+
+def _env(*names: str) -> str | None:
+    return next((os.environ[n] for n in names if os.environ.get(n)), None)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where one model's calls go. The key is excluded from ``repr``."""
+
+    kind: str  # "openai" | "azure"
+    base: str | None
+    api_key: str = field(repr=False)
+    api_version: str | None
+    timeout: float | None
+    max_retries: int
+
+    def cache_key(self) -> str:
+        raw = repr((self.kind, self.base, self.api_key, self.api_version, self.timeout, self.max_retries))
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def host(self) -> str:
+        if not self.base:
+            return "api.openai.com"
+        parts = urlsplit(self.base)
+        return parts.hostname or self.base  # never userinfo, which may hold credentials
+
+
+def _check_base(base: str | None, what: str) -> None:
+    """Catch the classic ``localhost:11434/v1`` (no scheme) now, not as a connect error."""
+    if base and urlsplit(base).scheme not in ("http", "https"):
+        raise ModelConfigError(
+            f"{what} must be an http:// or https:// URL (got '{_strip_userinfo(base)}').",
+            param="model",
+        )
+
+
+def _strip_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def create_openai(name: str, settings: ProviderSettings) -> OpenAIChatModel:
+    """OpenAI, or any OpenAI-compatible server when ``api_base`` (or ``OPENAI_BASE_URL``)
+    is set; a local server may need no key, so a dummy one is sent."""
+    base = settings.api_base or _env("OPENAI_BASE_URL")
+    key = settings.api_key or _env("OPENAI_API_KEY")
+    if not key and not base:
+        raise ModelConfigError(
+            f"No credentials for model '{name}': set the OPENAI_API_KEY environment variable, "
+            "pass api_key, or pass api_base for an OpenAI-compatible server that needs no key.",
+            param="model",
+        )
+    _check_base(base, "api_base (or OPENAI_BASE_URL)")
+    target = _Target("openai", base, key or DUMMY_API_KEY, None, settings.timeout, settings.max_retries)
+    return OpenAIChatModel(name, target)
+
+
+def create_azure(deployment: str, settings: ProviderSettings) -> OpenAIChatModel:
+    """An Azure OpenAI deployment: ``api_base`` is the resource endpoint
+    (``https://<resource>.openai.azure.com``); the deployment name is the model."""
+    endpoint = settings.api_base or _env("AZURE_OPENAI_ENDPOINT", "AZURE_API_BASE")
+    key = settings.api_key or _env("AZURE_OPENAI_API_KEY", "AZURE_API_KEY")
+    version = settings.api_version or _env(
+        "OPENAI_API_VERSION", "AZURE_OPENAI_API_VERSION", "AZURE_API_VERSION"
+    )
+    missing = [
+        label
+        for label, value in (
+            ("an endpoint (api_base or AZURE_OPENAI_ENDPOINT)", endpoint),
+            ("an API key (api_key or AZURE_OPENAI_API_KEY / AZURE_API_KEY)", key),
+            ("an API version (api_version or OPENAI_API_VERSION / AZURE_OPENAI_API_VERSION)", version),
+        )
+        if not value
+    ]
+    if missing:
+        raise ModelConfigError(
+            f"Azure deployment '{deployment}' is missing " + "; ".join(missing) + ".",
+            param="model",
+        )
+    assert key is not None  # for type checkers; checked above
+    _check_base(endpoint, "The Azure endpoint (api_base)")
+    target = _Target("azure", endpoint, key, version, settings.timeout, settings.max_retries)
+    return OpenAIChatModel(deployment, target)
+
+
+# --- client cache -------------------------------------------------------------------------
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = weakref.WeakKeyDictionary()
+
+
+class _LoopClients:
+    """The clients of one event loop, closed when that loop finalizes async generators."""
+
+    def __init__(self) -> None:
+        self.clients: dict[str, openai.AsyncOpenAI] = {}
+        self._closer = self._close_at_shutdown()
+
+    async def start(self) -> None:
+        # Advancing the generator once registers it with the running loop, so
+        # ``loop.shutdown_asyncgens()`` (called by ``asyncio.run``) will close it.
+        await self._closer.asend(None)
+
+    async def _close_at_shutdown(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.aclose()
+            # This generator holds the loop (via its finalizer hook), so the entry must go
+            # or the closed loop would never be collected.
+            _clients.pop(asyncio.get_running_loop(), None)
+
+    async def aclose(self) -> None:
+        clients, self.clients = list(self.clients.values()), {}
+        for client in clients:
+            await client.close()
+
+
+async def _client(target: _Target) -> openai.AsyncOpenAI:
+    loop = asyncio.get_running_loop()
+    per_loop = _clients.get(loop)
+    if per_loop is None:
+        per_loop = _clients[loop] = _LoopClients()
+        await per_loop.start()
+    key = target.cache_key()
+    client = per_loop.clients.get(key)
+    if client is None:
+        options: dict[str, Any] = {"api_key": target.api_key, "max_retries": target.max_retries}
+        if target.timeout is not None:
+            options["timeout"] = target.timeout
+        if target.kind == "azure":
+            client = openai.AsyncAzureOpenAI(
+                azure_endpoint=target.base, api_version=target.api_version, **options
+            )
+        else:
+            client = openai.AsyncOpenAI(base_url=target.base, **options)
+        per_loop.clients[key] = client
+    return client
+
+
+async def aclose_clients() -> None:
+    """Close the cached clients of the running loop (e.g. at application shutdown)."""
+    per_loop = _clients.get(asyncio.get_running_loop())
+    if per_loop is not None:
+        await per_loop.aclose()
+
+
+# --- the backend --------------------------------------------------------------------------
+
+
+def _create_kwargs(model: str, request: ModelRequest) -> dict[str, Any]:
+    """The ``chat.completions.create`` arguments; unset (None) options are not sent at all,
+    so servers that reject unknown or null parameters are not bothered with them."""
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "messages": request.messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if request.tools:
+        kwargs["tools"] = request.tools
+        kwargs["parallel_tool_calls"] = request.parallel_tool_calls
+        if request.tool_choice is not None:
+            kwargs["tool_choice"] = request.tool_choice
+    optional = {
+        "response_format": request.response_format,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "max_completion_tokens": request.max_tokens,
+    }
+    kwargs.update({k: v for k, v in optional.items() if v is not None})
+    return kwargs
+
+
+class _ToolCallIndexer:
+    """Maps upstream tool-call fragments to stable indices with an id on the first fragment.
+
+    OpenAI sends ``index`` on every fragment and ``id``+``name`` on the first. Some
+    compatible servers omit ``index``, reuse index 0 for every call, or send no ``id``;
+    a new ``id`` therefore starts a new call, and a missing one is generated.
+    """
+
+    def __init__(self) -> None:
+        self._by_upstream: dict[int | None, tuple[int, str]] = {}
+        self._count = 0
+
+    def fragment(
+        self, index: int | None, call_id: str | None, name: str | None, arguments: str
+    ) -> ToolCallDelta:
+        known = self._by_upstream.get(index)
+        if known is not None and (call_id is None or call_id == known[1]):
+            return ToolCallDelta(known[0], arguments=arguments)
+        ours = self._count
+        self._count += 1
+        call_id = call_id or new_id("call")
+        self._by_upstream[index] = (ours, call_id)
+        return ToolCallDelta(ours, id=call_id, name=name or "", arguments=arguments)
+
+
+class OpenAIChatModel(BaseChatModel):
+    """One model/deployment on one endpoint. ``repr`` shows the host, never the key."""
+
+    def __init__(self, name: str, target: _Target):
+        self.name = name
+        self._target = target
+
+    def __repr__(self) -> str:
+        return f"<OpenAIChatModel {self.name!r} via {self._target.kind} at {self._target.host()}>"
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        client = await _client(self._target)
+        try:
+            upstream = await client.chat.completions.create(**_create_kwargs(self.name, request))
+        except openai.OpenAIError as exc:
+            raise _model_error(exc, self.name, self._target, streaming=False, yielded=False) from None
+        finish: str | None = None
+        usage: Usage | None = None
+        yielded = False
+        tools = _ToolCallIndexer()
+        try:
+            async for chunk in upstream:
+                if chunk.usage is not None:
+                    usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+                for choice in chunk.choices or []:
+                    if choice.index not in (0, None):
+                        continue  # n > 1 is never requested
+                    for event in _delta_events(choice.delta, tools):
+                        yielded = True
+                        yield event
+                    if choice.finish_reason:
+                        finish = _FINISH.get(choice.finish_reason, "stop")
+        except openai.OpenAIError as exc:
+            raise _model_error(exc, self.name, self._target, streaming=True, yielded=yielded) from None
+        except ValueError as exc:  # an SSE event that is not JSON: a broken compatible server
+            raise ModelError(
+                f"Model '{self.name}' at {self._target.host()}: the upstream sent a malformed "
+                f"stream event ({type(exc).__name__}).",
+                code="server_error",
+                model=self.name,
+                retryable=not yielded,
+            ) from None
+        finally:
+            await upstream.close()  # also runs on cancellation/aclose: drop the connection now
+        if finish is None:
+            raise ModelError(
+                f"Model '{self.name}': upstream stream ended early, before a finish_reason.",
+                code="server_error",
+                status=None,
+                model=self.name,
+                retryable=not yielded,
+            )
+        if usage is not None:
+            yield usage
+        yield Finish(finish)
+
+
+def _delta_events(delta: Any, tools: _ToolCallIndexer) -> list[ModelEvent]:
+    if delta is None:
+        return []
+    events: list[ModelEvent] = []
+    # A refusal (structured outputs) is what the user should read, so it streams as text.
+    for text in (delta.content, getattr(delta, "refusal", None)):
+        if text:
+            events.append(TextDelta(text))
+    for call in delta.tool_calls or []:
+        fn = call.function
+        events.append(
+            tools.fragment(call.index, call.id, fn.name if fn else None, (fn.arguments or "") if fn else "")
+        )
+    legacy = getattr(delta, "function_call", None)  # pre-tools servers
+    if legacy is not None:
+        events.append(tools.fragment(-1, None, legacy.name, legacy.arguments or ""))
+    return events
+
+
+# --- errors -------------------------------------------------------------------------------
+
+_KEYLIKE = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-*.]{3,}")
+
+
+def _redact(text: str, target: _Target, limit: int = 300) -> str:
+    if target.api_key and target.api_key != DUMMY_API_KEY:
+        text = text.replace(target.api_key, "***")
+    text = _KEYLIKE.sub(r"\1-***", text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _upstream_detail(exc: openai.APIError, target: _Target) -> str:
+    body = exc.body
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, str) or not message:
+        message = body if isinstance(body, str) and body else ""
+    return f": {_redact(message, target)}" if message else ""
+
+
+def _model_error(
+    exc: openai.OpenAIError, model: str, target: _Target, *, streaming: bool, yielded: bool
+) -> ModelError:
+    """Translate an SDK exception; messages name the model and host, never a key.
+
+    ``streaming``: the failure came after the response started (never retried by the SDK);
+    ``yielded``: events already reached the caller, so a retry would repeat them.
+    """
+    where = f"model '{model}' at {target.host()}"
+    retries = f" after {target.max_retries} retries" if target.max_retries else ""
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        detail = _upstream_detail(exc, target)
+        if status == 429:
+            return ModelError(
+                f"Rate limited by the upstream for {where} (HTTP 429){retries}{detail}",
+                code="rate_limit_exceeded",
+                status=status,
+                model=model,
+                retryable=not yielded,
+            )
+        if status >= 500 or status in (408, 409):
+            return ModelError(
+                f"Upstream server error for {where} (HTTP {status}){retries}{detail}",
+                code="server_error",
+                status=status,
+                model=model,
+                retryable=not yielded,
+            )
+        if status in (401, 403):
+            # Upstream 401 bodies echo a masked key; say nothing about it at all.
+            return ModelError(
+                f"The upstream rejected the API key for {where} (HTTP {status}).",
+                code="invalid_api_key",
+                status=status,
+                model=model,
+            )
+        if status == 404:
+            return ModelError(
+                f"Model not found: {where} (HTTP 404){detail}",
+                code="model_not_found",
+                status=status,
+                model=model,
+            )
+        return ModelError(
+            f"The upstream rejected the request for {where} (HTTP {status}){detail}",
+            code="invalid_request_error",
+            status=status,
+            model=model,
+        )
+    if isinstance(exc, openai.APITimeoutError):
+        return ModelError(
+            f"Request to {where} timed out{retries}.", code="server_error", model=model, retryable=not yielded
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        what = (
+            "upstream dropped the connection mid-stream"
+            if streaming
+            else f"could not connect to the upstream{retries}"
+        )
+        return ModelError(
+            f"Model '{model}' at {target.host()}: {what}.",
+            code="server_error",
+            model=model,
+            retryable=not yielded,
+        )
+    if isinstance(exc, openai.APIError):  # an error event inside the stream
+        detail = _upstream_detail(exc, target)
+        code = "rate_limit_exceeded" if exc.code == "rate_limit_exceeded" else "server_error"
+        return ModelError(
+            f"Upstream error during the stream for {where}{detail}",
+            code=code,
+            model=model,
+            retryable=not yielded,
+        )
+    return ModelError(
+        f"Client error for {where}: {_redact(str(exc), target)}", code="server_error", model=model
+    )

@@ -1,0 +1,207 @@
+"""Deterministic models that ship in the package, for tests, docs and teaching.
+
+``test/echo``
+    Streams the last user message back word by word (whitespace kept, so the joined
+    deltas equal the input). Usage counts whitespace-separated words.
+``test/tools``
+    When the run offers function tools and the last input is a user message, it calls
+    every function tool once, in parallel, with arguments generated from each tool's JSON
+    schema (every required property filled with a value of its type). With
+    ``parallel_tool_calls=false`` it calls them one per round instead — N tools, N rounds —
+    which is the deterministic way to exercise multi-round tool use. ``tool_choice``
+    ``"none"`` suppresses calls; a named function calls only that one. Once every tool has
+    answered it replies with a text that contains each output verbatim.
+    Without tools it behaves like ``test/echo``.
+``register_model(name, callable)``
+    :class:`FunctionModel` — your own Python function as a model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from .._ids import new_id
+from ..errors import ModelConfigError
+from .base import (
+    BaseChatModel,
+    Finish,
+    ModelEvent,
+    ModelRequest,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+from .registry import ProviderSettings
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _prompt_tokens(request: ModelRequest) -> int:
+    return sum(len(_content_text(m.get("content")).split()) for m in request.messages)
+
+
+def _last_user_text(request: ModelRequest) -> str:
+    for message in reversed(request.messages):
+        if message.get("role") == "user":
+            return _content_text(message.get("content"))
+    return ""
+
+
+async def _stream_text(text: str, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+    words = _words(text)
+    budget = request.max_tokens
+    emitted = 0
+    for word in words:
+        if budget is not None and emitted >= budget:
+            yield Usage(_prompt_tokens(request), emitted)
+            yield Finish("length")
+            return
+        yield TextDelta(word)
+        emitted += 1
+        await asyncio.sleep(0)  # a real scheduling point, so cancellation is prompt
+    yield Usage(_prompt_tokens(request), emitted)
+    yield Finish("stop")
+
+
+def example_value(schema: dict[str, Any]) -> Any:
+    """A value valid for a (simple) JSON schema: every required property filled."""
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    for key in ("anyOf", "oneOf"):
+        if schema.get(key):
+            return example_value(schema[key][0])
+    kind = schema.get("type", "object")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {name: example_value(props.get(name, {})) for name in schema.get("required", [])}
+    if kind == "array":
+        return [example_value(schema["items"])] if schema.get("minItems") and "items" in schema else []
+    return {"string": "text", "integer": 1, "number": 1.5, "boolean": True, "null": None}.get(kind, "text")
+
+
+class _Scripted(BaseChatModel):
+    def count_tokens(self, messages: list[dict[str, Any]]) -> int:
+        """Words, the same unit these models report as usage."""
+        return sum(len(_content_text(m.get("content")).split()) for m in messages)
+
+
+class EchoModel(_Scripted):
+    name = "test/echo"
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        async for event in _stream_text(_last_user_text(request), request):
+            yield event
+
+
+class ToolsModel(_Scripted):
+    name = "test/tools"
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        tools = [
+            t
+            for t in request.tools
+            if t.get("type") == "function" and t["function"]["name"] not in request.builtin_tools
+        ]
+        choice = request.tool_choice
+        if choice == "none":
+            tools = []
+        elif isinstance(choice, dict):
+            wanted = choice.get("function", {}).get("name")
+            tools = [t for t in tools if t["function"]["name"] == wanted]
+        # Tool calls already answered since the last user message, by name.
+        answered: dict[str, str] = {}
+        call_names: dict[str, str] = {}
+        for message in request.messages:
+            if message.get("role") == "user":
+                answered.clear()
+            for call in message.get("tool_calls") or []:
+                call_names[call["id"]] = call["function"]["name"]
+            if message.get("role") == "tool":
+                answered[call_names.get(message.get("tool_call_id"), "?")] = _content_text(
+                    message.get("content")
+                )
+        pending = [t for t in tools if t["function"]["name"] not in answered]
+        last_role = request.messages[-1].get("role") if request.messages else None
+        if pending and (last_role == "user" or (last_role == "tool" and not request.parallel_tool_calls)):
+            batch = pending if request.parallel_tool_calls else pending[:1]
+            for index, tool in enumerate(batch):
+                fn = tool["function"]
+                args = json.dumps(example_value(fn.get("parameters") or {}))
+                yield ToolCallDelta(index, id=new_id("call"), name=fn["name"])
+                # Arguments in two fragments, as real servers stream them.
+                half = len(args) // 2
+                for fragment in (args[:half], args[half:]):
+                    yield ToolCallDelta(index, arguments=fragment)
+                    await asyncio.sleep(0)
+            yield Usage(_prompt_tokens(request), len(batch))
+            yield Finish("tool_calls")
+            return
+        if answered:
+            text = "Tool results: " + "; ".join(f"{n} returned {o}" for n, o in answered.items())
+        else:
+            text = _last_user_text(request)
+        async for event in _stream_text(text, request):
+            yield event
+
+
+class FunctionModel(BaseChatModel):
+    """A Python callable as a model: ``fn(messages) -> str | Iterable[str]`` (sync or async,
+    or an async generator). ``messages`` are chat-format dicts. Each yielded string is one
+    streamed delta."""
+
+    def __init__(self, fn: Callable[..., Any], name: str = "function"):
+        self.fn = fn
+        self.name = name
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        result = self.fn(request.messages)
+        if inspect.isawaitable(result):
+            result = await result
+        count = 0
+        if isinstance(result, str):
+            chunks: Any = _words(result)
+        else:
+            chunks = result
+        if hasattr(chunks, "__aiter__"):
+            async for chunk in chunks:
+                count += 1
+                yield TextDelta(str(chunk))
+        else:
+            for chunk in chunks:
+                count += 1
+                yield TextDelta(str(chunk))
+                await asyncio.sleep(0)
+        yield Usage(_prompt_tokens(request), count)
+        yield Finish("stop")
+
+
+_SCRIPTED = {"echo": EchoModel, "tools": ToolsModel}
+
+
+def create(rest: str, settings: ProviderSettings) -> BaseChatModel:
+    try:
+        return _SCRIPTED[rest]()
+    except KeyError:
+        raise ModelConfigError(
+            f"Unknown scripted model 'test/{rest}'. Choices: " + ", ".join(f"test/{k}" for k in _SCRIPTED),
+            param="model",
+        ) from None

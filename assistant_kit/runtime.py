@@ -1,0 +1,66 @@
+"""The engine's own event loop (one background thread per process) and engines by database.
+
+Everything asynchronous the kit does — serving in-process requests, executing runs —
+happens on this loop, so the caller's loop (Jupyter's, Colab's, VS Code's, or none) is
+never patched or blocked by engine work, and runs survive the cell that started them.
+One :class:`Engine` per database per process: every client on the same file sees the
+same in-flight runs (cancel, stream, submit tool outputs work across clients).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from .models.registry import ProviderSettings
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_apps: dict[str, Any] = {}
+
+
+def engine_loop() -> asyncio.AbstractEventLoop:
+    """Start (once) and return the background loop."""
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            thread = threading.Thread(target=run, name="assistant_kit-engine", daemon=True)
+            loop._assistant_kit_thread = thread  # type: ignore[attr-defined]
+            thread.start()
+            ready.wait()
+            _loop = loop
+        return _loop
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on the engine loop and wait for it (safe inside a running loop)."""
+    return asyncio.run_coroutine_threadsafe(coro, engine_loop()).result()
+
+
+def app_for(db: str | os.PathLike[str] | None = None, settings: ProviderSettings | None = None) -> Any:
+    """The ASGI app for ``db`` (shared per database; ``":memory:"`` is always new)."""
+    from .engine.app import create_app
+    from .engine.core import Engine
+    from .store import Store, database_url
+
+    url = database_url(db)
+    with _lock:
+        app = _apps.get(url) if url != "sqlite://" else None
+        if app is None:
+            app = create_app(Engine(Store(db), settings))
+            if url != "sqlite://":
+                _apps[url] = app
+    return app

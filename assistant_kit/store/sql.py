@@ -1,0 +1,315 @@
+"""The store: one class, SQLAlchemy Core, SQLite by default and PostgreSQL by URL.
+
+Objects go in and come out as wire-format dicts; the engine turns them into
+``openai.types.beta`` models. Every public method is one operation in one transaction.
+Methods are synchronous and are called from the engine through :class:`AsyncStore`,
+which runs them on the store's own worker thread(s): a SQLite busy-wait (another process
+writing the same file) then never blocks the engine's event loop.
+
+SQLite specifics: WAL journal (a notebook and a server process can share the file:
+readers never block the writer), ``busy_timeout`` so a second writer waits instead of
+failing, and ``BEGIN IMMEDIATE`` for write transactions so two processes cannot both
+read-then-write and deadlock on lock upgrade. ``:memory:`` uses one shared connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, create_engine, delete, event, func, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+from ..errors import InvalidRequestError
+from . import schema
+
+ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
+DB_ENV = "ASSISTANT_KIT_DB"
+
+
+def default_db_path() -> Path:
+    """``$ASSISTANT_KIT_DB``, else ``$XDG_DATA_HOME/assistant_kit/assistant_kit.db``
+    (``~/.local/share/assistant_kit/assistant_kit.db``)."""
+    if os.environ.get(DB_ENV):
+        return Path(os.environ[DB_ENV]).expanduser()
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "assistant_kit" / "assistant_kit.db"
+
+
+def database_url(db: str | os.PathLike[str] | None) -> str:
+    """Turn the ``db`` argument (None, a path, ``":memory:"`` or a SQLAlchemy URL) into a URL."""
+    if db is None:
+        db = default_db_path()
+    text = os.fspath(db)
+    if text == ":memory:":
+        return "sqlite://"
+    if "://" in text:
+        if text.startswith("postgres://"):
+            text = "postgresql://" + text[len("postgres://") :]
+        if text.startswith("postgresql://"):
+            text = "postgresql+psycopg://" + text[len("postgresql://") :]
+        return text
+    path = Path(text).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+@dataclass
+class Page:
+    data: list[dict[str, Any]]
+    has_more: bool
+
+    @property
+    def first_id(self) -> str | None:
+        return self.data[0]["id"] if self.data else None
+
+    @property
+    def last_id(self) -> str | None:
+        return self.data[-1]["id"] if self.data else None
+
+
+class Store:
+    """Persistent objects. ``kind`` is the wire ``object`` name (``"thread.message"`` …)."""
+
+    def __init__(self, db: str | os.PathLike[str] | None = None):
+        self.url = database_url(db)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.url == "sqlite://":
+            self.engine: Engine = create_engine(
+                self.url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+            workers = 1
+        elif self.is_sqlite:
+            self.engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30})
+            workers = 1
+        else:
+            self.engine = create_engine(self.url, pool_pre_ping=True)
+            workers = 8
+        if self.is_sqlite:
+            self._sqlite_setup(self.engine)
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="assistant_kit-store")
+        with self._write() as conn:
+            if not self.is_sqlite:  # replicas starting together migrate one at a time
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7240917)")
+            schema.migrate(conn)
+
+    def __repr__(self) -> str:
+        return f"<Store {self.engine.url.render_as_string(hide_password=True)}>"
+
+    @staticmethod
+    def _sqlite_setup(engine: Engine) -> None:
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get("sqlite_immediate")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn = conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        self.engine.dispose()
+
+    # -- generic object operations -------------------------------------------------
+
+    @staticmethod
+    def _columns(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        table = schema.TABLES[kind]
+        values = {"id": obj["id"], "created_at": obj["created_at"], "data": json.dumps(obj)}
+        for name in ("thread_id", "run_id", "status"):
+            if name in table.c:
+                values[name] = obj.get(name)
+        return values
+
+    def insert(self, kind: str, obj: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
+        with self._write() as conn:
+            conn.execute(schema.TABLES[kind].insert().values(owner=owner, **self._columns(kind, obj)))
+        return obj
+
+    def insert_many(self, items: Sequence[tuple[str, dict[str, Any]]], owner: str | None = None) -> None:
+        with self._write() as conn:
+            for kind, obj in items:
+                conn.execute(schema.TABLES[kind].insert().values(owner=owner, **self._columns(kind, obj)))
+
+    def get(self, kind: str, object_id: str, owner: str | None = None, **where: Any) -> dict[str, Any] | None:
+        table = schema.TABLES[kind]
+        conds = [table.c.id == object_id, *(table.c[k] == v for k, v in where.items())]
+        if owner is not None:
+            conds.append(table.c.owner == owner)
+        with self._read() as conn:
+            row = conn.execute(select(table.c.data).where(and_(*conds))).first()
+        return json.loads(row[0]) if row else None
+
+    def put(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Replace a stored object by id (columns follow the new data)."""
+        table = schema.TABLES[kind]
+        values = self._columns(kind, obj)
+        with self._write() as conn:
+            conn.execute(update(table).where(table.c.id == obj["id"]).values(**values))
+        return obj
+
+    def put_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        with self._write() as conn:
+            for kind, obj in items:
+                table = schema.TABLES[kind]
+                conn.execute(update(table).where(table.c.id == obj["id"]).values(**self._columns(kind, obj)))
+
+    def delete(self, kind: str, object_id: str) -> bool:
+        table = schema.TABLES[kind]
+        with self._write() as conn:
+            return conn.execute(delete(table).where(table.c.id == object_id)).rowcount > 0
+
+    def list(
+        self,
+        kind: str,
+        *,
+        limit: int = 20,
+        order: str = "desc",
+        after: str | None = None,
+        before: str | None = None,
+        owner: str | None = None,
+        **where: Any,
+    ) -> Page:
+        """One page by id cursor, exactly as the wire protocol pages (``limit`` + 1 rows read)."""
+        table = schema.TABLES[kind]
+        conds = [table.c[k] == v for k, v in where.items()]
+        if owner is not None:
+            conds.append(table.c.owner == owner)
+        ascending = order == "asc"
+        reverse = False
+        if after is not None:
+            conds.append(table.c.id > after if ascending else table.c.id < after)
+        if before is not None:
+            conds.append(table.c.id < before if ascending else table.c.id > before)
+            if after is None:
+                # Walk backwards from the cursor, then restore the requested order.
+                ascending, reverse = not ascending, True
+        query = (
+            select(table.c.data)
+            .where(and_(*conds))
+            .order_by(table.c.id.asc() if ascending else table.c.id.desc())
+            .limit(limit + 1)
+        )
+        with self._read() as conn:
+            rows = [json.loads(r[0]) for r in conn.execute(query)]
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        if reverse:
+            rows.reverse()
+        return Page(rows, has_more)
+
+    def count(self, kind: str, **where: Any) -> int:
+        table = schema.TABLES[kind]
+        conds = [table.c[k] == v for k, v in where.items()]
+        with self._read() as conn:
+            return conn.execute(select(func.count()).select_from(table).where(and_(*conds))).scalar_one()
+
+    # -- operations with rules -----------------------------------------------------
+
+    def active_run_id(self, thread_id: str) -> str | None:
+        with self._read() as conn:
+            return self._active_run(conn, thread_id)
+
+    @staticmethod
+    def _active_run(conn: Connection, thread_id: str) -> str | None:
+        runs = schema.runs
+        return conn.execute(
+            select(runs.c.id)
+            .where(runs.c.thread_id == thread_id, runs.c.status.in_(ACTIVE_RUN_STATUSES))
+            .limit(1)
+        ).scalar()
+
+    def _lock_thread(self, conn: Connection, thread_id: str) -> None:
+        if not self.is_sqlite:  # SQLite's BEGIN IMMEDIATE already serialises writers
+            conn.execute(
+                select(schema.threads.c.id).where(schema.threads.c.id == thread_id).with_for_update()
+            )
+
+    def insert_if_idle(
+        self,
+        thread_id: str,
+        items: Sequence[tuple[str, dict[str, Any]]],
+        owner: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        """Insert objects into a thread only if it has no active run (checked atomically)."""
+        with self._write() as conn:
+            self._lock_thread(conn, thread_id)
+            active = self._active_run(conn, thread_id)
+            if active:
+                raise InvalidRequestError(
+                    f"Thread {thread_id} already has an active run {active}.", param=param
+                )
+            for kind, obj in items:
+                conn.execute(schema.TABLES[kind].insert().values(owner=owner, **self._columns(kind, obj)))
+
+    def thread_messages(self, thread_id: str, last: int | None = None) -> list[dict[str, Any]]:
+        """Messages of a thread in creation order (the model's context); ``last`` keeps the tail."""
+        table = schema.messages
+        query = select(table.c.data).where(table.c.thread_id == thread_id)
+        if last is not None:
+            query = query.order_by(table.c.id.desc()).limit(last)
+        else:
+            query = query.order_by(table.c.id.asc())
+        with self._read() as conn:
+            rows = [json.loads(r[0]) for r in conn.execute(query)]
+        return rows[::-1] if last is not None else rows
+
+    def delete_thread(self, thread_id: str) -> bool:
+        with self._write() as conn:
+            for table in (schema.run_steps, schema.messages, schema.runs):
+                conn.execute(delete(table).where(table.c.thread_id == thread_id))
+            return conn.execute(delete(schema.threads).where(schema.threads.c.id == thread_id)).rowcount > 0
+
+    def runs_with_status(self, statuses: Sequence[str]) -> list[dict[str, Any]]:
+        table = schema.runs
+        with self._read() as conn:
+            rows = conn.execute(select(table.c.data).where(table.c.status.in_(statuses)))
+            return [json.loads(r[0]) for r in rows]
+
+
+class AsyncStore:
+    """Awaitable facade: ``await astore.get(...)`` runs ``store.get`` on the store's worker."""
+
+    def __init__(self, store: Store):
+        self.sync = store
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.sync, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.sync.executor, lambda: method(*args, **kwargs))
+
+        call.__name__ = name
+        return call
+
+    def __repr__(self) -> str:
+        return f"<AsyncStore {self.sync!r}>"
