@@ -1,0 +1,117 @@
+"""Shared fixtures: clients of the engine in-process and over real HTTP, and the fake upstream.
+
+``client`` is parametrized: every test that takes it runs twice, once through the
+in-process transport (``local_client``) and once through uvicorn on 127.0.0.1 with the
+official SDK pointed at it — one suite, both transports.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from assistant_kit.client import local_client, provider_settings
+from assistant_kit.engine.app import create_app
+from assistant_kit.engine.core import Engine
+from assistant_kit.store import Store
+from tests.fake_upstream import fake_upstream  # noqa: F401  (fixture)
+
+TRANSPORTS = ["inprocess", "http"]
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn on an ephemeral loopback port; yield its ``/v1`` base URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(5)
+        sock.close()
+
+
+ClientFactory = Callable[..., openai.OpenAI]
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_client(transport: str, tmp_path: Path) -> Iterator[ClientFactory]:
+    """``make_client(**model_config)`` → an ``openai.OpenAI`` on a fresh store, over ``transport``.
+
+    ``model_config`` takes the same keys as :func:`assistant_kit.local_client` (``api_key``,
+    ``api_base``, ``model_list`` …); over HTTP they become the server's settings.
+    Extra keyword ``run_expiry_seconds`` sets the engine's run expiry (HTTP only builds a new
+    engine per call; in-process it applies to the shared engine of that db).
+    """
+    stack: list[Any] = []
+    counter = iter(range(1000))
+
+    def factory(**model_config: Any) -> openai.OpenAI:
+        expiry = model_config.pop("run_expiry_seconds", None)
+        db = tmp_path / f"kit{next(counter)}.db"
+        if transport == "inprocess":
+            client = local_client(db, **model_config)
+            if expiry is not None:
+                _engine_of(db).run_expiry_seconds = expiry
+            return client
+        engine = Engine(Store(db), provider_settings(**model_config))
+        if expiry is not None:
+            engine.run_expiry_seconds = expiry
+        cm = serve(create_app(engine))
+        base_url = cm.__enter__()
+        stack.append(cm)
+        return openai.OpenAI(base_url=base_url, api_key="sk-test-not-checked", max_retries=0)
+
+    yield factory
+    for cm in reversed(stack):
+        cm.__exit__(None, None, None)
+
+
+def _engine_of(db: Path) -> Engine:
+    from assistant_kit.runtime import app_for
+
+    return app_for(db).state.engine
+
+
+@pytest.fixture
+def client(make_client: ClientFactory) -> openai.OpenAI:
+    """An ``openai.OpenAI`` client on a fresh store (in-process and over HTTP)."""
+    return make_client()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
+    """Poll ``predicate`` until it returns something truthy (for background state changes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
