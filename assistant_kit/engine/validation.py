@@ -55,13 +55,18 @@ def _adapter(kind: str) -> tuple[Any, frozenset[str], dict[str, str]]:
     return TypeAdapter(typed_dict), allowed, path
 
 
+_SCALAR_LABELS = frozenset({"str", "int", "float", "bool", "bytes", "none"})
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
-    for part in loc:
+    for index, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
         elif isinstance(part, str) and (part != part.lower() or "[" in part):
             continue  # pydantic's union-branch labels (class names, literal[...]), not a path
+        elif index == len(loc) - 1 and part in _SCALAR_LABELS:
+            continue  # a scalar union branch (``model: str | ChatModel`` → ``model.str``)
         else:
             out += f".{part}" if out else str(part)
     return out

@@ -9,7 +9,8 @@
     schema (every required property filled with a value of its type). With
     ``parallel_tool_calls=false`` it calls them one per round instead — N tools, N rounds —
     which is the deterministic way to exercise multi-round tool use. ``tool_choice``
-    ``"none"`` suppresses calls; a named function calls only that one. Once every tool has
+    ``"none"`` suppresses calls; a named function calls only that one; ``"required"`` or a
+    named function makes it call even when the last input is not a user message. Once every tool has
     answered it replies with a text that contains each output verbatim.
     Without tools it behaves like ``test/echo``.
 ``register_model(name, callable)``
@@ -141,7 +142,9 @@ class ToolsModel(_Scripted):
                 )
         pending = [t for t in tools if t["function"]["name"] not in answered]
         last_role = request.messages[-1].get("role") if request.messages else None
-        if pending and (last_role == "user" or (last_role == "tool" and not request.parallel_tool_calls)):
+        forced = choice == "required" or isinstance(choice, dict)
+        next_round = last_role == "tool" and not request.parallel_tool_calls
+        if pending and (last_role == "user" or next_round or (forced and last_role != "tool")):
             batch = pending if request.parallel_tool_calls else pending[:1]
             for index, tool in enumerate(batch):
                 fn = tool["function"]

@@ -213,7 +213,7 @@ class Store:
                 ascending, reverse = not ascending, True
         query = (
             select(table.c.data)
-            .where(and_(*conds))
+            .where(*conds)  # and_() of nothing is deprecated in SQLAlchemy 2
             .order_by(table.c.id.asc() if ascending else table.c.id.desc())
             .limit(limit + 1)
         )
@@ -229,7 +229,7 @@ class Store:
         table = schema.TABLES[kind]
         conds = [table.c[k] == v for k, v in where.items()]
         with self._read() as conn:
-            return conn.execute(select(func.count()).select_from(table).where(and_(*conds))).scalar_one()
+            return conn.execute(select(func.count()).select_from(table).where(*conds)).scalar_one()
 
     # -- operations with rules -----------------------------------------------------
 

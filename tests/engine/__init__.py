@@ -1,0 +1,1 @@
+"""Engine tests through the official openai SDK (in-process and over HTTP)."""

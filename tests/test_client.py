@@ -1,0 +1,95 @@
+"""``local_client`` / ``local_async_client``: the SDK in-process, inside running loops,
+streaming incrementally, sharing one engine per database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import openai
+
+from assistant_kit import local_async_client, local_client
+from assistant_kit.models.registry import ProviderSettings
+
+
+async def _ticks(messages):  # type: ignore[no-untyped-def]
+    for i in range(5):
+        await asyncio.sleep(0.2)
+        yield f"t{i} "
+
+
+def test_sync_client_inside_a_running_event_loop(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """What a Jupyter cell does: call the sync API while the caller's loop is running."""
+
+    async def cell() -> str:
+        client = local_client(tmp_path / "kit.db")
+        assistant = client.beta.assistants.create(model="test/echo")
+        thread = client.beta.threads.create(messages=[{"role": "user", "content": "inside a loop"}])
+        run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+        assert run.status == "completed"
+        with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id) as stream:
+            stream.until_done()
+        return client.beta.threads.messages.list(thread.id).data[0].content[0].text.value
+
+    assert asyncio.run(cell()) == "inside a loop"
+
+
+def test_in_process_stream_is_incremental(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from assistant_kit import register_model
+
+    register_model("demo/ticks", _ticks)
+    client = local_client(tmp_path / "kit.db")
+    assistant = client.beta.assistants.create(model="demo/ticks")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "go"}])
+    arrivals = []
+    start = time.monotonic()
+    with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id) as stream:
+        for _ in stream.text_deltas:
+            arrivals.append(time.monotonic() - start)
+    assert len(arrivals) == 5
+    # Deltas arrive as produced (0.2 s apart), not in one blob at the end.
+    assert arrivals[0] < 0.6 and arrivals[-1] - arrivals[0] > 0.6
+
+
+def test_clients_on_one_db_share_the_engine(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    first, second = local_client(tmp_path / "kit.db"), local_client(tmp_path / "kit.db")
+    assistant = first.beta.assistants.create(model="test/echo", name="shared")
+    assert second.beta.assistants.retrieve(assistant.id).name == "shared"
+    other = local_client(":memory:")
+    assert other.beta.assistants.list().data == []
+
+
+def test_async_client_from_two_loops(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Runs live on the engine's loop, so they survive the caller's loop closing."""
+    client = local_async_client(tmp_path / "kit.db")
+
+    async def start() -> tuple[str, str]:
+        assistant = await client.beta.assistants.create(model="test/echo")
+        thread = await client.beta.threads.create(messages=[{"role": "user", "content": "later"}])
+        run = await client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
+        return thread.id, run.id
+
+    thread_id, run_id = asyncio.run(start())
+    sync = local_client(tmp_path / "kit.db")
+    assert sync.beta.threads.runs.poll(run_id, thread_id=thread_id).status == "completed"
+
+
+def test_credentials_stay_out_of_reprs_and_store(tmp_path, fake_upstream) -> None:  # type: ignore[no-untyped-def]
+    key = "sk-very-secret-value-123"
+    settings = ProviderSettings(api_key=key, api_base=fake_upstream.url)
+    assert key not in repr(settings)
+    client = local_client(tmp_path / "kit.db", api_key=key, api_base=fake_upstream.url)
+    assistant = client.beta.assistants.create(model="openai/m")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "completed"
+    assert fake_upstream.last_request.headers["authorization"] == f"Bearer {key}"
+    for path in tmp_path.iterdir():
+        assert key.encode() not in path.read_bytes()
+    assert key not in repr(client._client._transport)  # type: ignore[attr-defined]
+
+
+def test_remote_mode_is_the_same_client_with_a_base_url(make_client) -> None:  # type: ignore[no-untyped-def]
+    client = make_client()
+    assert isinstance(client, openai.OpenAI)
+    assert client.beta.assistants.create(model="test/echo").object == "assistant"
