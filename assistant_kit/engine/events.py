@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -50,29 +51,65 @@ class Subscription:
                 del self.hub._subs[self.run_id]
 
     async def events(self) -> AsyncIterator[tuple[str, Any]]:
-        """Yield ``(event, data)`` until the stream should end (``error`` ends it too)."""
+        """Yield ``(event, data)`` until the stream should end (``error`` ends it too).
+
+        Text deltas of one message that queued up while the consumer was busy are sent
+        as one delta: a slow client gets fewer, larger events instead of falling behind,
+        and a fast one still sees every delta as it is produced.
+        """
+        buffer: deque[tuple[str, Any]] = deque()
         try:
             while True:
-                name, data = await self.queue.get()
+                if not buffer:
+                    buffer.append(await self.queue.get())
+                    while not self.queue.empty():
+                        buffer.append(self.queue.get_nowait())
+                name, data = buffer.popleft()
+                while buffer and name == buffer[0][0] == "thread.message.delta":
+                    merged = _merged_text_delta(data, buffer[0][1])
+                    if merged is None:
+                        break
+                    data = merged
+                    buffer.popleft()
                 yield name, data
                 if name in STREAM_END:
                     if name == "thread.run.failed":
-                        # The SDK surfaces only an ``error`` event as an exception.
-                        error = (data.get("last_error") or {}) if isinstance(data, dict) else {}
-                        yield (
-                            "error",
-                            {
-                                "error": {
-                                    "message": error.get("message", "run failed"),
-                                    "type": "server_error",
-                                    "param": None,
-                                    "code": error.get("code"),
-                                }
-                            },
-                        )
+                        yield "error", _error_body(data)
                     return
         finally:
             self.close()
+
+
+def _text_of(delta: dict[str, Any]) -> str | None:
+    parts = delta["delta"].get("content") or []
+    if len(parts) == 1 and parts[0].get("type") == "text" and parts[0].get("index") == 0:
+        return parts[0]["text"]["value"]
+    return None
+
+
+def _merged_text_delta(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any] | None:
+    """One delta carrying both texts, or None when they cannot merge (other message/part)."""
+    a, b = _text_of(first), _text_of(second)
+    if a is None or b is None or first["id"] != second["id"]:
+        return None
+    return {
+        "id": first["id"],
+        "object": "thread.message.delta",
+        "delta": {"content": [{"index": 0, "type": "text", "text": {"value": a + b, "annotations": []}}]},
+    }
+
+
+def _error_body(run: Any) -> dict[str, Any]:
+    """The SDK surfaces only an ``error`` event as an exception; shape it like an API error."""
+    error = (run.get("last_error") or {}) if isinstance(run, dict) else {}
+    return {
+        "error": {
+            "message": error.get("message", "run failed"),
+            "type": "server_error",
+            "param": None,
+            "code": error.get("code"),
+        }
+    }
 
 
 class EventHub:

@@ -139,9 +139,12 @@ def validate_body(kind: str, body: dict[str, Any]) -> dict[str, Any]:
         for index, message in enumerate(body.get(key) or []):
             check_metadata(message.get("metadata"), f"{key}[{index}].metadata")
     if kind == "thread.create_and_run":
+        check_metadata((body.get("thread") or {}).get("metadata"), "thread.metadata")
         for index, message in enumerate((body.get("thread") or {}).get("messages") or []):
             check_metadata(message.get("metadata"), f"thread.messages[{index}].metadata")
     check_ranges(body)
+    if body.get("stream") is not None and not isinstance(body["stream"], bool):
+        raise InvalidRequestError("Invalid 'stream': expected a boolean.", param="stream")
     choice = body.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") == "function":
         if not (choice.get("function") or {}).get("name"):

@@ -39,11 +39,21 @@ PLAIN = [
     "thread.run.step.in_progress",
     "thread.message.created",
     "thread.message.in_progress",
-    *["thread.message.delta"] * 3,
+    "thread.message.delta",
     "thread.message.completed",
     "thread.run.step.completed",
     "thread.run.completed",
 ]
+
+
+def collapse(events: list[str]) -> list[str]:
+    """Consecutive text deltas count as one: the server may merge deltas a slow reader
+    has not taken yet, so their number is not part of the contract; their text is."""
+    out: list[str] = []
+    for event in events:
+        if not (event == "thread.message.delta" and out and out[-1] == event):
+            out.append(event)
+    return out
 
 
 def test_plain_stream_golden_order(client: openai.OpenAI) -> None:
@@ -53,7 +63,7 @@ def test_plain_stream_golden_order(client: openai.OpenAI) -> None:
         events = [event.event for event in stream]
         run = stream.get_final_run()
         messages = stream.get_final_messages()
-    assert events == PLAIN
+    assert collapse(events) == PLAIN
     assert run.status == "completed"
     assert run.usage is not None and run.usage.completion_tokens == 3
     assert [m.content[0].text.value for m in messages] == ["one two three"]
@@ -186,7 +196,7 @@ def test_function_calling_stream_then_resumed_stream(client: openai.OpenAI) -> N
         "thread.message.created",
         "thread.message.in_progress",
     ]
-    assert events[-3:] == ["thread.message.completed", "thread.run.step.completed", "thread.run.completed"]
+    assert collapse(events[7:]) == PLAIN[-4:]
     final = resumed.get_final_run()
     assert final.id == run.id and final.status == "completed"
     assert "sunny" in resumed.text and "noon" in resumed.text
@@ -247,5 +257,5 @@ def test_async_client_streams(tmp_path) -> None:  # type: ignore[no-untyped-def]
         return names, run.status
 
     names, status = asyncio.run(main())
-    assert names == PLAIN[:7] + ["thread.message.delta"] * 2 + PLAIN[-3:]
+    assert collapse(names) == PLAIN
     assert status == "completed"
