@@ -32,7 +32,9 @@ def serve(app: Any) -> Iterator[str]:
     """Run ``app`` with uvicorn on an ephemeral loopback port; yield its ``/v1`` base URL."""
     import uvicorn
 
-    sock = socket.socket()
+    # IPPROTO_TCP given explicitly: asyncio then sets TCP_NODELAY on accepted connections
+    # (without it every small response waits ~40 ms for a delayed ACK).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="off")

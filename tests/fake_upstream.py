@@ -231,6 +231,8 @@ def _echo(body: dict[str, Any]) -> Reply:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive and chunked bodies, like real servers
 
+    disable_nagle_algorithm = True  # small SSE chunks go out at once, as from a real server
+
     def log_message(self, format: str, *args: Any) -> None:  # quiet test output
         pass
 

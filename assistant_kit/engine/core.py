@@ -118,7 +118,8 @@ class Engine:
         self, assistant_id: str, body: dict[str, Any], owner: str | None = None
     ) -> dict[str, Any]:
         obj = await self._get("assistant", assistant_id, owner)
-        obj = build(Assistant, **{**obj, **body})
+        changes = {k: v for k, v in body.items() if v is not None or k not in ("metadata", "tools")}
+        obj = build(Assistant, **{**obj, **changes})
         return await self.store.put("assistant", obj)
 
     async def delete_assistant(self, assistant_id: str, owner: str | None = None) -> dict[str, Any]:
@@ -170,7 +171,7 @@ class Engine:
         self, thread_id: str, body: dict[str, Any], owner: str | None = None
     ) -> dict[str, Any]:
         thread = await self._get("thread", thread_id, owner)
-        thread.update(body)
+        thread.update({k: v for k, v in body.items() if v is not None})
         return await self.store.put("thread", build(Thread, **thread))
 
     async def delete_thread(self, thread_id: str, owner: str | None = None) -> dict[str, Any]:
@@ -204,7 +205,7 @@ class Engine:
         self, thread_id: str, message_id: str, body: dict[str, Any], owner: str | None = None
     ) -> dict[str, Any]:
         message = await self.get_message(thread_id, message_id, owner)
-        message.update(body)
+        message["metadata"] = body.get("metadata") or {}
         return await self.store.put("thread.message", message)
 
     async def delete_message(
@@ -402,8 +403,8 @@ class Engine:
                 f"Missing tool outputs for: {', '.join(missing)}. Submit all outputs at once.",
                 param="tool_outputs",
             )
-        steps = (await self.store.list("thread.run.step", run_id=run_id, order="desc", limit=1)).data
-        step = steps[0]
+        recent = (await self.store.list("thread.run.step", run_id=run_id, order="desc", limit=5)).data
+        step = next(s for s in recent if s["type"] == "tool_calls" and s["status"] == "in_progress")
         sub = self.hub.subscribe(run_id) if stream else None
         await self.executor.submit_tool_outputs(run, step, outputs)
         merged = self.settings.merged(settings)

@@ -364,6 +364,8 @@ class RunExecutor:
                     usage = event
                 elif isinstance(event, Finish):
                     finish = event.reason
+        if message is None and tool_step is None:
+            step, message = await self._open_message(handle)  # an empty answer is still a turn
         self._add_usage(run, usage)
         step_usage = _usage_dict(usage)
         if message is not None and step is not None:
@@ -495,6 +497,8 @@ class RunExecutor:
         self._publish_run(run)
 
     async def _fail(self, handle: RunHandle, code: str, message: str) -> None:
+        # The wire allows three codes; the message keeps the precise reason.
+        code = code if code in ("rate_limit_exceeded", "invalid_prompt") else "server_error"
         run = handle.run
         run.update(
             status="failed",

@@ -143,6 +143,7 @@ def validate_body(kind: str, body: dict[str, Any]) -> dict[str, Any]:
         for index, message in enumerate((body.get("thread") or {}).get("messages") or []):
             check_metadata(message.get("metadata"), f"thread.messages[{index}].metadata")
     check_ranges(body)
+    check_lengths(body)
     if body.get("stream") is not None and not isinstance(body["stream"], bool):
         raise InvalidRequestError("Invalid 'stream': expected a boolean.", param="stream")
     choice = body.get("tool_choice")
@@ -184,6 +185,24 @@ def check_metadata(metadata: Any, param: str = "metadata") -> None:
                 f"Invalid '{param}.{key}': values must be strings of at most 512 characters.",
                 param=f"{param}.{key}",
             )
+
+
+_MAX_LENGTHS = {"name": 256, "description": 512, "instructions": 256_000}
+
+
+def check_lengths(body: Mapping[str, Any]) -> None:
+    """The spec's size limits that the SDK's types cannot express."""
+    for key, limit in _MAX_LENGTHS.items():
+        value = body.get(key)
+        if isinstance(value, str) and len(value) > limit:
+            raise InvalidRequestError(
+                f"Invalid '{key}': {len(value)} characters; the maximum is {limit}.", param=key
+            )
+    tools = body.get("tools")
+    if isinstance(tools, list) and len(tools) > 128:
+        raise InvalidRequestError(f"Invalid 'tools': {len(tools)} tools; the maximum is 128.", param="tools")
+    if isinstance(body.get("content"), list) and not body["content"]:
+        raise InvalidRequestError("Invalid 'content': at least one content part is needed.", param="content")
 
 
 def check_ranges(body: Mapping[str, Any]) -> None:

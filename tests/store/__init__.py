@@ -1,0 +1,1 @@
+"""Store tests, directly on assistant_kit.store.Store."""

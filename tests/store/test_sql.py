@@ -1,0 +1,462 @@
+"""The SQL store, directly: paths and URLs, SQLite concurrency, the active-run rule, paging, ids."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant_kit import _ids
+from assistant_kit._ids import new_id, now
+from assistant_kit.errors import InvalidRequestError
+from assistant_kit.store import ACTIVE_RUN_STATUSES, Store, database_url, default_db_path
+
+pytestmark = pytest.mark.timeout(120)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def thread_obj() -> dict[str, Any]:
+    return {"id": new_id("thread"), "object": "thread", "created_at": now(), "metadata": {}}
+
+
+def message_obj(thread_id: str, text: str = "hi", run_id: str | None = None) -> dict[str, Any]:
+    return {
+        "id": new_id("msg"),
+        "object": "thread.message",
+        "created_at": now(),
+        "thread_id": thread_id,
+        "run_id": run_id,
+        "role": "user",
+        "content": [{"type": "text", "text": {"value": text, "annotations": []}}],
+    }
+
+
+def run_obj(thread_id: str, status: str) -> dict[str, Any]:
+    return {
+        "id": new_id("run"),
+        "object": "thread.run",
+        "created_at": now(),
+        "thread_id": thread_id,
+        "status": status,
+    }
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    s = Store(tmp_path / "store.db")
+    yield s
+    s.close()
+
+
+# -- default path and URL rules ------------------------------------------------------------------
+
+
+def test_default_db_path_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ASSISTANT_KIT_DB", str(tmp_path / "explicit.db"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_db_path() == tmp_path / "explicit.db"
+
+    monkeypatch.setenv("ASSISTANT_KIT_DB", "~/somewhere/kit.db")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_db_path() == tmp_path / "home" / "somewhere" / "kit.db"
+
+    monkeypatch.delenv("ASSISTANT_KIT_DB")
+    assert default_db_path() == tmp_path / "xdg" / "assistant_kit" / "assistant_kit.db"
+
+    monkeypatch.setenv("ASSISTANT_KIT_DB", "")  # empty means unset
+    assert default_db_path() == tmp_path / "xdg" / "assistant_kit" / "assistant_kit.db"
+
+    monkeypatch.delenv("XDG_DATA_HOME")
+    expected = tmp_path / "home" / ".local" / "share" / "assistant_kit" / "assistant_kit.db"
+    assert default_db_path() == expected
+
+
+def test_database_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ASSISTANT_KIT_DB", str(tmp_path / "default" / "kit.db"))
+    assert database_url(None) == f"sqlite:///{tmp_path / 'default' / 'kit.db'}"
+    assert (tmp_path / "default").is_dir()  # the parent directory is created
+
+    nested = tmp_path / "a" / "b" / "c.db"
+    assert database_url(nested) == f"sqlite:///{nested}"
+    assert database_url(str(nested)) == f"sqlite:///{nested}"
+    assert nested.parent.is_dir()
+
+    assert database_url(":memory:") == "sqlite://"
+    assert database_url("postgres://u:p@db:5432/kit") == "postgresql+psycopg://u:p@db:5432/kit"
+    assert database_url("postgresql://u:p@db/kit") == "postgresql+psycopg://u:p@db/kit"
+    assert database_url("postgresql+psycopg2://u@db/kit") == "postgresql+psycopg2://u@db/kit"
+    assert database_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+def test_store_uses_default_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ASSISTANT_KIT_DB", str(tmp_path / "env" / "kit.db"))
+    s = Store()
+    try:
+        s.insert("thread", thread_obj())
+    finally:
+        s.close()
+    assert (tmp_path / "env" / "kit.db").is_file()
+
+
+# -- SQLite specifics ---------------------------------------------------------------------------------
+
+
+def test_wal_mode_for_file_db(store: Store, tmp_path: Path) -> None:
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    raw = sqlite3.connect(tmp_path / "store.db")  # WAL is persistent: any reader sees it
+    try:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        raw.close()
+
+
+def test_migrations_run_once(tmp_path: Path) -> None:
+    first = Store(tmp_path / "m.db")
+    first.insert("thread", thread_obj())
+    first.close()
+    second = Store(tmp_path / "m.db")  # reopening neither fails nor loses data
+    try:
+        assert second.count("thread") == 1
+    finally:
+        second.close()
+
+
+def test_memory_stores_are_independent() -> None:
+    a, b = Store(":memory:"), Store(":memory:")
+    try:
+        thread = thread_obj()
+        a.insert("thread", thread)
+        assert a.get("thread", thread["id"]) == thread
+        assert b.get("thread", thread["id"]) is None
+        assert b.count("thread") == 0
+    finally:
+        a.close()
+        b.close()
+
+
+def test_memory_store_shared_across_threads() -> None:
+    s = Store(":memory:")
+    try:
+        thread = thread_obj()
+        s.insert("thread", thread)
+        seen: list[Any] = []
+        worker = threading.Thread(target=lambda: seen.append(s.get("thread", thread["id"])))
+        worker.start()
+        worker.join()
+        assert seen == [thread]
+    finally:
+        s.close()
+
+
+def test_two_stores_write_one_file_concurrently(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    stores = [Store(path), Store(path)]
+    thread = thread_obj()
+    stores[0].insert("thread", thread)
+    errors: list[BaseException] = []
+    per_writer = 100
+
+    def write(s: Store, tag: str) -> None:
+        try:
+            for i in range(per_writer):
+                s.insert("thread.message", message_obj(thread["id"], f"{tag}{i}"))
+                s.insert_if_idle(thread["id"], [("thread.message", message_obj(thread["id"], f"{tag}i{i}"))])
+        except BaseException as exc:  # collected and asserted on below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=write, args=(s, f"w{n}-")) for n, s in enumerate(stores)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    try:
+        assert errors == []
+        assert stores[1].count("thread.message", thread_id=thread["id"]) == 2 * 2 * per_writer
+        texts = {m["content"][0]["text"]["value"] for m in stores[0].thread_messages(thread["id"])}
+        assert texts == {f"w{n}-{k}{i}" for n in range(2) for k in ("", "i") for i in range(per_writer)}
+    finally:
+        for s in stores:
+            s.close()
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from assistant_kit._ids import new_id, now
+    from assistant_kit.store import Store
+
+    path, thread_id, tag, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    store = Store(path)
+    for i in range(count):
+        obj = {"id": new_id("msg"), "object": "thread.message", "created_at": now(),
+               "thread_id": thread_id, "run_id": None, "role": "user",
+               "content": [{"type": "text", "text": {"value": f"{tag}{i}", "annotations": []}}]}
+        store.insert_if_idle(thread_id, [("thread.message", obj)])
+    store.close()
+    print("ok")
+    """
+)
+
+
+def test_two_processes_write_one_file_concurrently(tmp_path: Path) -> None:
+    path = tmp_path / "multi.db"
+    parent = Store(path)
+    thread = thread_obj()
+    parent.insert("thread", thread)
+    count = 150
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), thread["id"], f"p{n}-", str(count)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(3)
+    ]
+    # The parent writes at the same time.
+    for i in range(count):
+        parent.insert("thread.message", message_obj(thread["id"], f"parent-{i}"))
+    results = [p.communicate(timeout=90) for p in procs]
+    try:
+        for proc, (out, err) in zip(procs, results, strict=True):
+            assert proc.returncode == 0, err
+            assert "database is locked" not in err
+            assert out.strip() == "ok"
+        assert parent.count("thread.message", thread_id=thread["id"]) == 4 * count
+        texts = {m["content"][0]["text"]["value"] for m in parent.thread_messages(thread["id"])}
+        assert texts == {f"{tag}{i}" for tag in ("p0-", "p1-", "p2-", "parent-") for i in range(count)}
+    finally:
+        parent.close()
+
+
+# -- rules ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ACTIVE_RUN_STATUSES)
+def test_insert_if_idle_refuses_during_active_run(store: Store, status: str) -> None:
+    thread = thread_obj()
+    store.insert("thread", thread)
+    run = run_obj(thread["id"], status)
+    store.insert("thread.run", run)
+    assert store.active_run_id(thread["id"]) == run["id"]
+
+    message = message_obj(thread["id"])
+    with pytest.raises(InvalidRequestError) as info:
+        store.insert_if_idle(thread["id"], [("thread.message", message)], param="thread_id")
+    assert info.value.status_code == 400
+    assert run["id"] in info.value.message and thread["id"] in info.value.message
+    assert info.value.param == "thread_id"
+    assert store.get("thread.message", message["id"]) is None  # nothing half-inserted
+
+    second = run_obj(thread["id"], "queued")
+    with pytest.raises(InvalidRequestError):
+        store.insert_if_idle(thread["id"], [("thread.message", message), ("thread.run", second)])
+    assert store.get("thread.message", message["id"]) is None
+    assert store.get("thread.run", second["id"]) is None
+
+    store.put("thread.run", {**run, "status": "completed"})  # the status column follows the data
+    assert store.active_run_id(thread["id"]) is None
+    store.insert_if_idle(thread["id"], [("thread.message", message)])
+    assert store.get("thread.message", message["id"]) == message
+
+
+def test_insert_if_idle_is_per_thread(store: Store) -> None:
+    busy, idle = thread_obj(), thread_obj()
+    store.insert_many([("thread", busy), ("thread", idle)])
+    store.insert("thread.run", run_obj(busy["id"], "in_progress"))
+    message = message_obj(idle["id"])
+    store.insert_if_idle(idle["id"], [("thread.message", message)])
+    assert store.get("thread.message", message["id"], thread_id=idle["id"]) == message
+
+
+def test_concurrent_insert_if_idle_admits_one_run(tmp_path: Path) -> None:
+    path = tmp_path / "race.db"
+    stores = [Store(path) for _ in range(4)]
+    thread = thread_obj()
+    stores[0].insert("thread", thread)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(len(stores))
+
+    def start(s: Store) -> None:
+        barrier.wait()
+        try:
+            s.insert_if_idle(thread["id"], [("thread.run", run_obj(thread["id"], "queued"))])
+            outcomes.append("ok")
+        except InvalidRequestError:
+            outcomes.append("refused")
+
+    workers = [threading.Thread(target=start, args=(s,)) for s in stores]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    try:
+        assert sorted(outcomes) == ["ok"] + ["refused"] * (len(stores) - 1)
+        assert stores[0].count("thread.run", thread_id=thread["id"]) == 1
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_get_filters_and_delete_thread_cascade(store: Store) -> None:
+    thread, other = thread_obj(), thread_obj()
+    store.insert_many([("thread", thread), ("thread", other)])
+    run = run_obj(thread["id"], "completed")
+    message = message_obj(thread["id"], run_id=run["id"])
+    step = {
+        "id": new_id("step"),
+        "object": "thread.run.step",
+        "created_at": now(),
+        "thread_id": thread["id"],
+        "run_id": run["id"],
+    }
+    kept = message_obj(other["id"])
+    store.insert_many([("thread.run", run), ("thread.message", message), ("thread.run.step", step)])
+    store.insert("thread.message", kept)
+
+    assert store.get("thread.message", message["id"], thread_id=thread["id"]) == message
+    assert store.get("thread.message", message["id"], thread_id=other["id"]) is None
+    assert store.get("thread.run.step", step["id"], run_id="run_other") is None
+
+    assert store.delete_thread(thread["id"]) is True
+    for kind, obj in (("thread", thread), ("thread.message", message), ("thread.run", run)):
+        assert store.get(kind, obj["id"]) is None
+    assert store.get("thread.run.step", step["id"]) is None
+    assert store.get("thread.message", kept["id"]) == kept
+    assert store.delete_thread(thread["id"]) is False
+
+
+def test_owner_scoping(store: Store) -> None:
+    mine, theirs = thread_obj(), thread_obj()
+    store.insert("thread", mine, owner="alice")
+    store.insert("thread", theirs, owner="bob")
+    assert store.get("thread", mine["id"], owner="alice") == mine
+    assert store.get("thread", mine["id"], owner="bob") is None
+    assert store.get("thread", mine["id"]) == mine  # owner None sees everything
+    assert [t["id"] for t in store.list("thread", owner="bob").data] == [theirs["id"]]
+    assert len(store.list("thread").data) == 2
+
+
+# -- pagination ------------------------------------------------------------------------------------
+
+
+def test_list_pages_by_cursor(store: Store) -> None:
+    thread = thread_obj()
+    store.insert("thread", thread)
+    ids = []
+    for i in range(10):
+        message = message_obj(thread["id"], str(i))
+        store.insert("thread.message", message)
+        ids.append(message["id"])
+
+    def page(**params: Any) -> tuple[list[str], bool]:
+        result = store.list("thread.message", thread_id=thread["id"], **params)
+        assert result.first_id == (result.data[0]["id"] if result.data else None)
+        assert result.last_id == (result.data[-1]["id"] if result.data else None)
+        return [m["id"] for m in result.data], result.has_more
+
+    assert page() == (ids[::-1], False)
+    assert page(limit=3) == (ids[::-1][:3], True)
+    assert page(limit=3, order="asc") == (ids[:3], True)
+    assert page(limit=10) == (ids[::-1], False)
+    assert page(limit=9) == (ids[::-1][:9], True)
+
+    # after: the items following the cursor in the requested order.
+    assert page(limit=3, order="asc", after=ids[2]) == (ids[3:6], True)
+    assert page(limit=3, order="asc", after=ids[6]) == (ids[7:10], False)
+    assert page(limit=3, order="desc", after=ids[7]) == ([ids[6], ids[5], ids[4]], True)
+    assert page(limit=3, order="desc", after=ids[2]) == ([ids[1], ids[0]], False)
+
+    # before: the items just preceding the cursor, still in the requested order.
+    assert page(limit=3, order="asc", before=ids[7]) == (ids[4:7], True)
+    assert page(limit=3, order="asc", before=ids[3]) == (ids[0:3], False)
+    assert page(limit=3, order="desc", before=ids[2]) == ([ids[5], ids[4], ids[3]], True)
+    assert page(limit=3, order="desc", before=ids[6]) == ([ids[9], ids[8], ids[7]], False)
+
+    # Both: the open interval, from the `after` end.
+    assert page(order="asc", after=ids[1], before=ids[6]) == (ids[2:6], False)
+    assert page(order="asc", limit=2, after=ids[1], before=ids[6]) == (ids[2:4], True)
+    assert page(order="desc", after=ids[6], before=ids[1]) == (ids[5:1:-1], False)
+    assert page(order="desc", limit=2, after=ids[6], before=ids[1]) == ([ids[5], ids[4]], True)
+
+    # Cursors past the ends give empty pages.
+    assert page(order="asc", after=ids[-1]) == ([], False)
+    assert page(order="desc", before=ids[-1]) == ([], False)
+
+    # A cursor whose object was deleted meanwhile still marks its place.
+    assert store.delete("thread.message", ids[4]) is True
+    assert page(limit=2, order="asc", after=ids[4]) == (ids[5:7], True)
+    assert page(limit=2, order="asc", before=ids[4]) == (ids[2:4], True)
+
+    # Other filters apply together with the cursor.
+    assert store.list("thread.message", thread_id="thread_none").data == []
+
+
+def test_list_walks_cover_everything(store: Store) -> None:
+    objs = [{"id": new_id("asst"), "object": "assistant", "created_at": now()} for _ in range(23)]
+    store.insert_many([("assistant", o) for o in objs])
+    ids = [o["id"] for o in objs]
+    for order, expected in (("asc", ids), ("desc", ids[::-1])):
+        for limit in (1, 4, 22, 23, 100):
+            walked: list[str] = []
+            cursor = None
+            while True:
+                result = store.list("assistant", order=order, limit=limit, after=cursor)
+                walked += [o["id"] for o in result.data]
+                if not result.has_more:
+                    break
+                cursor = result.last_id
+            assert walked == expected, (order, limit)
+            # Backwards from the last item, prepending each page.
+            walked = [expected[-1]]
+            cursor = expected[-1]
+            while True:
+                result = store.list("assistant", order=order, limit=limit, before=cursor)
+                walked = [o["id"] for o in result.data] + walked
+                if not result.has_more:
+                    break
+                cursor = result.first_id
+            assert walked == expected, (order, limit, "before")
+
+
+# -- ids -------------------------------------------------------------------------------------------------
+
+
+def test_ids_sort_in_creation_order() -> None:
+    ids = [new_id("msg") for _ in range(5000)]  # many share a millisecond
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    assert all(i.startswith("msg_") and len(i) == 4 + 26 for i in ids)
+
+
+def test_ids_monotonic_within_one_millisecond_and_clock_steps_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = {"ns": 1_900_000_000_000 * 1_000_000}
+    fake_time = types.SimpleNamespace(time_ns=lambda: clock["ns"])
+    monkeypatch.setattr(_ids, "time", fake_time)
+    same_ms = [new_id("run") for _ in range(1000)]
+    assert same_ms == sorted(same_ms) and len(set(same_ms)) == 1000
+    assert len({i[4:14] for i in same_ms}) == 1  # one timestamp prefix
+    clock["ns"] -= 5_000_000  # the wall clock steps back 5 ms
+    stepped = [new_id("run") for _ in range(10)]
+    assert stepped == sorted(stepped) and stepped[0] > same_ms[-1]
+    clock["ns"] += 1_000_000_000  # and jumps forward
+    later = new_id("run")
+    assert later > stepped[-1]
+    assert later[4:14] > same_ms[0][4:14]
+
+
+def test_ids_order_matches_across_prefix_kinds() -> None:
+    """Message and step ids made in sequence keep their order in their suffixes."""
+    a, b = new_id("msg"), new_id("step")
+    assert a.split("_", 1)[1] < b.split("_", 1)[1]
