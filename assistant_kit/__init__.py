@@ -38,6 +38,8 @@ _EXPORTS = {
     "aget_messages": "sdk",
     "arun_thread": "sdk",
     "arun_thread_stream": "sdk",
+    "Session": "notebook.session",
+    "inspect": "notebook.inspect",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -54,3 +56,17 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *__all__])
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext assistant_kit``: the ``%%assistant`` cell magic and HTML reprs for SDK objects."""
+    from .notebook import magics
+
+    magics.load_ipython_extension(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext assistant_kit``: remove the ``%%assistant`` magic."""
+    from .notebook import magics
+
+    magics.unload_ipython_extension(ipython)

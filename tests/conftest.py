@@ -23,6 +23,7 @@ from assistant_kit.engine.app import create_app
 from assistant_kit.engine.core import Engine
 from assistant_kit.store import Store
 from tests.fake_upstream import fake_upstream  # noqa: F401  (fixture)
+from tests.postgres import pg_url  # noqa: F401  (fixture)
 
 TRANSPORTS = ["inprocess", "http"]
 
@@ -117,3 +118,21 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(interval)
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        _skipped.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI (``ASSISTANT_KIT_REQUIRE_ALL=1``) a skipped test means a missing install step: fail."""
+    import os
+
+    if os.environ.get("ASSISTANT_KIT_REQUIRE_ALL") == "1" and _skipped and exitstatus == 0:
+        print("\nASSISTANT_KIT_REQUIRE_ALL=1 but tests were skipped:\n  " + "\n  ".join(_skipped))
+        session.exitstatus = 1

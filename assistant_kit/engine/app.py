@@ -57,6 +57,8 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
     async def call(request: Request) -> Response:
         engine: Engine = request.app.state.engine
+        if not engine.started:  # background work runs on the loop that serves the engine
+            await engine.start()
         try:
             result = await handler(request, engine)
         except AssistantKitError as exc:

@@ -9,8 +9,15 @@ carries per-request model credentials that live only in memory, never in the sto
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures.thread
+import contextlib
 import copy
-from typing import Any
+import logging
+import os
+import secrets
+import socket
+from typing import TYPE_CHECKING, Any
 
 from openai.types.beta import Assistant, Thread
 from openai.types.beta.threads import Message, Run
@@ -21,6 +28,11 @@ from ..models.registry import ProviderSettings, resolve_model
 from ..store import AsyncStore, Page, Store
 from .events import EventHub, Subscription
 from .runs import TERMINAL, RunExecutor, build, text_content
+
+if TYPE_CHECKING:
+    from .bus import PgBus
+
+log = logging.getLogger("assistant_kit.engine")
 
 _KIND_NAMES = {
     "assistant": "assistant",
@@ -53,21 +65,126 @@ def _content_parts(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
     return parts
 
 
+def _seconds(value: float | None, env: str, default: float) -> float:
+    if value is not None:
+        return float(value)
+    text = os.environ.get(env)
+    return float(text) if text else default
+
+
 class Engine:
-    """Owns the store, the event hub and the run executor; lives on one event loop."""
+    """Owns the store, the event hub and the run executor; lives on one event loop.
+
+    Several engines (processes) may share one database; see :mod:`assistant_kit.engine.runs`
+    for how they divide the runs. ``worker_id`` names this engine in the runs it executes.
+    ``lease_seconds`` (default 30, env ``ASSISTANT_KIT_RUN_LEASE_SECONDS``): a run whose
+    executor has not renewed its lease for that long is orphaned. ``renew_seconds`` (default
+    a sixth of the lease, env ``ASSISTANT_KIT_RUN_RENEW_SECONDS``) and ``sweep_seconds``
+    (default a third, env ``ASSISTANT_KIT_RUN_SWEEP_SECONDS``): how often this engine renews
+    its leases and looks for orphans. Environment variables, so a proxy's config
+    (``environment_variables``) or a test can shorten them without new config keys.
+
+    Background work (lease renewal, the orphan sweep, on PostgreSQL the bus) starts with
+    :meth:`start` — called by the ASGI app on its first request and by the proxy at startup —
+    on the loop that serves the engine, and stops with :meth:`aclose`.
+    """
 
     def __init__(
-        self, store: Store, settings: ProviderSettings | None = None, *, run_expiry_seconds: int = 600
+        self,
+        store: Store,
+        settings: ProviderSettings | None = None,
+        *,
+        run_expiry_seconds: int = 600,
+        lease_seconds: float | None = None,
+        renew_seconds: float | None = None,
+        sweep_seconds: float | None = None,
     ):
         self.sync_store = store
         self.store = AsyncStore(store)
         self.settings = settings or ProviderSettings()
         self.run_expiry_seconds = run_expiry_seconds
+        self.lease_seconds = _seconds(lease_seconds, "ASSISTANT_KIT_RUN_LEASE_SECONDS", 30.0)
+        self.renew_seconds = _seconds(
+            renew_seconds, "ASSISTANT_KIT_RUN_RENEW_SECONDS", self.lease_seconds / 6
+        )
+        self.sweep_seconds = _seconds(
+            sweep_seconds, "ASSISTANT_KIT_RUN_SWEEP_SECONDS", self.lease_seconds / 3
+        )
+        host = socket.gethostname()[:32]
+        self.worker_id = f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
         self.hub = EventHub()
         self.executor = RunExecutor(self)
+        self._starting: asyncio.Future[None] | None = None  # the start, once begun
+        self._services: list[asyncio.Task[None]] = []
+        self.bus: PgBus | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop it was started on
 
     def __repr__(self) -> str:
         return f"<Engine store={self.sync_store!r} runs_in_flight={len(self.executor.handles)}>"
+
+    # -- background work ------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        task = self._starting
+        return task is not None and task.done() and not task.cancelled() and task.exception() is None
+
+    async def start(self) -> None:
+        """Start lease renewal, the orphan sweep (its first pass right away) and, on
+        PostgreSQL, the bus. Idempotent; concurrent callers wait for the same start, and a
+        failed start is retried by the next call."""
+        task = self._starting
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            task = self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(task)
+
+    async def _start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        if not self.sync_store.is_sqlite:
+            from .bus import PgBus, conninfo
+
+            bus = PgBus(
+                conninfo(self.sync_store.engine.url),
+                self.worker_id,
+                self.hub.deliver_remote,
+                self.executor.remote,
+            )
+            await bus.start()
+            self.bus = self.hub.bus = bus
+        self._services = [
+            asyncio.create_task(self._every(self.sweep_seconds, self.executor.sweep), name="sweep"),
+            asyncio.create_task(self._every(self.renew_seconds, self.executor.renew), name="renew"),
+        ]
+
+    async def _every(self, interval: float, work: Any) -> None:
+        while True:
+            try:
+                await work()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The store was closed, or the interpreter is exiting (its thread pools then
+                # refuse work while this daemon loop still runs): stop quietly.
+                if getattr(self.sync_store.executor, "_shutdown", False) or getattr(
+                    concurrent.futures.thread, "_shutdown", False
+                ):
+                    return
+                # The database may be briefly unreachable: try again next time.
+                log.exception("background %s failed", getattr(work, "__name__", work))
+            await asyncio.sleep(interval)
+
+    async def aclose(self) -> None:
+        """Stop the background work (runs still executing are the caller's business)."""
+        for task in self._services:
+            task.cancel()
+        for task in self._services:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._services = []
+        if self.bus is not None:
+            await self.bus.aclose()
+            self.bus = self.hub.bus = None
+        self._starting = None
 
     # -- shared helpers ----------------------------------------------------------------
 
@@ -282,7 +399,7 @@ class Engine:
             ("thread.message", self._new_message(thread_id, m)) for m in body.get("additional_messages") or []
         ]
         items.append(("thread.run", run))
-        await self.store.insert_if_idle(thread_id, items, owner, param="thread_id")
+        await self.store.insert_if_idle(thread_id, items, owner, param="thread_id", lease=self.worker_id)
         sub = self.hub.subscribe(run["id"]) if stream else None
         if sub is not None and thread_created is not None:
             sub.queue.put_nowait(("thread.created", thread_created))
@@ -333,19 +450,31 @@ class Engine:
     async def get_run(self, thread_id: str, run_id: str, owner: str | None = None) -> dict[str, Any]:
         await self._get("thread", thread_id, owner)
         handle = self.executor.handles.get(run_id)
-        if handle is not None and handle.run["thread_id"] == thread_id:
+        if handle is not None and handle.running and handle.run["thread_id"] == thread_id:
             return copy.deepcopy(handle.run)  # the live state, ahead of the last write
+        # Not executing here: the store is the truth (another replica may have resumed,
+        # cancelled or ended a run parked here).
         run = await self._get("thread.run", run_id, None, thread_id=thread_id)
+        if handle is not None and not handle.running and run["status"] != "requires_action":
+            self.executor._forget(run_id, handle)
         return await self.executor.expire_if_due(run)
 
     async def update_run(
         self, thread_id: str, run_id: str, body: dict[str, Any], owner: str | None = None
     ) -> dict[str, Any]:
         run = await self.get_run(thread_id, run_id, owner)
+        metadata = body.get("metadata") or {}
         handle = self.executor.handles.get(run_id)
-        target = handle.run if handle else run
-        target["metadata"] = body.get("metadata") or {}
-        await self.store.put("thread.run", target)
+        target = handle.run if handle is not None and handle.running else run
+        # Only the metadata changes: a compare-and-set on the status, re-read on a race, so
+        # this never writes back a status another process has moved on from.
+        for _ in range(20):
+            target["metadata"] = metadata
+            if await self.store.save_run(target, expect=(target["status"],)):
+                break
+            target = await self._get("thread.run", run_id, None, thread_id=thread_id)
+        if target is not (handle.run if handle else None) and target["status"] not in TERMINAL:
+            self.hub.tell("metadata", run_id, metadata=metadata)  # its executor's next write keeps it
         return copy.deepcopy(target)
 
     async def list_runs(
@@ -404,11 +533,24 @@ class Engine:
                 param="tool_outputs",
             )
         recent = (await self.store.list("thread.run.step", run_id=run_id, order="desc", limit=5)).data
-        step = next(s for s in recent if s["type"] == "tool_calls" and s["status"] == "in_progress")
-        sub = self.hub.subscribe(run_id) if stream else None
-        await self.executor.submit_tool_outputs(run, step, outputs)
+        step = next((s for s in recent if s["type"] == "tool_calls" and s["status"] == "in_progress"), None)
+        if step is None:  # another replica accepted outputs for it since it was read
+            current = await self._get("thread.run", run_id, None, thread_id=thread_id)
+            raise InvalidRequestError(
+                f"Runs in status '{current['status']}' do not accept tool outputs; run {run_id} "
+                "must be in 'requires_action'.",
+                param="run_id",
+            )
         merged = self.settings.merged(settings)
-        self.executor.start(run, merged, resolve_model(run["model"], merged), resumed=True)
+        model = resolve_model(run["model"], merged)  # before the run is claimed and queued
+        sub = self.hub.subscribe(run_id) if stream else None
+        try:
+            await self.executor.submit_tool_outputs(run, step, outputs)
+        except BaseException:
+            if sub is not None:
+                sub.close()
+            raise
+        self.executor.start(run, merged, model, resumed=True)
         return copy.deepcopy(run), sub
 
     # -- run steps -----------------------------------------------------------------------------

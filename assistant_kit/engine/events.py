@@ -13,7 +13,7 @@ import asyncio
 import json
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 # Events after which the server closes the stream (the client acts next, or it is over).
 STREAM_END = frozenset(
@@ -38,9 +38,13 @@ DONE = b"event: done\ndata: [DONE]\n\n"
 
 
 class Subscription:
-    def __init__(self, hub: EventHub, run_id: str):
+    """One consumer of one run's events. ``remote``: also take events published by other
+    processes (a run executing on another replica); see :meth:`EventHub.subscribe`."""
+
+    def __init__(self, hub: EventHub, run_id: str, remote: bool = False):
         self.hub = hub
         self.run_id = run_id
+        self.remote = remote
         self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
     def close(self) -> None:
@@ -112,20 +116,52 @@ def _error_body(run: Any) -> dict[str, Any]:
     }
 
 
+class Bus(Protocol):
+    """Carries events and control messages to the other processes on the same database
+    (:class:`assistant_kit.engine.bus.PgBus`); absent on SQLite, where the hub is all there is."""
+
+    def publish(self, run_id: str, event: str, data: Any) -> None: ...
+
+    def control(self, kind: str, run_id: str, **fields: Any) -> None: ...
+
+
 class EventHub:
-    """Fan-out of each run's events to its current subscribers (in this process)."""
+    """Fan-out of each run's events to its current subscribers (in this process), and through
+    ``bus``, when there is one, to the subscribers of the other replicas."""
 
     def __init__(self) -> None:
         self._subs: dict[str, list[Subscription]] = {}
+        self.bus: Bus | None = None
 
-    def subscribe(self, run_id: str) -> Subscription:
-        sub = Subscription(self, run_id)
+    def subscribe(self, run_id: str, *, remote: bool = False) -> Subscription:
+        """Events of ``run_id`` from now on. The streams of the API (create, submit tool
+        outputs) are of runs this process executes: they take local events only, because
+        events from another process can only be stale there — the previous executor's
+        last events, still in flight when this process took the run over, would end the
+        stream early. ``remote=True`` is for following a run another replica executes."""
+        sub = Subscription(self, run_id, remote)
         self._subs.setdefault(run_id, []).append(sub)
         return sub
 
     def publish(self, run_id: str, event: str, data: Any) -> None:
+        self.deliver(run_id, event, data)
+        if self.bus is not None:
+            self.bus.publish(run_id, event, data)
+
+    def deliver(self, run_id: str, event: str, data: Any, *, remote: bool = False) -> None:
+        """Hand an event to this process's subscribers only (no bus)."""
         for sub in self._subs.get(run_id, ()):
-            sub.queue.put_nowait((event, data))
+            if sub.remote or not remote:
+                sub.queue.put_nowait((event, data))
+
+    def deliver_remote(self, run_id: str, event: str, data: Any) -> None:
+        """An event another process published (the bus calls this)."""
+        self.deliver(run_id, event, data, remote=True)
+
+    def tell(self, kind: str, run_id: str, **fields: Any) -> None:
+        """Send a control message to the other replicas (a no-op without a bus)."""
+        if self.bus is not None:
+            self.bus.control(kind, run_id, **fields)
 
     def has_subscribers(self, run_id: str) -> bool:
         return bool(self._subs.get(run_id))

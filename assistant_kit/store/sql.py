@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, create_engine, delete, event, func, select, update
+from sqlalchemy import and_, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
@@ -32,6 +33,8 @@ from ..errors import InvalidRequestError
 from . import schema
 
 ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
+# Statuses in which a process is executing the run and renews its lease.
+LEASED_RUN_STATUSES = ("queued", "in_progress", "cancelling")
 DB_ENV = "ASSISTANT_KIT_DB"
 
 
@@ -143,7 +146,7 @@ class Store:
     def _columns(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         table = schema.TABLES[kind]
         values = {"id": obj["id"], "created_at": obj["created_at"], "data": json.dumps(obj)}
-        for name in ("thread_id", "run_id", "status"):
+        for name in ("thread_id", "run_id", "status", "expires_at"):
             if name in table.c:
                 values[name] = obj.get(name)
         return values
@@ -258,8 +261,10 @@ class Store:
         items: Sequence[tuple[str, dict[str, Any]]],
         owner: str | None = None,
         param: str | None = None,
+        lease: str | None = None,
     ) -> None:
-        """Insert objects into a thread only if it has no active run (checked atomically)."""
+        """Insert objects into a thread only if it has no active run (checked atomically).
+        ``lease``: the worker id that will execute the runs among ``items`` (lease starts now)."""
         with self._write() as conn:
             self._lock_thread(conn, thread_id)
             active = self._active_run(conn, thread_id)
@@ -268,7 +273,10 @@ class Store:
                     f"Thread {thread_id} already has an active run {active}.", param=param
                 )
             for kind, obj in items:
-                conn.execute(schema.TABLES[kind].insert().values(owner=owner, **self._columns(kind, obj)))
+                values = self._columns(kind, obj)
+                if lease is not None and kind == "thread.run":
+                    values.update(worker=lease, heartbeat_at=time.time())
+                conn.execute(schema.TABLES[kind].insert().values(owner=owner, **values))
 
     def thread_messages(self, thread_id: str, last: int | None = None) -> list[dict[str, Any]]:
         """Messages of a thread in creation order (the model's context); ``last`` keeps the tail."""
@@ -293,6 +301,107 @@ class Store:
         with self._read() as conn:
             rows = conn.execute(select(table.c.data).where(table.c.status.in_(statuses)))
             return [json.loads(r[0]) for r in rows]
+
+    # -- run leases (replicas sharing the database; see assistant_kit.engine.runs) -------
+
+    def save_run(
+        self,
+        run: dict[str, Any],
+        *,
+        expect: Sequence[str],
+        worker: str | None = None,
+        claim: str | None = None,
+        stale_before: float | None = None,
+        also: Sequence[tuple[str, dict[str, Any]]] = (),
+    ) -> bool:
+        """Write ``run`` (and ``also``, in the same transaction) only if the stored row still
+        has a status in ``expect``, and, when given, is executed by ``worker`` / has a lease
+        older than ``stale_before``. ``claim`` makes that worker the run's executor (lease
+        renewed now). Returns whether it was written: a compare-and-set, so two processes
+        changing one run concurrently cannot both win, and a process that lost a run (taken
+        over, settled by another replica) cannot overwrite it."""
+        table = schema.runs_v3
+        conds = [table.c.id == run["id"], table.c.status.in_(expect)]
+        if worker is not None:
+            conds.append(table.c.worker == worker)
+        if stale_before is not None:
+            conds.append(func.coalesce(table.c.heartbeat_at, table.c.created_at) < stale_before)
+        values = self._columns("thread.run", run)
+        if claim is not None:
+            values.update(worker=claim, heartbeat_at=time.time())
+        with self._write() as conn:
+            if conn.execute(update(table).where(*conds).values(**values)).rowcount == 0:
+                return False
+            for kind, obj in also:
+                other = schema.TABLES[kind]
+                conn.execute(update(other).where(other.c.id == obj["id"]).values(**self._columns(kind, obj)))
+        return True
+
+    def run_lease(self, run_id: str) -> dict[str, Any] | None:
+        """``{"status", "worker", "heartbeat_at"}`` of a run (``heartbeat_at`` falls back to
+        ``created_at`` for runs written before leases existed), or None."""
+        table = schema.runs_v3
+        query = select(
+            table.c.status,
+            table.c.worker,
+            func.coalesce(table.c.heartbeat_at, table.c.created_at).label("heartbeat_at"),
+        ).where(table.c.id == run_id)
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row else None
+
+    def renew_leases(self, worker: str, run_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """Renew ``worker``'s lease on those of ``run_ids`` it still executes (one UPDATE), and
+        return ``{run_id: (status, worker)}`` for all of them as stored (absent: deleted), so the
+        caller learns of runs cancelled or taken from it by another process."""
+        table = schema.runs_v3
+        with self._write() as conn:
+            conn.execute(
+                update(table)
+                .where(
+                    table.c.id.in_(run_ids),
+                    table.c.worker == worker,
+                    table.c.status.in_(LEASED_RUN_STATUSES),
+                )
+                .values(heartbeat_at=time.time())
+            )
+            rows = conn.execute(
+                select(table.c.id, table.c.status, table.c.worker).where(table.c.id.in_(run_ids))
+            )
+            return {row.id: (row.status, row.worker) for row in rows}
+
+    def runs_to_settle(self, stale_before: float, now: float) -> list[tuple[dict[str, Any], float]]:
+        """Runs nobody can be executing: executing statuses whose lease is older than
+        ``stale_before``, and ``requires_action`` runs past ``expires_at``. Returns
+        ``(run, heartbeat_at)`` pairs (``heartbeat_at`` as :meth:`run_lease` gives it)."""
+        table = schema.runs_v3
+        beat = func.coalesce(table.c.heartbeat_at, table.c.created_at)
+        query = select(table.c.data, beat.label("beat")).where(
+            or_(
+                and_(table.c.status.in_(LEASED_RUN_STATUSES), beat < stale_before),
+                and_(table.c.status == "requires_action", table.c.expires_at <= now),
+            )
+        )
+        with self._read() as conn:
+            return [(json.loads(row.data), row.beat) for row in conn.execute(query)]
+
+    # -- API keys (the proxy's generated keys; rows hold hashes, never keys) -----------
+
+    def insert_api_key(self, row: dict[str, Any]) -> None:
+        """``row``: ``key_hash``, ``owner``, ``key_alias``, ``created_at``, ``expires_at``, ``data``."""
+        with self._write() as conn:
+            conn.execute(schema.api_keys.insert().values(**row))
+
+    def get_api_key(self, key_hash: str) -> dict[str, Any] | None:
+        table = schema.api_keys
+        with self._read() as conn:
+            row = conn.execute(select(table).where(table.c.key_hash == key_hash)).mappings().first()
+        return dict(row) if row else None
+
+    def ping(self) -> None:
+        """One round trip to the database (health checks)."""
+        with self._read() as conn:
+            conn.exec_driver_sql("SELECT 1")
 
 
 class AsyncStore:

@@ -316,3 +316,15 @@ def test_runs_continue_after_stream_consumer_leaves(client: openai.OpenAI) -> No
     start = time.monotonic()
     run = client.beta.threads.runs.poll(first.data.id, thread_id=t.id)
     assert run.status == "completed" and time.monotonic() - start < 30
+
+
+def test_json_schema_response_format_keeps_wire_names(make_client, fake_upstream) -> None:  # type: ignore[no-untyped-def]
+    client = make_client(api_key="sk-x", api_base=fake_upstream.url)
+    fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}}}
+    a, t = _setup(client, "openai/m", response_format=fmt)
+    raw = client.beta.assistants.with_raw_response.retrieve(a.id).http_response.json()
+    assert raw["response_format"]["json_schema"]["schema"] == {"type": "object"}
+    run = client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id)
+    assert run.status == "completed"
+    sent = fake_upstream.last_request.body["response_format"]
+    assert sent["json_schema"]["schema"] == {"type": "object"} and "schema_" not in sent["json_schema"]

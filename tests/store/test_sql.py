@@ -1,4 +1,8 @@
-"""The SQL store, directly: paths and URLs, SQLite concurrency, the active-run rule, paging, ids."""
+"""The SQL store, directly: paths and URLs, SQLite concurrency, the active-run rule, paging, ids.
+
+Tests taking ``store`` or ``db`` run on both backends: SQLite (a file in ``tmp_path``) and
+PostgreSQL (a fresh database; skipped without ``ASSISTANT_KIT_TEST_PG_URL``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -17,6 +22,7 @@ from assistant_kit import _ids
 from assistant_kit._ids import new_id, now
 from assistant_kit.errors import InvalidRequestError
 from assistant_kit.store import ACTIVE_RUN_STATUSES, Store, database_url, default_db_path
+from tests.postgres import fresh_database
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -49,9 +55,22 @@ def run_obj(thread_id: str, status: str) -> dict[str, Any]:
     }
 
 
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """What ``Store(db)`` takes: a SQLite file path, or a fresh PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        yield tmp_path / "store.db"
+    else:
+        with fresh_database() as url:
+            yield url
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
-    s = Store(tmp_path / "store.db")
+def store(db: Any) -> Any:
+    s = Store(db)
     yield s
     s.close()
 
@@ -109,10 +128,14 @@ def test_store_uses_default_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 # -- SQLite specifics ---------------------------------------------------------------------------------
 
 
-def test_wal_mode_for_file_db(store: Store, tmp_path: Path) -> None:
-    with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+def test_wal_mode_for_file_db(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.db")
+    try:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    finally:
+        store.close()
     raw = sqlite3.connect(tmp_path / "store.db")  # WAL is persistent: any reader sees it
     try:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -120,11 +143,11 @@ def test_wal_mode_for_file_db(store: Store, tmp_path: Path) -> None:
         raw.close()
 
 
-def test_migrations_run_once(tmp_path: Path) -> None:
-    first = Store(tmp_path / "m.db")
+def test_migrations_run_once(db: Any) -> None:
+    first = Store(db)
     first.insert("thread", thread_obj())
     first.close()
-    second = Store(tmp_path / "m.db")  # reopening neither fails nor loses data
+    second = Store(db)  # reopening neither fails nor loses data
     try:
         assert second.count("thread") == 1
     finally:
@@ -158,9 +181,8 @@ def test_memory_store_shared_across_threads() -> None:
         s.close()
 
 
-def test_two_stores_write_one_file_concurrently(tmp_path: Path) -> None:
-    path = tmp_path / "shared.db"
-    stores = [Store(path), Store(path)]
+def test_two_stores_write_one_file_concurrently(db: Any) -> None:
+    stores = [Store(db), Store(db)]
     thread = thread_obj()
     stores[0].insert("thread", thread)
     errors: list[BaseException] = []
@@ -208,8 +230,8 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_two_processes_write_one_file_concurrently(tmp_path: Path) -> None:
-    path = tmp_path / "multi.db"
+def test_two_processes_write_one_file_concurrently(db: Any) -> None:
+    path = db
     parent = Store(path)
     thread = thread_obj()
     parent.insert("thread", thread)
@@ -280,9 +302,8 @@ def test_insert_if_idle_is_per_thread(store: Store) -> None:
     assert store.get("thread.message", message["id"], thread_id=idle["id"]) == message
 
 
-def test_concurrent_insert_if_idle_admits_one_run(tmp_path: Path) -> None:
-    path = tmp_path / "race.db"
-    stores = [Store(path) for _ in range(4)]
+def test_concurrent_insert_if_idle_admits_one_run(db: Any) -> None:
+    stores = [Store(db) for _ in range(4)]
     thread = thread_obj()
     stores[0].insert("thread", thread)
     outcomes: list[str] = []
@@ -460,3 +481,133 @@ def test_ids_order_matches_across_prefix_kinds() -> None:
     """Message and step ids made in sequence keep their order in their suffixes."""
     a, b = new_id("msg"), new_id("step")
     assert a.split("_", 1)[1] < b.split("_", 1)[1]
+
+
+# -- run leases (replicas: assistant_kit.engine.runs) -------------------------------------------------
+
+
+def leased_run(store: Store, status: str = "in_progress", worker: str = "w1") -> dict[str, Any]:
+    thread = thread_obj()
+    store.insert("thread", thread)
+    run = {**run_obj(thread["id"], status), "expires_at": now() + 600}
+    store.insert_if_idle(thread["id"], [("thread.run", run)], lease=worker)
+    return run
+
+
+def test_save_run_is_a_compare_and_set(store: Store) -> None:
+    run = leased_run(store)
+    assert store.run_lease(run["id"])["worker"] == "w1"
+
+    # The executor writes while the row names it and the status is one it expects.
+    assert store.save_run({**run, "status": "requires_action"}, expect=("in_progress",), worker="w1")
+    assert not store.save_run({**run, "status": "completed"}, expect=("in_progress",), worker="w1")
+    assert not store.save_run({**run, "status": "completed"}, expect=("requires_action",), worker="w2")
+    assert store.get("thread.run", run["id"])["status"] == "requires_action"
+
+    # Claiming moves the lease; the former executor's writes are refused from then on.
+    step = {
+        "id": new_id("step"),
+        "object": "thread.run.step",
+        "created_at": now(),
+        "thread_id": run["thread_id"],
+        "run_id": run["id"],
+        "status": "in_progress",
+    }
+    store.insert("thread.run.step", step)
+    queued = {**run, "status": "queued"}
+    done_step = {**step, "status": "completed"}
+    assert store.save_run(
+        queued, expect=("requires_action",), claim="w2", also=[("thread.run.step", done_step)]
+    )
+    assert store.get("thread.run.step", step["id"])["status"] == "completed"  # same transaction
+    assert not store.save_run(queued, expect=("requires_action",), claim="w3")  # one claim wins
+    assert store.run_lease(run["id"])["worker"] == "w2"
+    assert not store.save_run({**run, "status": "failed"}, expect=ACTIVE_RUN_STATUSES, worker="w1")
+    assert store.save_run({**run, "status": "completed"}, expect=ACTIVE_RUN_STATUSES, worker="w2")
+    # A refused write leaves the objects written along with it untouched.
+    assert not store.save_run(
+        {**run, "status": "cancelled"},
+        expect=("queued",),
+        also=[("thread.run.step", {**step, "status": "x"})],
+    )
+    assert store.get("thread.run.step", step["id"])["status"] == "completed"
+    assert store.get("thread.run", run["id"])["status"] == "completed"
+    assert store.active_run_id(run["thread_id"]) is None
+
+
+def test_renew_leases_and_runs_to_settle(store: Store) -> None:
+    mine = leased_run(store, "in_progress", "w1")
+    cancelling = leased_run(store, "cancelling", "w1")
+    other = leased_run(store, "queued", "w2")
+    parked = leased_run(store, "requires_action", "w2")
+    store.put("thread.run", {**parked, "expires_at": now() - 1})  # the column follows the data
+    gone = new_id("run")
+
+    rows = store.renew_leases("w1", [mine["id"], cancelling["id"], other["id"], gone])
+    assert rows == {
+        mine["id"]: ("in_progress", "w1"),
+        cancelling["id"]: ("cancelling", "w1"),
+        other["id"]: ("queued", "w2"),  # not ours: reported, not renewed
+    }
+    before = store.run_lease(other["id"])["heartbeat_at"]
+
+    # Nothing is stale a moment after the leases were taken; the parked run is past due.
+    settle = store.runs_to_settle(time.time() - 30, time.time())
+    assert [r["id"] for r, _ in settle] == [parked["id"]]
+    # Later, every lease is stale (the executing statuses only).
+    later = time.time() + 60
+    settle = store.runs_to_settle(later - 30, later)
+    assert sorted(r["id"] for r, _ in settle) == sorted(r["id"] for r in (mine, cancelling, other, parked))
+    beats = {r["id"]: beat for r, beat in settle}
+    assert beats[other["id"]] == pytest.approx(before)
+
+    # The sweep's write: only while the lease is still stale.
+    assert not store.save_run(
+        {**mine, "status": "failed"}, expect=("in_progress",), stale_before=time.time() - 30
+    )
+    assert store.save_run({**mine, "status": "failed"}, expect=("in_progress",), stale_before=later - 30)
+
+
+def test_runs_without_a_lease_count_from_creation(store: Store) -> None:
+    """Rows written before the 0003 migration (no worker, no heartbeat): their lease is their
+    creation time, so a run left active by an old version is settled like any orphan."""
+    thread = thread_obj()
+    store.insert("thread", thread)
+    run = {**run_obj(thread["id"], "in_progress"), "created_at": now() - 100}
+    store.insert("thread.run", run)  # no lease
+    assert store.run_lease(run["id"]) == {
+        "status": "in_progress",
+        "worker": None,
+        "heartbeat_at": run["created_at"],
+    }
+    assert [r["id"] for r, _ in store.runs_to_settle(time.time() - 30, time.time())] == [run["id"]]
+
+
+def test_upgrade_keeps_rows_and_adds_leases(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database made by a version before 0003, with a run still active: the upgrade keeps it,
+    and it counts as orphaned from its creation time."""
+    from sqlalchemy import inspect
+
+    from assistant_kit.store import schema
+
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])
+    monkeypatch.setitem(schema.TABLES, "thread.run", schema.runs)
+    old = Store(db)
+    thread = thread_obj()
+    run = {**run_obj(thread["id"], "in_progress"), "created_at": now() - 100, "expires_at": now() + 500}
+    old.insert_many([("thread", thread), ("thread.run", run)])
+    assert "worker" not in {c["name"] for c in inspect(old.engine).get_columns("runs")}
+    old.close()
+
+    monkeypatch.undo()
+    new = Store(db)
+    try:
+        assert {"worker", "heartbeat_at", "expires_at"} <= {
+            c["name"] for c in inspect(new.engine).get_columns("runs")
+        }
+        assert new.get("thread.run", run["id"]) == run
+        lease = new.run_lease(run["id"])
+        assert lease == {"status": "in_progress", "worker": None, "heartbeat_at": run["created_at"]}
+        assert [r["id"] for r, _ in new.runs_to_settle(time.time() - 30, time.time())] == [run["id"]]
+    finally:
+        new.close()

@@ -1,0 +1,364 @@
+"""``inspect(thread)``: one thread at a glance — transcript, runs, steps and a run timeline.
+
+:func:`inspect` fetches the thread, its latest messages, its runs and every run's steps (as the
+DataFrames of :mod:`.tables`) into a :class:`ThreadInspection`, which renders as HTML in a
+notebook (``_repr_html_``) and as a text summary anywhere else (``repr``). :func:`timeline_svg`
+draws the runs and their steps over time as a hand-written SVG string (no plotting library).
+
+Everything that came from the API — message text, ids, tool names and arguments, metadata,
+error messages — is escaped before it goes into HTML or SVG: model output is untrusted, and a
+notebook renders the HTML of a cell the user ran as trusted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import openai
+from openai.types.beta import Thread
+
+from . import tables
+from .html import escape, object_html, object_text, text_block, truncate
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["ThreadInspection", "inspect", "timeline_svg"]
+
+
+def inspect(thread: Any, client: openai.OpenAI | None = None, *, max_messages: int = 200) -> ThreadInspection:
+    """Inspect ``thread`` (a ``Thread`` object or a thread id) through ``client``
+    (default: :func:`assistant_kit.local_client` on the default store).
+
+    The transcript holds the latest ``max_messages`` messages (older ones are not fetched;
+    the HTML says they were left out); runs and steps are complete.
+    """
+    if client is None:
+        from ..client import local_client
+
+        client = local_client()
+    thread_id = thread if isinstance(thread, str) else thread.id
+    info = client.beta.threads.retrieve(thread_id)
+    latest = tables.messages(client, thread_id, limit=max_messages + 1, order="desc")
+    omitted = len(latest) > max_messages
+    transcript = latest.iloc[:max_messages].iloc[::-1].reset_index(drop=True)
+    return ThreadInspection(
+        thread=info,
+        messages=transcript,
+        runs=tables.runs(client, thread_id),
+        steps=tables.steps(client, thread_id),
+        more_messages=omitted,
+    )
+
+
+def _fmt_time(value: Any) -> str:
+    return "" if value is None or _missing(value) else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return bool(value != value)  # NaN, NaT, pd.NA
+    except TypeError:
+        return True  # pd.NA compares to NA, whose truth value is ambiguous
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None or _missing(value) else float(value)
+
+
+@dataclass(repr=False)
+class ThreadInspection:
+    """A thread, its transcript (latest messages, oldest first), runs and steps as DataFrames."""
+
+    thread: Thread
+    messages: pd.DataFrame
+    runs: pd.DataFrame
+    steps: pd.DataFrame
+    more_messages: bool = False  # older messages exist beyond the transcript
+
+    def timeline_svg(self) -> str:
+        return timeline_svg(self.runs, self.steps)
+
+    # -- text -------------------------------------------------------------------------
+
+    def _counts(self) -> str:
+        statuses = self.runs["status"].value_counts()
+        runs = ", ".join(f"{n} {status}" for status, n in statuses.items())
+        tokens = self.runs["total_tokens"].sum()
+        more = "+" if self.more_messages else ""
+        return (
+            f"{len(self.messages)}{more} messages · {len(self.runs)} runs"
+            + (f" ({runs})" if runs else "")
+            + f" · {len(self.steps)} steps · {int(tokens)} tokens"
+        )
+
+    def _tool_summary(self) -> str:
+        counts: dict[str, int] = {}
+        for calls in self.steps["tool_calls"]:
+            for call in calls:
+                name = call.split("(", 1)[0]
+                counts[name] = counts.get(name, 0) + 1
+        return ", ".join(f"{name} x{n}" for name, n in counts.items())
+
+    def __repr__(self) -> str:
+        t = self.thread
+        lines = [object_text(t), self._counts()]
+        tools = self._tool_summary()
+        if tools:
+            lines.append(f"tool calls: {tools}")
+        if len(self.messages):
+            lines.append("")
+            lines.append("Transcript" + (" (latest messages)" if self.more_messages else "") + ":")
+            for m in self.messages.itertuples():
+                text = truncate(" ".join(m.text.split()), 100)
+                lines.append(f"  {m.role:>9}: {text}")
+        if len(self.runs):
+            lines.append("")
+            lines.append("Runs:")
+            for r in self.runs.itertuples():
+                duration = _num(r.duration_s)
+                took = f"{duration:g} s" if duration is not None else "—"
+                tokens = _num(r.total_tokens)
+                line = f"  {r.id}  {r.status:<15} {r.model}  {took}"
+                line += f"  {int(tokens)} tokens" if tokens is not None else ""
+                if r.tools:
+                    line += f"  tools: {', '.join(r.tools)}"
+                if r.last_error:
+                    line += f"  error: {truncate(r.last_error, 100)}"
+                lines.append(line)
+        return "\n".join(lines)
+
+    # -- HTML -------------------------------------------------------------------------
+
+    def _transcript_html(self) -> str:
+        if not len(self.messages):
+            return "<p><i>No messages.</i></p>"
+        parts = []
+        if self.more_messages:
+            parts.append(
+                f"<p><i>Showing the latest {len(self.messages)} messages; older ones are omitted.</i></p>"
+            )
+        for m in self.messages.itertuples():
+            border = _ROLE_COLORS.get(m.role, "#999")
+            meta = [f"<b>{escape(m.role)}</b>", escape(_fmt_time(m.created_at))]
+            if m.status != "completed":
+                meta.append(escape(m.status))
+            if m.run_id:
+                meta.append(f"<code>{escape(m.run_id)}</code>")
+            if m.attachments:
+                meta.append(f"{m.attachments} attachment(s)")
+            parts.append(
+                f'<div style="border-left:3px solid {border};padding:2px 8px;margin:6px 0">'
+                f'<div style="font-size:smaller;opacity:.75">{" · ".join(meta)}</div>'
+                f"{text_block(m.text)}</div>"
+            )
+        return "".join(parts)
+
+    def _repr_html_(self) -> str:
+        head = object_html(self.thread) + f"<div><small>{escape(self._counts())}</small></div>"
+        runs_html = _table(self.runs[list(RUN_SUMMARY)], "No runs.")
+        steps_html = _table(self.steps[list(STEP_SUMMARY)], "No steps.")
+        return (
+            '<div class="ak-inspect">'
+            + head
+            + _section("Transcript", self._transcript_html(), open_=True)
+            + _section(f"Runs ({len(self.runs)})", runs_html, open_=True)
+            + _section(f"Steps ({len(self.steps)})", steps_html, open_=len(self.steps) <= 20)
+            + _section("Timeline", self.timeline_svg(), open_=True)
+            + "</div>"
+        )
+
+
+_ROLE_COLORS = {"user": "#0969da", "assistant": "#1a7f37"}
+# The columns shown in the HTML (the attributes hold the full frames).
+RUN_SUMMARY = ("id", "status", "model", "started_at", "duration_s", "total_tokens", "tools", "last_error")
+STEP_SUMMARY = (
+    "id",
+    "run_id",
+    "type",
+    "status",
+    "created_at",
+    "duration_s",
+    "tool_calls",
+    "tool_outputs",
+    "tokens",
+)
+
+
+def _table(frame: pd.DataFrame, empty: str) -> str:
+    if not len(frame):
+        return f"<p><i>{escape(empty)}</i></p>"
+    return tables.display_frame(frame).to_html()
+
+
+def _section(title: str, body: str, *, open_: bool) -> str:
+    return (
+        f'<details{" open" if open_ else ""} style="margin:6px 0">'
+        f"<summary><b>{escape(title)}</b></summary>{body}</details>"
+    )
+
+
+# -- timeline -------------------------------------------------------------------------------
+
+# The status colours of html.badge, so the picture matches the cards.
+STATUS_COLORS = {
+    "completed": "#1a7f37",
+    "in_progress": "#0969da",
+    "queued": "#6e7781",
+    "requires_action": "#bf8700",
+    "cancelling": "#9a6700",
+    "cancelled": "#6e7781",
+    "incomplete": "#9a6700",
+    "failed": "#cf222e",
+    "expired": "#cf222e",
+}
+_WIDTH = 760
+_LABEL_W = 200  # run labels, left of the plot
+_RIGHT_PAD = 150  # room for the tool-name label after the last bar
+_LANE = 14  # one lane per step
+_ROW_PAD = 8
+_MIN_ROW = 32
+_AXIS_H = 28
+_LEGEND_H = 22
+MIN_BAR_PX = 3.0
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None or _missing(value) else value.timestamp()
+
+
+def _nice_step(span: float) -> float:
+    raw = span / 6
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+
+
+def timeline_svg(runs_df: pd.DataFrame, steps_df: pd.DataFrame) -> str:
+    """The runs of a thread as an SVG string: one row per run (label: run id and status), its
+    steps as bars inside it, one lane per step, x = seconds since the first run started.
+
+    Bars are colored by status (:data:`STATUS_COLORS`); a ``tool_calls`` step gets a diamond
+    marker and a label with its tool names; every bar has a ``<title>`` tooltip. Runs and steps
+    that have not ended extend to the latest time in the data.
+
+    Timestamps on the wire are whole Unix seconds, so a step that took less than a second has
+    zero width on the time axis: every bar is drawn at least ``MIN_BAR_PX`` (3 px) wide so it stays
+    visible, and steps within the same second are told apart by their lanes, not their x.
+
+    All text (ids, statuses, tool names) is escaped. ``runs_df`` and ``steps_df`` are the frames
+    of :func:`.tables.runs` and :func:`.tables.steps`.
+    """
+    run_rows = runs_df.sort_values("created_at", kind="stable").to_dict("records")
+    step_rows = steps_df.to_dict("records")
+    by_run: dict[str, list[dict[str, Any]]] = {r["id"]: [] for r in run_rows}
+    for s in sorted(step_rows, key=lambda s: _seconds(s["created_at"]) or 0.0):
+        by_run.setdefault(s["run_id"], []).append(s)
+
+    starts = [_seconds(r["started_at"]) or _seconds(r["created_at"]) for r in run_rows]
+    starts += [_seconds(s["created_at"]) for s in step_rows]
+    known = [t for t in starts if t is not None]
+    if not run_rows or not known:
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="30" class="ak-timeline">'
+            '<text x="8" y="19" font-family="sans-serif" font-size="12" fill="#666">No runs.</text></svg>'
+        )
+    t0 = min(known)
+    ends = [_seconds(r["ended_at"]) for r in run_rows] + [_seconds(s.get("ended_at")) for s in step_rows]
+    t_end = max([t for t in ends + starts if t is not None])
+    span = max(t_end - t0, 1.0)
+    plot_w = _WIDTH - _LABEL_W - _RIGHT_PAD
+
+    def x(t: float) -> float:
+        return _LABEL_W + (t - t0) / span * plot_w
+
+    def bar(start: float, end: float | None) -> tuple[float, float]:
+        left = x(start)
+        return left, max(x(end if end is not None else t_end) - left, MIN_BAR_PX)
+
+    out: list[str] = []
+    y = _LEGEND_H
+    for run in run_rows:
+        lanes = by_run.get(run["id"], [])
+        height = max(len(lanes) * _LANE + _ROW_PAD, _MIN_ROW)  # two label lines at least
+        start = _seconds(run["started_at"]) or _seconds(run["created_at"]) or t0
+        left, width = bar(start, _seconds(run["ended_at"]))
+        color = STATUS_COLORS.get(run["status"], "#999")
+        tip = escape(f"{run['id']} · {run['status']} · {_took(run.get('duration_s'))}")
+        out.append(
+            f'<g class="run-row"><rect class="run" x="{left:.1f}" y="{y + 2}" width="{width:.1f}" '
+            f'height="{height - 4}" fill="{color}" fill-opacity="0.12" stroke="{color}" '
+            f'stroke-opacity="0.5"><title>{tip}</title></rect>'
+            f'<text x="6" y="{y + 14}" fill="#333" font-size="10">{escape(truncate(run["id"], 30))}</text>'
+            f'<text x="6" y="{y + 26}" fill="{color}" font-size="10">{escape(run["status"])}</text>'
+        )
+        for lane, step in enumerate(lanes):
+            out.append(_step_svg(step, lane, y, bar))
+        out.append("</g>")
+        y += height
+    axis_y = y + 4
+    out.append(f'<line x1="{_LABEL_W}" y1="{axis_y}" x2="{_LABEL_W + plot_w}" y2="{axis_y}" stroke="#999"/>')
+    step = max(_nice_step(span), 1.0)  # whole seconds: the data has no finer resolution
+    for i in range(int(span / step + 1e-9) + 1):
+        tx = x(t0 + i * step)
+        out.append(
+            f'<line class="tick" x1="{tx:.1f}" y1="{axis_y}" x2="{tx:.1f}" y2="{axis_y + 4}" stroke="#999"/>'
+            f'<text x="{tx:.1f}" y="{axis_y + 16}" text-anchor="middle" fill="#666">{i * step:g} s</text>'
+        )
+    height = axis_y + _AXIS_H
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="ak-timeline" width="{_WIDTH}" height="{height}" '
+        f'viewBox="0 0 {_WIDTH} {height}" font-family="sans-serif" font-size="11">'
+        + _legend({r["status"] for r in run_rows} | {s["status"] for s in step_rows})
+        + "".join(out)
+        + "</svg>"
+    )
+
+
+def _took(duration: Any) -> str:
+    value = _num(duration)
+    return f"{value:g} s" if value is not None else "not ended"
+
+
+def _step_svg(step: dict[str, Any], lane: int, row_y: int, bar: Any) -> str:
+    top = row_y + _ROW_PAD // 2 + lane * _LANE + 2
+    left, width = bar(_seconds(step["created_at"]) or 0.0, _seconds(step.get("ended_at")))
+    color = STATUS_COLORS.get(step["status"], "#999")
+    names = [call.split("(", 1)[0] for call in step["tool_calls"]]
+    tip = f"{step['id']} · {step['type']} · {step['status']} · {_took(step.get('duration_s'))}"
+    if step["tool_calls"]:
+        tip += "\n" + "\n".join(truncate(call, 200) for call in step["tool_calls"])
+    parts = [
+        f'<rect class="step" data-type="{escape(step["type"])}" x="{left:.1f}" y="{top}" '
+        f'width="{width:.1f}" height="{_LANE - 4}" rx="2" fill="{color}"><title>{escape(tip)}</title></rect>'
+    ]
+    label_x = left + width + 4
+    if names:
+        cx, cy = left, top + (_LANE - 4) / 2
+        diamond = (
+            f"M{cx:.1f} {cy - 5:.1f} L{cx + 5:.1f} {cy:.1f} L{cx:.1f} {cy + 5:.1f} L{cx - 5:.1f} {cy:.1f} Z"
+        )
+        parts.append(
+            f'<path class="tool-mark" d="{diamond}" fill="#f9a825" stroke="#333" stroke-width="0.5"/>'
+        )
+        label = "⚙ " + ", ".join(names)
+    else:
+        label = "message" if step["type"] == "message_creation" else step["type"]
+    parts.append(
+        f'<text class="step-label" x="{label_x:.1f}" y="{top + _LANE - 5}" font-size="10" fill="#444">'
+        f"{escape(truncate(label, 40))}</text>"
+    )
+    return "".join(parts)
+
+
+def _legend(statuses: set[str]) -> str:
+    items, lx = [], _LABEL_W
+    for status, color in STATUS_COLORS.items():
+        if status in statuses:
+            items.append(
+                f'<rect x="{lx}" y="6" width="10" height="10" fill="{color}"/>'
+                f'<text x="{lx + 14}" y="15" fill="#444">{escape(status)}</text>'
+            )
+            lx += 24 + 7 * len(status)
+    return '<g class="legend">' + "".join(items) + "</g>"

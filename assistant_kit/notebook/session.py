@@ -1,0 +1,797 @@
+"""``Session``: provider config plus the current assistant, thread and run, chainable.
+
+A notebook cell reads like the conversation it starts::
+
+    Session(db="demo.db").create_assistant("test/echo").create_thread().add_message("Hi").run()
+
+Every operation is one call on an ``openai.OpenAI`` client — the in-process engine by
+default (:func:`assistant_kit.local_client`), or a remote server that speaks the Assistants
+API (``base_url=``) — and returns the session. The objects it leaves behind are the SDK's own
+(``session.assistant``, ``.thread``, ``.last_run``); ``session.answer`` is the text the last run
+wrote. Runs stream through a :class:`~assistant_kit.notebook.render.RunView`.
+
+Why the choices:
+
+* **One error at the boundary.** ``openai.APIError`` (a 404 for an unknown id, a refused
+  connection, an invalid request) becomes one short :class:`SessionError`, raised ``from
+  None`` and rendered by IPython as a single line — never a traceback from inside the SDK.
+  A *failed run* is data (``last_run.status == "failed"``), shown by the view, not raised.
+* **Python functions as tools.** A callable in ``tools=[...]`` becomes a function tool whose
+  JSON schema pydantic derives from the signature (``TypeAdapter(fn).json_schema()``); the
+  docstring's first paragraph is the description, an ``Args:`` / ``Parameters`` /
+  ``:param:`` section gives per-parameter descriptions. With ``auto_tools`` the session runs
+  them when a run reaches ``requires_action`` (arguments validated by the same adapter) and
+  streams the resumed run into the same view; an exception becomes the output
+  ``"Error: <Type>: <message>"`` and the run goes on.
+* **No event-loop tricks.** The sync client hands work to the engine's own loop thread, so
+  it works inside Jupyter's running loop. The ``a*`` twins run the sync method in a worker
+  thread (``asyncio.to_thread``, which copies the context: ipykernel routes a worker's
+  display output to the awaiting cell by a context variable — checked with a real kernel).
+  While ``await session.arun(live="widgets")`` runs, the kernel still handles widget
+  messages, so the view's Cancel button works; a blocking ``run()`` is stopped with an
+  interrupt, and the session then cancels the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import json
+import os
+import threading
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
+from urllib.parse import urlsplit
+
+import openai
+import pydantic
+
+from ..errors import ModelConfigError, SessionError
+from .tools import call_tool, function_tool
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from openai import Stream
+    from openai.types.beta import Assistant, AssistantStreamEvent, Thread
+    from openai.types.beta.threads import Run
+    from openai.types.beta.threads.required_action_function_tool_call import (
+        RequiredActionFunctionToolCall,
+    )
+
+    from .inspect import ThreadInspection
+    from .render import RunView
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+_PROVIDERS = (None, "local", "openai", "azure")
+_ACTIVE = frozenset({"queued", "in_progress", "cancelling"})
+_RUN_TARGET = ("thread_id", "assistant_id")  # the session's current objects, not parameters
+
+
+# --- errors at the boundary ----------------------------------------------------------------
+
+
+def _safe_url(url: str) -> str:
+    """``scheme://host[:port]`` — no userinfo, path or query, so nothing secret is shown."""
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
+def _explain(exc: openai.APIError, where: str) -> SessionError:
+    """One short :class:`SessionError` for an SDK error (the server's own message when it gave one)."""
+    who = where[:1].upper() + where[1:]
+    if isinstance(exc, openai.APITimeoutError):
+        return SessionError(f"{who} did not answer in time.")
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        reason = str(cause).strip() if cause else "connection failed"
+        return SessionError(f"Cannot reach {where} ({reason}). Is it running, and is the URL right?")
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc.body, Mapping) and exc.body.get("message"):
+        message = str(exc.body["message"])
+    else:  # not an API error body (a proxy's HTML page, …): say who answered what, briefly
+        detail = " ".join(str(exc.body or "").split())
+        message = f"{who} answered HTTP {status}" + (f": {detail[:200]}" if detail else ".")
+    if isinstance(exc, openai.AuthenticationError):
+        message = f"{who} refused the API key: {message}"
+    return SessionError(message, status=status, param=exc.param, code=exc.code)
+
+
+def _db_label(url: str) -> str:
+    """A store for display: the SQLite path, or the URL with its password masked."""
+    if url == "sqlite://":
+        return ":memory:"
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite:///") :]
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _text(message: Any) -> str:
+    return "".join(part.text.value for part in message.content if part.type == "text")
+
+
+def _pending(run: Run | None) -> list[RequiredActionFunctionToolCall]:
+    if run is None or run.status != "requires_action" or run.required_action is None:
+        return []
+    return list(run.required_action.submit_tool_outputs.tool_calls)
+
+
+@functools.cache
+def _event_adapter() -> pydantic.TypeAdapter[Any]:
+    from openai.types.beta import AssistantStreamEvent
+
+    return pydantic.TypeAdapter(AssistantStreamEvent)
+
+
+def _event(name: str, data: Any) -> AssistantStreamEvent:
+    """The SDK's stream event ``name`` carrying ``data`` (to replay a polled run)."""
+    return _event_adapter().validate_python({"event": name, "data": data})
+
+
+def _is_callable_tool(tool: Any) -> bool:
+    return callable(tool) and not isinstance(tool, Mapping)
+
+
+# --- the session ---------------------------------------------------------------------------
+
+
+def _async_twin(method: Callable[_P, _T], *, runs: bool = False) -> Callable[_P, Coroutine[Any, Any, _T]]:
+    """``await``-able twin of a sync method: the same method, run in a worker thread.
+
+    The sync API never needs the caller's loop, so a thread is all it takes; the context is
+    copied, so a notebook's display output still lands in the awaiting cell. For methods that
+    drive a run (``runs``), a cancelled await (an interrupt) cancels that run too.
+    """
+
+    async def twin(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        session = args[0]
+        try:
+            return await asyncio.to_thread(method, *args, **kwargs)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            if runs and isinstance(session, Session):
+                session._stop.set()
+                threading.Thread(target=session._cancel_quietly, daemon=True).start()
+            raise
+
+    twin.__name__ = twin.__qualname__ = f"a{method.__name__}"
+    twin.__doc__ = f"Async twin of :meth:`{method.__name__}` (``await session.a{method.__name__}(...)``)."
+    twin.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
+    return twin
+
+
+class Session:
+    """Provider config plus the current assistant, thread and run; every operation chains.
+
+    Where calls go:
+
+    * default: the in-process engine on ``db`` (a SQLite path, ``":memory:"``, a SQLAlchemy
+      URL, or None for ``$ASSISTANT_KIT_DB`` / ``~/.local/share/assistant_kit``). Model
+      credentials are as in the SDK functions: ``custom_llm_provider`` (None/``"local"``,
+      ``"openai"``, ``"azure"``), ``api_key``, ``api_base`` (an OpenAI-compatible Chat
+      Completions server), ``api_version``, ``model_list`` (LiteLLM routes), ``timeout``.
+    * ``base_url=``: a remote server speaking the Assistants API (the kit's proxy, Astra …),
+      with ``api_key`` (or ``$OPENAI_API_KEY``) as its key. ``custom_llm_provider="openai"``
+      with an explicit ``api_base`` means the same, as in :mod:`assistant_kit.sdk`.
+    * ``client=``: your own ``openai.OpenAI``.
+
+    ``auto_tools``: run Python-function tools automatically (per call: ``run(auto_tools=)``).
+    ``live``: the default RunView mode (``"widgets"``, ``"handles"``, ``"text"``, ``"static"``,
+    None for automatic; ``$ASSISTANT_KIT_LIVE=0`` makes automatic static). Keys are kept in
+    the client only; no repr shows them.
+    """
+
+    current: ClassVar[Session | None] = None
+    """The most recently created session (the ``%%assistant`` magic continues it)."""
+
+    def __init__(
+        self,
+        db: str | os.PathLike[str] | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        custom_llm_provider: str | None = None,
+        api_base: str | None = None,
+        api_version: str | None = None,
+        model_list: Iterable[dict[str, Any]] | None = None,
+        timeout: float | None = None,
+        max_retries: int = 2,
+        client: openai.OpenAI | None = None,
+        auto_tools: bool = False,
+        live: str | bool | None = None,
+    ):
+        self.auto_tools = auto_tools
+        self.live = live
+        self.functions: dict[str, Callable[..., Any]] = {}
+        """Python callables the session runs for function tool calls, by tool name."""
+        self._assistant: Assistant | None = None
+        self._thread: Thread | None = None
+        self._last_run: Run | None = None
+        self._last_view: RunView | None = None
+        self._stop = threading.Event()
+        self._config: list[tuple[str, str]] = []  # what the reprs show of the provider (no secrets)
+        provider = custom_llm_provider.lower() if isinstance(custom_llm_provider, str) else None
+        if custom_llm_provider is not None and provider not in _PROVIDERS:
+            choices = ", ".join(p for p in _PROVIDERS if p)
+            raise SessionError(
+                f"Unknown custom_llm_provider '{custom_llm_provider}'. Choices: {choices} (or None).",
+                param="custom_llm_provider",
+            )
+        if provider == "openai" and api_base is not None and base_url is None:
+            base_url = api_base  # the SDK functions' rule: a remote Assistants server
+            if db is not None:
+                raise SessionError(
+                    "custom_llm_provider='openai' with api_base means a remote Assistants server, which "
+                    "keeps its own store: drop db=, or leave custom_llm_provider unset to use api_base "
+                    "as an OpenAI-compatible model server for the local engine."
+                )
+        if client is not None:
+            if not isinstance(client, openai.OpenAI):
+                raise SessionError("client= must be an openai.OpenAI (the a* methods use it from a thread).")
+            self.client = client
+            self._config = [("remote", _safe_url(str(client.base_url)))]
+            self._where = f"the server at {self._config[0][1]}"
+        elif base_url is not None:
+            if db is not None:
+                raise SessionError("db= is for the local engine; a remote server keeps its own store.")
+            try:
+                self.client = openai.OpenAI(
+                    api_key=api_key or os.environ.get("OPENAI_API_KEY") or "no-key",
+                    base_url=base_url,
+                    timeout=openai.NOT_GIVEN if timeout is None else timeout,
+                    max_retries=max_retries,
+                )
+            except openai.OpenAIError as exc:
+                raise SessionError(str(exc)) from None
+            self._config = [("remote", _safe_url(base_url))]
+            self._where = f"the Assistants server at {self._config[0][1]}"
+        else:
+            from ..client import local_client
+            from ..store import database_url
+
+            self._config = [("local", _db_label(database_url(db)))]
+            if provider not in (None, "local"):
+                self._config.append(("provider", provider))
+            if api_base:
+                self._config.append(("api_base", _safe_url(api_base)))
+            self.client = local_client(
+                db,
+                custom_llm_provider=provider,
+                api_key=api_key,
+                api_base=api_base,
+                api_version=api_version,
+                model_list=model_list,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+            self._where = "the local engine"
+        Session.current = self
+
+    # --- current objects ---------------------------------------------------------------------
+
+    @property
+    def assistant(self) -> Assistant | None:
+        """The current assistant (an ``openai.types.beta.Assistant``), or None."""
+        return self._assistant
+
+    @property
+    def thread(self) -> Thread | None:
+        """The current thread, or None."""
+        return self._thread
+
+    @property
+    def last_run(self) -> Run | None:
+        """The last run this session started or resumed, as last seen (streamed or polled)."""
+        return self._last_run
+
+    @property
+    def last_view(self) -> RunView | None:
+        """The RunView that rendered the last run (``.to_html()``, ``.errors`` …)."""
+        return self._last_view
+
+    @property
+    def pending_tool_calls(self) -> list[RequiredActionFunctionToolCall]:
+        """The calls the last run waits for (status ``requires_action``), else ``[]``."""
+        return _pending(self._last_run)
+
+    @property
+    def answer(self) -> str:
+        """The text of the assistant messages the last run created ("" before any run)."""
+        run = self._last_run
+        if run is None:
+            return ""
+        listing = self.client.beta.threads.messages.list
+        messages = self._api(lambda: list(listing(run.thread_id, run_id=run.id, order="asc", limit=100)))
+        return "\n\n".join(_text(m) for m in messages if m.role == "assistant")
+
+    # --- assistants and threads --------------------------------------------------------------
+
+    def create_assistant(
+        self,
+        model: str | None = None,
+        *,
+        name: str | None = None,
+        instructions: str | None = None,
+        tools: Iterable[dict[str, Any] | Callable[..., Any]] | None = None,
+        **params: Any,
+    ) -> Session:
+        """Create an assistant and make it current. ``model`` None: the default model
+        (``local/smollm2`` when installed; else an error listing the choices). ``tools`` may
+        mix dict tools and Python functions. Other parameters (``description``,
+        ``metadata``, ``temperature``, ``tool_resources`` …) go to ``assistants.create``."""
+        if model is None:
+            from ..models.registry import default_model
+
+            try:
+                model = default_model()
+            except ModelConfigError as exc:
+                raise SessionError(exc.message, param="model", code=exc.code) from None
+        given = {"name": name, "instructions": instructions, "tools": self._tools(tools)}
+        params.update({k: v for k, v in given.items() if v is not None})
+        create = self.client.beta.assistants.create
+        self._assistant = self._api(create, model=model, **self._checked(create, params))
+        return self
+
+    def get_assistant(self, assistant_id: str, *, functions: Iterable[Callable[..., Any]] = ()) -> Session:
+        """Make an existing assistant current. ``functions``: the Python functions behind its
+        function tools (by ``__name__``), for ``auto_tools``."""
+        self._assistant = self._api(self.client.beta.assistants.retrieve, assistant_id)
+        self.functions.update({fn.__name__: fn for fn in functions})
+        return self
+
+    def delete_assistant(self, assistant_id: str | None = None) -> Session:
+        """Delete an assistant (the current one by default); threads are not touched."""
+        target = assistant_id or self._require("assistant").id
+        self._api(self.client.beta.assistants.delete, target)
+        if self._assistant is not None and self._assistant.id == target:
+            self._assistant = None
+        return self
+
+    def create_thread(self, messages: Iterable[dict[str, Any]] | None = None, **params: Any) -> Session:
+        """Create a thread (optionally with first ``messages``) and make it current."""
+        if messages is not None:
+            params["messages"] = messages
+        create = self.client.beta.threads.create
+        self._thread = self._api(create, **self._checked(create, params))
+        self._last_run = None
+        return self
+
+    def get_thread(self, thread_id: str) -> Session:
+        """Make an existing thread current."""
+        self._thread = self._api(self.client.beta.threads.retrieve, thread_id)
+        self._last_run = None
+        return self
+
+    def add_message(
+        self, content: str | Iterable[dict[str, Any]], *, role: str = "user", **params: Any
+    ) -> Session:
+        """Add a message to the current thread (``attachments``, ``metadata`` pass through)."""
+        thread = self._require("thread")
+        self._check_not_waiting(thread.id)
+        create = self.client.beta.threads.messages.create
+        self._api(create, thread.id, role=role, content=content, **self._checked(create, params))
+        return self
+
+    # --- runs --------------------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        stream: bool = True,
+        live: str | bool | None = None,
+        auto_tools: bool | None = None,
+        **run_params: Any,
+    ) -> Session:
+        """Run the current assistant on the current thread and render it.
+
+        ``stream=True`` streams the events through a RunView (``live`` picks its mode);
+        ``stream=False`` polls (``create_and_poll``) and renders the final state once.
+        ``auto_tools`` (default: the session's) runs the Python-function tools and resumes.
+        ``run_params`` go to ``runs.create``: ``model``, ``instructions``,
+        ``additional_instructions``, ``additional_messages``, ``tools`` (functions allowed),
+        ``tool_choice``, ``temperature`` … A run that stops at ``requires_action`` leaves its
+        calls in :attr:`pending_tool_calls` for :meth:`submit_tool_outputs`.
+        """
+        assistant, thread = self._require("assistant"), self._require("thread")
+        self._check_not_waiting(thread.id)
+        if "tools" in run_params and run_params["tools"] is not None:
+            run_params["tools"] = self._tools(run_params["tools"])
+        runs = self.client.beta.threads.runs
+        auto = self.auto_tools if auto_tools is None else auto_tools
+        if not stream:
+            params = self._checked(runs.create_and_poll, run_params, exclude=_RUN_TARGET)
+            run = self._poll(runs.create_and_poll, thread_id=thread.id, assistant_id=assistant.id, **params)
+            self._finish_polled(run, live, auto)
+            return self
+        params = self._checked(runs.create, run_params, exclude=("stream", *_RUN_TARGET))
+        self._stop.clear()
+        events = self._api(runs.create, thread_id=thread.id, assistant_id=assistant.id, stream=True, **params)
+        self._stream(events, live, auto)
+        return self
+
+    def submit_tool_outputs(
+        self,
+        outputs: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None = None,
+        *,
+        stream: bool = True,
+        live: str | bool | None = None,
+        auto_tools: bool | None = None,
+    ) -> Session:
+        """Answer the pending tool calls and resume the run (streamed into a new view).
+
+        ``outputs``: ``{call_id: output}`` or a list of ``{"tool_call_id", "output"}``; an
+        output that is not a str is sent as JSON. None: run the pending calls with the
+        session's Python ``functions``.
+        """
+        run = self._last_run
+        if run is None:
+            raise SessionError("No run yet: call run() first.")
+        if run.status != "requires_action":
+            raise SessionError(
+                f"The last run ({run.id}) is {run.status}; it waits for no tool outputs. "
+                "Call run() to start a new one."
+            )
+        auto = self.auto_tools if auto_tools is None else auto_tools
+        results: dict[str, tuple[str, bool]] = {}
+        if outputs is None:
+            missing = sorted({c.function.name for c in self.pending_tool_calls} - set(self.functions))
+            if missing:
+                raise SessionError(
+                    f"No Python function for {', '.join(missing)}: pass outputs={{call_id: output}}."
+                )
+            tool_outputs = self._execute(run, None, results)
+        else:
+            items = (
+                outputs.items()
+                if isinstance(outputs, Mapping)
+                else [(o["tool_call_id"], o["output"]) for o in outputs]
+            )
+            tool_outputs = [
+                {"tool_call_id": call_id, "output": out if isinstance(out, str) else json.dumps(out)}
+                for call_id, out in items
+            ]
+        runs = self.client.beta.threads.runs
+        if not stream:
+            run = self._poll(
+                runs.submit_tool_outputs_and_poll,
+                run_id=run.id,
+                thread_id=run.thread_id,
+                tool_outputs=tool_outputs,
+            )
+            self._finish_polled(run, live, auto, results)
+            return self
+        self._stop.clear()
+        events = self._api(
+            runs.submit_tool_outputs, run.id, thread_id=run.thread_id, tool_outputs=tool_outputs, stream=True
+        )
+        self._stream(events, live, auto, results)
+        return self
+
+    def cancel(self) -> Session:
+        """Cancel the last run (active or waiting for tool outputs) and wait until it stops."""
+        run = self._last_run
+        if run is None:
+            raise SessionError("No run to cancel: call run() first.")
+        if run.status not in _ACTIVE and run.status != "requires_action":
+            raise SessionError(f"The last run ({run.id}) is already {run.status}; nothing to cancel.")
+        runs = self.client.beta.threads.runs
+        self._last_run = self._api(runs.cancel, run.id, thread_id=run.thread_id)
+        self._last_run = self._api(runs.poll, run.id, thread_id=run.thread_id, poll_interval_ms=50)
+        return self
+
+    # --- tables and inspection ---------------------------------------------------------------
+
+    def messages(
+        self, *, run_id: str | None = None, limit: int | None = None, order: str = "asc"
+    ) -> pd.DataFrame:
+        """The current thread's messages as a DataFrame (:func:`tables.messages`)."""
+        from . import tables
+
+        thread = self._require("thread")
+        return self._api(tables.messages, self.client, thread.id, run_id=run_id, limit=limit, order=order)
+
+    def runs(self) -> pd.DataFrame:
+        """The current thread's runs as a DataFrame."""
+        from . import tables
+
+        return self._api(tables.runs, self.client, self._require("thread").id)
+
+    def steps(self, run_id: str | None = None) -> pd.DataFrame:
+        """Run steps of one run (default: every run of the current thread) as a DataFrame."""
+        from . import tables
+
+        return self._api(tables.steps, self.client, self._require("thread").id, run_id)
+
+    def threads(self) -> pd.DataFrame:
+        """Every thread of the store, newest first."""
+        from . import tables
+
+        return self._api(tables.threads, self.client)
+
+    def assistants(self) -> pd.DataFrame:
+        """Every assistant of the store, newest first."""
+        from . import tables
+
+        return self._api(tables.assistants, self.client)
+
+    def inspect(self) -> ThreadInspection:
+        """The current thread's transcript, runs, steps and timeline (:func:`inspect.inspect`)."""
+        from .inspect import inspect as inspect_thread
+
+        return self._api(inspect_thread, self._require("thread"), client=self.client)
+
+    # --- async twins (top-level await) -------------------------------------------------------
+
+    acreate_assistant = _async_twin(create_assistant)
+    aget_assistant = _async_twin(get_assistant)
+    adelete_assistant = _async_twin(delete_assistant)
+    acreate_thread = _async_twin(create_thread)
+    aget_thread = _async_twin(get_thread)
+    aadd_message = _async_twin(add_message)
+    arun = _async_twin(run, runs=True)
+    asubmit_tool_outputs = _async_twin(submit_tool_outputs, runs=True)
+    acancel = _async_twin(cancel)
+
+    # --- reprs -------------------------------------------------------------------------------
+
+    def _fields(self) -> list[tuple[str, str]]:
+        run, assistant = self._last_run, self._assistant
+        model = (run.model if run else None) or (assistant.model if assistant else None)
+        return [
+            *self._config,
+            ("model", model or "-"),
+            ("assistant", assistant.id if assistant else "-"),
+            ("thread", self._thread.id if self._thread else "-"),
+            ("run", f"{run.id} ({run.status})" if run else "-"),
+        ]
+
+    def __repr__(self) -> str:
+        return "Session(" + ", ".join(f"{k}={v!r}" for k, v in self._fields()) + ")"
+
+    def _repr_html_(self) -> str:
+        from .html import CARD_STYLE, escape
+
+        rows = "".join(
+            f"<tr><th style='text-align:left;padding-right:8px'>{escape(k)}</th>"
+            f"<td><code>{escape(v)}</code></td></tr>"
+            for k, v in self._fields()
+        )
+        return f'<div style="{CARD_STYLE}"><b>Session</b><table>{rows}</table></div>'
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _api(self, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """``call(*args, **kwargs)`` with SDK errors turned into one :class:`SessionError`."""
+        try:
+            return call(*args, **kwargs)
+        except openai.APIError as exc:
+            error = _explain(exc, self._where)
+        raise error from None
+
+    def _poll(self, call: Callable[..., Run], **kwargs: Any) -> Run:
+        """A ``*_and_poll`` call; an interrupt cancels the thread's active run (the one polled)."""
+        try:
+            return self._api(call, **kwargs)
+        except KeyboardInterrupt:
+            try:
+                latest = self.client.beta.threads.runs.list(kwargs["thread_id"], limit=1, order="desc")
+            except openai.APIError:
+                raise KeyboardInterrupt from None
+            if latest.data:
+                self._last_run = latest.data[0]
+                self._cancel_quietly(wait=True)
+            raise
+
+    def _check_not_waiting(self, thread_id: str) -> None:
+        """A clear error (instead of the server's "active run") while our run waits for tools."""
+        run = self._last_run
+        if run is None or run.status != "requires_action" or run.thread_id != thread_id:
+            return
+        run = self._last_run = self._api(self.client.beta.threads.runs.retrieve, run.id, thread_id=thread_id)
+        if run.status == "requires_action":
+            names = ", ".join(c.function.name for c in _pending(run))
+            raise SessionError(
+                f"The last run ({run.id}) waits for tool outputs ({names}): call "
+                "submit_tool_outputs({call_id: output}) (or submit_tool_outputs() to run the session's "
+                "functions), or cancel() it, first."
+            )
+
+    def _require(self, kind: str) -> Any:
+        obj = self._assistant if kind == "assistant" else self._thread
+        if obj is None:
+            hint = "create_assistant(model)" if kind == "assistant" else "create_thread()"
+            raise SessionError(f"No {kind} yet: call {hint} or get_{kind}(id) first.")
+        return obj
+
+    @staticmethod
+    def _checked(
+        method: Callable[..., Any], params: dict[str, Any], exclude: Iterable[str] = ()
+    ) -> dict[str, Any]:
+        accepted = set(inspect.signature(method).parameters) - {"self", *exclude}
+        unknown = sorted(set(params) - accepted)
+        if unknown:
+            raise SessionError(
+                f"Unknown parameter(s) {', '.join(unknown)}. Accepted: {', '.join(sorted(accepted))}.",
+                param=unknown[0],
+            )
+        return params
+
+    def _tools(self, tools: Iterable[Any] | None) -> list[Any] | None:
+        """Dict tools as given; Python callables as function tools (and remembered to run)."""
+        if tools is None:
+            return None
+        converted = []
+        for tool in tools:
+            if _is_callable_tool(tool):
+                spec = function_tool(tool)
+                self.functions[spec["function"]["name"]] = tool
+                tool = spec
+            converted.append(tool)
+        return converted
+
+    def _view(self, live: str | bool | None) -> RunView:
+        from .render import RunView
+
+        mode = self.live if live is None else live
+        if mode is True:
+            mode = None
+        elif mode is False:
+            mode = "static"
+        assistant = self._assistant
+        title = (assistant.name or assistant.model) if assistant else ""
+        self._last_view = RunView(mode, title=title, on_cancel=self._cancel_quietly)
+        return self._last_view
+
+    def _can_run_tools(self, run: Run) -> bool:
+        calls = _pending(run)
+        return bool(calls) and all(c.function.name in self.functions for c in calls)
+
+    def _execute(
+        self, run: Run, view: RunView | None, results: dict[str, tuple[str, bool]]
+    ) -> list[dict[str, str]]:
+        outputs = []
+        for call in _pending(run):
+            output, failed = call_tool(self.functions[call.function.name], call.function.arguments)
+            results[call.id] = (output, failed)
+            if view is not None:
+                view.on_tool_result(call.id, output, error=failed)
+            outputs.append({"tool_call_id": call.id, "output": output})
+        return outputs
+
+    def _stream(
+        self,
+        events: Stream[AssistantStreamEvent],
+        live: str | bool | None,
+        auto: bool,
+        results: dict[str, tuple[str, bool]] | None = None,
+    ) -> None:
+        """Feed a run's events to one view; with ``auto``, run the tools and keep going."""
+        view = self._view(live)
+        if results and self._last_run is not None:  # outputs run before this view: show the calls first
+            view.on_event(_event("thread.run.requires_action", self._last_run))
+            for call_id, (output, failed) in results.items():
+                view.on_tool_result(call_id, output, error=failed)
+        try:
+            run = self._consume(events, view)
+            while auto and self._can_run_tools(run):
+                outputs = self._execute(run, view, {})
+                submit = self.client.beta.threads.runs.submit_tool_outputs
+                events = self._api(submit, run.id, thread_id=run.thread_id, tool_outputs=outputs, stream=True)
+                run = self._consume(events, view)
+        except SessionError as exc:
+            view.on_error(exc.message)
+            raise
+        except KeyboardInterrupt:
+            self._cancel_quietly(wait=True)
+            view.on_error("Interrupted: the run was cancelled.")
+            raise
+        finally:
+            view.close(self._last_run)
+
+    def _consume(self, events: Stream[AssistantStreamEvent], view: RunView) -> Run:
+        failed = False
+        cancelled = False
+        with events:
+            try:
+                for event in events:
+                    name = event.event
+                    if name.startswith("thread.run.") and not name.startswith("thread.run.step."):
+                        self._last_run = event.data  # type: ignore[assignment]
+                        failed = name == "thread.run.failed"
+                    view.on_event(event)
+                    if self._stop.is_set() and not cancelled:
+                        cancelled = True
+                        self._cancel_quietly()
+            except openai.APIError as exc:
+                if not failed:  # a failed run's ``error`` event only repeats its last_error
+                    raise _explain(exc, self._where) from None
+        run = self._last_run
+        if run is None:
+            raise SessionError(f"No run events came from {self._where}.")
+        if run.status in _ACTIVE:  # the stream ended early: read the run's real state
+            run = self._last_run = self._api(
+                self.client.beta.threads.runs.retrieve, run.id, thread_id=run.thread_id
+            )
+        return run
+
+    def _finish_polled(
+        self,
+        run: Run,
+        live: str | bool | None,
+        auto: bool,
+        results: dict[str, tuple[str, bool]] | None = None,
+    ) -> None:
+        """After ``*_and_poll``: run tools while allowed, then render the final state once."""
+        results = dict(results or {})
+        self._last_run = run
+        runs = self.client.beta.threads.runs
+        while auto and self._can_run_tools(run):
+            outputs = self._execute(run, None, results)
+            run = self._poll(
+                runs.submit_tool_outputs_and_poll,
+                run_id=run.id,
+                thread_id=run.thread_id,
+                tool_outputs=outputs,
+            )
+            self._last_run = run
+        self._render_final(run, live, results)
+
+    def _render_final(self, run: Run, live: str | bool | None, results: dict[str, tuple[str, bool]]) -> None:
+        """Replay a polled run's final state — its steps, messages and tool results, then the
+        run — through a RunView, so a polled run looks like a streamed one that ended."""
+        view = self._view(live)
+        threads = self.client.beta.threads
+        try:
+            steps = self._api(
+                lambda: list(threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc"))
+            )
+            messages = self._api(
+                lambda: list(threads.messages.list(run.thread_id, run_id=run.id, order="asc"))
+            )
+        except SessionError as exc:
+            view.on_error(exc.message)
+            view.close(run)
+            raise
+        by_id = {m.id: m for m in messages}
+        for step in steps:
+            details = step.step_details
+            if details.type == "message_creation" and details.message_creation.message_id in by_id:
+                message = by_id[details.message_creation.message_id]
+                view.on_event(_event(f"thread.message.{message.status}", message))
+            if details.type != "tool_calls":
+                view.on_event(_event(f"thread.run.step.{step.status}", step))
+                continue
+            # The calls first, then each output as a tool result (so errors are marked as such).
+            bare = step.model_copy(deep=True)
+            calls = [c for c in bare.step_details.tool_calls if c.type == "function"]  # type: ignore[union-attr]
+            outputs = {c.id: c.function.output for c in calls}
+            for call in calls:
+                call.function.output = None
+            view.on_event(_event(f"thread.run.step.{step.status}", bare))
+            for call_id, output in outputs.items():
+                if output is not None:
+                    view.on_tool_result(call_id, output, error=call_id in results and results[call_id][1])
+        view.on_event(_event(f"thread.run.{run.status}", run))
+        view.close(run)
+
+    def _cancel_quietly(self, wait: bool = False) -> None:
+        """Cancel the active run, if any, ignoring errors (the view's Cancel button, an
+        interrupt); ``wait``: until it has stopped, so ``last_run`` says so."""
+        run = self._last_run
+        if run is None or (run.status not in _ACTIVE and run.status != "requires_action"):
+            return
+        runs = self.client.beta.threads.runs
+        try:
+            runs.cancel(run.id, thread_id=run.thread_id)
+            if wait:
+                self._last_run = runs.poll(run.id, thread_id=run.thread_id, poll_interval_ms=50)
+        except openai.APIError:
+            pass

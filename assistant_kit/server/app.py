@@ -1,0 +1,244 @@
+"""The proxy as one ASGI app: ``build_app(config)``.
+
+Layers, outermost first, each a plain ASGI callable wrapping the next::
+
+    ProxyApp            lifespan (clean shutdown), Azure-style paths, dispatch
+    └ AuthMiddleware    key → owner in the scope, 401 (see auth.py)
+      └ BodyLimit       413 past general_settings.max_request_size_mb
+        └ own routes    /health, /key/generate, /openapi.json (at / and /v1)
+          or backend    the engine app (engine/app.py), or PassThrough (passthrough.py)
+
+Decisions:
+
+- ``/health`` and ``/openapi.json`` need no key (load balancers, API browsers); everything
+  else does when any key is configured. ``/health`` does one store round trip: 200 when the
+  database answers, 503 when not, so it serves as readiness too.
+- Bodies are read whole by :class:`BodyLimit` before the route runs (they are JSON of at
+  most a few MB), so an oversized one is refused with 413 in OpenAI's error shape whether or
+  not it announced its ``Content-Length``; the route then reads the buffered copy.
+- Azure-style clients (``openai.AzureOpenAI``) put ``/openai`` before the path and an
+  ``api-version`` query parameter on every request; both are removed here, so such a client
+  pointed at the proxy (with ``api-key:``) reaches the same routes.
+- Shutdown (SIGINT/SIGTERM via uvicorn, then the lifespan event): runs still executing get
+  ``shutdown_grace`` seconds to finish, then are cancelled through the engine, so no run is
+  left ``in_progress`` by a clean stop. Runs waiting in ``requires_action`` are untouched:
+  tool outputs can still be submitted after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..engine.app import create_app
+from ..engine.core import Engine
+from ..store import AsyncStore, Store
+from .auth import AuthMiddleware, KeyRing, error_response, generate_key_endpoint
+from .config import Config
+from .openapi import document_bytes
+from .passthrough import PassThrough
+
+log = logging.getLogger("assistant_kit.server")
+
+PUBLIC_PATHS = ("/health", "/openapi.json")
+DEFAULT_SHUTDOWN_GRACE = 10.0
+
+ASGIApp = Any
+
+
+class BodyLimit:
+    """Read the request body whole (at most ``max_bytes``), then hand it to ``app``; 413 past it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _too_large(self) -> Response:
+        return error_response(
+            413,
+            f"Request body too large: the limit is {self.max_bytes} bytes "
+            "(general_settings.max_request_size_mb).",
+            code="request_too_large",
+        )
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                await error_response(400, "Invalid Content-Length header.", code=None)(scope, receive, send)
+                return
+            if length > self.max_bytes:
+                await self._too_large()(scope, receive, send)
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._too_large()(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # http.disconnect, for streaming responses
+
+        await self.app(scope, replay, send)
+
+
+def _azure_style(scope: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """``/openai/assistants?api-version=…`` → ``/assistants``."""
+    path = scope["path"]
+    if not path.startswith("/openai/"):
+        return scope
+    path = path[len("/openai") :]
+    query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    query_string = urlencode([(k, v) for k, v in query if k != "api-version"]).encode("latin-1")
+    return {**scope, "path": path, "raw_path": path.encode(), "query_string": query_string}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, f"{exc.detail} ({request.method} {request.url.path})", code=None)
+
+
+class ProxyApp:
+    """Auth, limits, health, keys and the OpenAPI document around the engine (or a
+    pass-through). ``store``: an already open store (tests); otherwise the config's
+    ``database_url`` is opened (and closed at shutdown)."""
+
+    def __init__(self, config: Config, *, store: Store | None = None, shutdown_grace: float | None = None):
+        self.config = config
+        self.shutdown_grace = DEFAULT_SHUTDOWN_GRACE if shutdown_grace is None else shutdown_grace
+        self._owns_store = store is None
+        self.store = store if store is not None else Store(config.database_url)
+        self.keyring = KeyRing(config, self.store)
+        self.engine: Engine | None = None
+        self.passthrough: PassThrough | None = None
+        backend: ASGIApp
+        if config.passthrough:
+            assert config.api_base is not None
+            remote_key = config.api_key or os.environ.get("OPENAI_API_KEY")
+            backend = self.passthrough = PassThrough(config.api_base, remote_key, config.timeout)
+        else:
+            self.engine = Engine(self.store, config.provider_settings())
+            backend = create_app(self.engine)
+        self.backend = backend
+        own_routes = [
+            Route("/health", self.health, methods=["GET"]),
+            Route("/key/generate", generate_key_endpoint(self.keyring), methods=["POST"]),
+            Route("/openapi.json", self.openapi, methods=["GET"]),
+        ]
+        self.own_paths = frozenset(r.path for r in own_routes) | {f"/v1{r.path}" for r in own_routes}
+        self.own = Starlette(
+            routes=[*own_routes, *(Route(f"/v1{r.path}", r.endpoint, methods=r.methods) for r in own_routes)],
+            exception_handlers={HTTPException: _http_error},
+        )
+        public = [*PUBLIC_PATHS, *(f"/v1{p}" for p in PUBLIC_PATHS)]
+        self._guarded = AuthMiddleware(
+            BodyLimit(self._dispatch, config.max_request_bytes), self.keyring, public
+        )
+
+    def __repr__(self) -> str:
+        return f"<ProxyApp {self.passthrough or self.engine!r}>"
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._guarded(_azure_style(scope), receive, send)
+        else:  # websockets are not part of the API
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def _dispatch(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        app = self.own if scope["path"] in self.own_paths else self.backend
+        await app(scope, receive, send)
+
+    # -- own routes ----------------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        mode = "pass-through" if self.passthrough else "engine"
+        try:
+            await AsyncStore(self.store).ping()
+        except Exception as exc:
+            log.warning("health: store unreachable: %s", type(exc).__name__)
+            return JSONResponse(
+                {"status": "unhealthy", "store": "unreachable", "mode": mode}, status_code=503
+            )
+        return JSONResponse({"status": "healthy", "store": "ok", "mode": mode})
+
+    async def openapi(self, request: Request) -> Response:
+        return Response(document_bytes(), media_type="application/json")
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self.engine is not None:
+                    try:  # lease renewal, the orphan sweep, the replicas' bus (engine/runs.py)
+                        await self.engine.start()
+                    except Exception as exc:
+                        text = f"engine start failed: {type(exc).__name__}: {exc}"
+                        await send({"type": "lifespan.startup.failed", "message": text})
+                        return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def shutdown(self) -> None:
+        """Let executing runs finish for ``shutdown_grace`` seconds, cancel the rest, close."""
+        if self.engine is not None:
+            await stop_runs(self.engine, self.shutdown_grace)
+            await self.engine.aclose()
+        if self.passthrough is not None:
+            await self.passthrough.aclose()
+        if self._owns_store:
+            await asyncio.get_running_loop().run_in_executor(None, self.store.close)
+
+
+async def stop_runs(engine: Engine, grace: float) -> None:
+    handles = [h for h in engine.executor.handles.values() if h.task is not None and not h.task.done()]
+    if not handles:
+        return
+    log.info("waiting up to %.0f s for %d executing run(s)", grace, len(handles))
+    await asyncio.wait([h.task for h in handles if h.task], timeout=grace)
+    for handle in handles:
+        if handle.task is not None and not handle.task.done():
+            log.warning("cancelling run %s at shutdown", handle.run["id"])
+            await engine.executor.cancel(handle.run)
+            await asyncio.wait([handle.task], timeout=5)
+
+
+def build_app(config: Config, *, store: Store | None = None, shutdown_grace: float | None = None) -> ProxyApp:
+    """The proxy's ASGI app for ``config`` (see :class:`ProxyApp`)."""
+    return ProxyApp(config, store=store, shutdown_grace=shutdown_grace)

@@ -1,0 +1,307 @@
+"""The quickstart notebook in a real browser: JupyterLab, headless Chromium, Run All Cells.
+
+What a kernel-level test cannot show: that a run's text *grows on screen* while it streams
+(display handles updated in place, throttled, rendered by JupyterLab), that the live view is
+replaced by the static snapshot when the run ends, and that model output containing
+``<script>`` is shown as text and never executed.
+
+Setup: ``jupyter lab`` (this interpreter's) serves a temporary directory holding a copy of
+``notebooks/01_quickstart.ipynb``, with isolated settings (every cell attached to the DOM,
+no news or update checks) and workspaces. The notebook picks its model from
+``$ASSISTANT_KIT_DEMO_MODEL`` (documented in the notebook); here that names
+``browser/slow-hostile``, which an IPython startup file (``$IPYTHONDIR``) registers in the
+kernel: it streams a fixed text one word per 0.1 s, and the text carries
+``<script>window.__xss=1</script>``. The notebook's cells are the committed ones.
+
+Chromium is the system's (``/usr/bin/chromium`` from Debian's ``chromium`` package, or
+``$ASSISTANT_KIT_CHROMIUM``), driven by playwright with no browser download. Skipped, with
+the reason, when chromium, playwright or jupyterlab is missing. The screenshot of the
+finished notebook is saved as ``assistant_kit_browser.png`` in the system's temp directory
+(``$ASSISTANT_KIT_SCREENSHOT`` overrides) and its path printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "notebooks" / "01_quickstart.ipynb"
+MODEL = "browser/slow-hostile"
+MARKER = "Streaming"  # the model's first word
+PAYLOAD = "<script>window.__xss=1</script>"
+ACCEPT = ".jp-Dialog .jp-mod-accept"
+IDLE = '.jp-Notebook-ExecutionIndicator[data-status="idle"]'
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+# Runs in the kernel before the notebook (IPython startup file): a slow, hostile model.
+STARTUP = f'''"""Written by tests/notebook/test_browser.py: the model the quickstart runs on."""
+import asyncio
+
+from assistant_kit import register_model
+
+WORDS = ["{MARKER}", "word", "by", "word:", "{PAYLOAD}", *(f"w{{i}}" for i in range(1, 26)), "done."]
+
+
+async def slow_hostile(messages):
+    for i, word in enumerate(WORDS):
+        await asyncio.sleep(0.1)
+        yield word if i == len(WORDS) - 1 else word + " "
+
+
+register_model("{MODEL}", slow_hostile)
+'''
+
+FULL_TEXT = " ".join([MARKER, "word", "by", "word:", PAYLOAD, *(f"w{i}" for i in range(1, 26)), "done."])
+
+# JupyterLab user settings: attach every cell to the DOM (so selectors see all outputs), and
+# make no requests for news or updates.
+SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+}
+
+# Browser-side probe, polled every 0.1 s: the live text of the first run (the <pre> of its
+# message while it streams) and the finished runs' static snapshots.
+PROBE = """([marker, payload]) => {
+  const outputs = [...document.querySelectorAll(".jp-OutputArea-output")];
+  const live = [];
+  const final = [];
+  for (const out of outputs) {
+    if (out.dataset.mimeType !== "text/html") continue;  // not print() output
+    for (const pre of out.querySelectorAll("pre")) {
+      if (!pre.closest(".assistant-kit-run") && pre.textContent.includes(marker)) live.push(pre.textContent);
+    }
+    for (const snap of out.querySelectorAll(".assistant-kit-run")) {
+      if (snap.textContent.includes(marker)) final.push(snap.textContent);
+    }
+  }
+  return {live: live.length ? live[0].length : null, finals: final.length,
+          payloadAsText: final.some(t => t.includes(payload)), xss: window.__xss ?? null};
+}"""
+
+CELLS = """() => [...document.querySelectorAll(".jp-Notebook .jp-CodeCell")].map(cell => {
+  const prompt = cell.querySelector(".jp-InputPrompt");
+  const bad = ["application/vnd.jupyter.stderr", "application/vnd.jupyter.error"];
+  const errors = [...cell.querySelectorAll(".jp-OutputArea-output")].filter(
+    out => bad.includes(out.dataset.mimeType));
+  return {prompt: prompt ? prompt.textContent.trim() : "", errors: errors.map(e => e.textContent)};
+})"""
+
+
+def _missing() -> str | None:
+    for module in ("playwright", "jupyterlab"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (pip install {module}; no browser download is needed)"
+    if _chromium() is None:
+        return "no Chromium found (apt-get install chromium, or set ASSISTANT_KIT_CHROMIUM)"
+    return None
+
+
+def _chromium() -> str | None:
+    explicit = os.environ.get("ASSISTANT_KIT_CHROMIUM")
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
+    for candidate in ("/usr/bin/chromium", "chromium", "chromium-browser"):
+        found = shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Lab:
+    url: str
+    token: str
+    log: Path
+
+
+def _request(url: str, token: str, method: str = "GET") -> int:
+    request = urllib.request.Request(url, method=method, headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.status
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    """JupyterLab on a free port serving a copy of the quickstart, torn down afterwards."""
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    startup = tmp_path / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-slow-hostile-model.py").write_text(STARTUP)
+    settings = tmp_path / "settings"
+    for name, values in SETTINGS.items():
+        path = settings / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
+    env = dict(os.environ)
+    for name in ("ASSISTANT_KIT_LIVE", "ASSISTANT_KIT_WIDGETS", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        env.pop(name, None)  # live display handles, the kit's default in a notebook
+    env.update(
+        ASSISTANT_KIT_DEMO_MODEL=MODEL,
+        ASSISTANT_KIT_DB=str(tmp_path / "kit.db"),
+        IPYTHONDIR=str(tmp_path / "ipython"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+    )
+    port, token = _free_port(), secrets.token_hex(16)
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        f"--LabApp.user_settings_dir={settings}",
+        f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+        "--allow-root",
+    ]
+    log = tmp_path / "jupyter.log"
+    url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"jupyter lab exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if _request(f"{url}/api/status", token) == 200:
+                    break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"jupyter lab did not start in 60 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.25)
+        yield Lab(url, token, log)
+    finally:
+        try:  # a clean stop also shuts the kernel down
+            _request(f"{url}/api/shutdown", token, method="POST")
+            server.wait(20)
+        except (urllib.error.URLError, OSError, subprocess.TimeoutExpired):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)  # the session started above: server + kernel
+            server.wait(10)
+
+
+def _screenshot_path() -> Path:
+    explicit = os.environ.get("ASSISTANT_KIT_SCREENSHOT")
+    return Path(explicit) if explicit else Path(tempfile.gettempdir()) / "assistant_kit_browser.png"
+
+
+def _start_kernel(page: Any) -> None:
+    """Wait for the notebook's kernel, accepting the "Select Kernel" dialog (Python 3 is
+    preselected) if JupyterLab asks — some versions do on first open, 4.6 does not."""
+    accept = page.locator(ACCEPT)
+    page.wait_for_selector(f"{ACCEPT}, {IDLE}", timeout=60_000)
+    for _ in range(2):  # the dialog may also come up just after the kernel reports idle
+        if accept.count():
+            accept.first.click()
+            page.wait_for_selector(IDLE, timeout=60_000)
+        time.sleep(0.5)
+
+
+def _run_all(page: Any) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+
+
+def test_quickstart_streams_and_escapes_in_jupyterlab(lab: Lab) -> None:
+    from playwright.sync_api import sync_playwright
+
+    samples: list[int] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"{lab.url}/lab/tree/{NOTEBOOK.name}?token={lab.token}")
+            _start_kernel(page)
+            _run_all(page)
+
+            # While the first run streams: its text, sampled every 0.1 s.
+            deadline = time.monotonic() + 60
+            state = page.evaluate(PROBE, [MARKER, PAYLOAD])
+            while state["finals"] == 0:
+                assert time.monotonic() < deadline, f"no run finished in 60 s (samples: {samples})"
+                if state["live"] is not None:
+                    samples.append(state["live"])
+                time.sleep(0.1)
+                state = page.evaluate(PROBE, [MARKER, PAYLOAD])
+
+            # Then the rest of the notebook (two more runs on the same model, tables).
+            deadline = time.monotonic() + 90
+            while True:
+                cells = page.evaluate(CELLS)
+                if cells and all(re.fullmatch(r"\[\d+\]:", c["prompt"]) for c in cells):
+                    break
+                assert time.monotonic() < deadline, f"cells did not finish: {[c['prompt'] for c in cells]}"
+                time.sleep(0.25)
+            state = page.evaluate(PROBE, [MARKER, PAYLOAD])
+            snapshot = page.locator(".assistant-kit-run").first
+            snapshot.scroll_into_view_if_needed()
+            shot = _screenshot_path()
+            page.screenshot(path=str(shot))
+            print(f"screenshot: {shot}")
+            snapshot_text = snapshot.inner_text()
+        finally:
+            browser.close()
+
+    distinct = [n for i, n in enumerate(samples) if i == 0 or n != samples[i - 1]]
+    assert len(distinct) >= 3, f"the text did not grow while streaming: {samples}"
+    assert distinct == sorted(distinct), f"the streamed text shrank: {distinct}"
+    assert distinct[0] < len(FULL_TEXT) and distinct[-1] <= len(FULL_TEXT), distinct
+    assert state["finals"] == 3, state  # the five-line run, the follow-up, the %%assistant cell
+    assert state["live"] is None, "a live view was left behind after its run ended"
+    assert FULL_TEXT in snapshot_text
+    assert state["payloadAsText"], "the <script> from the model is not shown as text"
+    assert state["xss"] is None, "the model's <script> executed"
+    errors = [e for c in cells for e in c["errors"]]
+    assert not errors, errors

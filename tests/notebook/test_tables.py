@@ -1,0 +1,307 @@
+"""DataFrames of messages, runs, steps, threads and assistants — built from real runs of the
+scripted models through the official SDK (in-process and over HTTP) — and ``display_frame``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import openai
+import pandas as pd
+import pytest
+
+from assistant_kit import register_model
+from assistant_kit.notebook import tables
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "parameters": {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]},
+        },
+    }
+    for name in ("alpha", "beta")
+]
+XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
+
+
+async def _half_then_fail(messages):  # type: ignore[no-untyped-def]
+    yield "partial "
+    raise RuntimeError("<b>upstream broke</b>")
+
+
+register_model("notebook/half-then-fail", _half_then_fail)
+
+
+def tool_run(client: openai.OpenAI, thread_id: str, assistant_id: str) -> Any:
+    """A ``test/tools`` run driven to completion: one tool per round, outputs ``out-<name>``."""
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread_id, assistant_id=assistant_id, parallel_tool_calls=False
+    )
+    while run.status == "requires_action":
+        calls = run.required_action.submit_tool_outputs.tool_calls
+        run = client.beta.threads.runs.submit_tool_outputs_and_poll(
+            thread_id=thread_id,
+            run_id=run.id,
+            tool_outputs=[{"tool_call_id": c.id, "output": f"out-{c.function.name}"} for c in calls],
+        )
+    assert run.status == "completed"
+    return run
+
+
+def conversation(client: openai.OpenAI, first: str = "hello there") -> dict[str, Any]:
+    """A thread with two completed runs: ``test/tools`` (alpha, beta in two rounds), then ``test/echo``."""
+    tools_bot = client.beta.assistants.create(model="test/tools", tools=TOOLS, name="tools bot")
+    echo_bot = client.beta.assistants.create(model="test/echo", name="echo bot")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": first}])
+    run1 = tool_run(client, thread.id, tools_bot.id)
+    client.beta.threads.messages.create(thread.id, role="user", content="say it again")
+    run2 = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=echo_bot.id)
+    assert run2.status == "completed"
+    return {"thread": thread, "runs": [run1, run2], "assistants": [tools_bot, echo_bot]}
+
+
+def _is_utc(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.DatetimeTZDtype) and str(series.dtype.tz) == "UTC"
+
+
+# -- messages --------------------------------------------------------------------------------
+
+
+def test_messages_columns_dtypes_and_values(client: openai.OpenAI) -> None:
+    conv = conversation(client)
+    run1, run2 = conv["runs"]
+    df = tables.messages(client, conv["thread"].id)
+    assert list(df.columns) == list(tables.MESSAGE_COLUMNS)
+    assert _is_utc(df["created_at"]) and df["created_at"].notna().all()
+    assert df["attachments"].dtype == "int64" and (df["attachments"] == 0).all()
+    assert list(df["role"]) == ["user", "assistant", "user", "assistant"]
+    assert list(df["status"]) == ["completed"] * 4
+    assert df["text"][0] == "hello there"
+    assert df["text"][1] == "Tool results: alpha returned out-alpha; beta returned out-beta"
+    assert list(df["text"][2:]) == ["say it again", "say it again"]
+    assert list(df["run_id"]) == [None, run1.id, None, run2.id]
+    assert list(df["assistant_id"]) == [
+        None,
+        *(a.id for a in conv["assistants"][:1]),
+        None,
+        conv["assistants"][1].id,
+    ]
+    assert df["metadata"][0] == {}
+    sdk_ids = [m.id for m in client.beta.threads.messages.list(conv["thread"].id, order="asc")]
+    assert list(df["id"]) == sdk_ids
+
+
+def test_messages_run_filter_limit_and_order(client: openai.OpenAI) -> None:
+    conv = conversation(client)
+    thread_id = conv["thread"].id
+    run1, run2 = conv["runs"]
+    only = tables.messages(client, thread_id, run_id=run1.id)
+    assert list(only["run_id"]) == [run1.id] and only["text"][0].startswith("Tool results:")
+    assert list(tables.messages(client, thread_id, run_id=run2.id)["role"]) == ["assistant"]
+    latest = tables.messages(client, thread_id, limit=1, order="desc")
+    assert len(latest) == 1 and latest["run_id"][0] == run2.id
+    assert len(tables.messages(client, thread_id, limit=0)) == 0
+
+
+def test_messages_paginate_past_one_page(client: openai.OpenAI) -> None:
+    texts = [f"message {i} <{i}>" for i in range(250)]
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": t} for t in texts[:120]])
+    for text in texts[120:]:
+        client.beta.threads.messages.create(thread.id, role="user", content=text)
+    df = tables.messages(client, thread.id)
+    assert len(df) == 250 and df["id"].is_unique
+    assert list(df["text"]) == texts  # every page, in order, nothing repeated
+    assert df["created_at"].is_monotonic_increasing
+    desc = tables.messages(client, thread.id, order="desc")
+    assert list(desc["text"]) == texts[::-1]
+    partial = tables.messages(client, thread.id, limit=150)
+    assert list(partial["text"]) == texts[:150]
+
+
+def test_empty_thread_gives_typed_empty_frames(client: openai.OpenAI) -> None:
+    thread = client.beta.threads.create()
+    for frame, columns in (
+        (tables.messages(client, thread.id), tables.MESSAGE_COLUMNS),
+        (tables.runs(client, thread.id), tables.RUN_COLUMNS),
+        (tables.steps(client, thread.id), tables.STEP_COLUMNS),
+    ):
+        assert len(frame) == 0 and list(frame.columns) == list(columns)
+        assert _is_utc(frame["created_at"])
+    assert tables.runs(client, thread.id)["total_tokens"].dtype == "Int64"
+
+
+def test_unknown_thread_raises_the_sdk_error(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError):
+        tables.messages(client, "thread_does_not_exist")
+
+
+# -- runs and steps ----------------------------------------------------------------------------
+
+
+def test_runs_columns_tokens_durations(client: openai.OpenAI) -> None:
+    conv = conversation(client)
+    run1, run2 = conv["runs"]
+    df = tables.runs(client, conv["thread"].id)
+    assert list(df.columns) == list(tables.RUN_COLUMNS)
+    assert list(df["id"]) == [run1.id, run2.id]
+    for col in ("created_at", "started_at", "ended_at"):
+        assert _is_utc(df[col]) and df[col].notna().all()
+    assert list(df["status"]) == ["completed", "completed"]
+    assert list(df["model"]) == ["test/tools", "test/echo"]
+    assert list(df["assistant_id"]) == [a.id for a in conv["assistants"]]
+    for col in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        assert df[col].dtype == "Int64"
+        assert list(df[col]) == [getattr(run1.usage, col), getattr(run2.usage, col)]
+    assert (df["total_tokens"] == df["prompt_tokens"] + df["completion_tokens"]).all()
+    assert df["duration_s"].dtype == "float64" and (df["duration_s"] >= 0).all()
+    assert (df["ended_at"] >= df["started_at"]).all()
+    assert list(df["tools"]) == [["alpha", "beta"], []]
+    assert df["last_error"].isna().all()
+    assert list(tables.runs(client, conv["thread"].id, limit=1)["id"]) == [run1.id]
+
+
+def test_failed_and_in_flight_runs(client: openai.OpenAI) -> None:
+    tools_bot = client.beta.assistants.create(model="test/tools", tools=TOOLS)
+    broken = client.beta.assistants.create(model="notebook/half-then-fail")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "go"}])
+    failed = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=broken.id)
+    assert failed.status == "failed"
+    client.beta.threads.messages.create(thread.id, role="user", content="try tools")
+    waiting = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=tools_bot.id, parallel_tool_calls=False
+    )
+    assert waiting.status == "requires_action"
+
+    runs = tables.runs(client, thread.id)
+    assert list(runs["status"]) == ["failed", "requires_action"]
+    assert "upstream broke" in runs["last_error"][0]
+    assert runs["ended_at"].notna()[0] and runs["duration_s"][0] >= 0
+    assert runs["ended_at"].isna()[1] and pd.isna(runs["duration_s"][1])
+
+    steps = tables.steps(client, thread.id)
+    by_run = steps.groupby("run_id")["status"].apply(list).to_dict()
+    assert by_run[failed.id] == ["failed"]
+    assert by_run[waiting.id] == ["in_progress"]
+    pending = steps[steps["run_id"] == waiting.id].iloc[0]
+    assert pending["type"] == "tool_calls"
+    assert pending["tool_calls"] == ['alpha({"x": 1})'] and pending["tool_outputs"] == [None]
+    assert pd.isna(pending["ended_at"]) and pd.isna(pending["duration_s"])
+    broken_step = steps[steps["run_id"] == failed.id].iloc[0]
+    assert broken_step["type"] == "message_creation" and broken_step["duration_s"] >= 0
+    assert list(tables.messages(client, thread.id, run_id=failed.id)["status"]) == ["incomplete"]
+
+
+def test_steps_of_all_runs_and_of_one(client: openai.OpenAI) -> None:
+    conv = conversation(client)
+    thread_id = conv["thread"].id
+    run1, run2 = conv["runs"]
+    df = tables.steps(client, thread_id)
+    assert list(df.columns) == list(tables.STEP_COLUMNS)
+    assert list(df["run_id"]) == [run1.id] * 3 + [run2.id]
+    assert list(df["type"]) == ["tool_calls", "tool_calls", "message_creation", "message_creation"]
+    assert list(df["status"]) == ["completed"] * 4
+    assert list(df["tool_calls"]) == [['alpha({"x": 1})'], ['beta({"x": 1})'], [], []]
+    assert list(df["tool_outputs"]) == [["out-alpha"], ["out-beta"], [], []]
+    messages = tables.messages(client, thread_id)
+    assistant_ids = list(messages[messages["role"] == "assistant"]["id"])
+    assert list(df["message_id"]) == [None, None, *assistant_ids]
+    assert df["tokens"].dtype == "Int64" and (df["tokens"] > 0).all()
+    for col in ("created_at", "completed_at", "ended_at"):
+        assert _is_utc(df[col]) and df[col].notna().all()
+    assert (df["duration_s"] >= 0).all()
+    sdk = client.beta.threads.runs.steps.list(run_id=run1.id, thread_id=thread_id, order="asc").data
+    assert list(df["id"][:3]) == [s.id for s in sdk]
+
+    one = tables.steps(client, thread_id, run_id=run2.id)
+    assert list(one["id"]) == [df["id"][3]]
+
+
+# -- threads and assistants ----------------------------------------------------------------------
+
+
+def test_threads_newest_first_with_metadata(client: openai.OpenAI) -> None:
+    made = [client.beta.threads.create(metadata={"n": str(i)}) for i in range(3)]
+    df = tables.threads(client)
+    assert list(df.columns) == ["id", "created_at", "metadata"]
+    assert list(df["id"]) == [t.id for t in reversed(made)]
+    assert list(df["metadata"]) == [{"n": "2"}, {"n": "1"}, {"n": "0"}]
+    assert _is_utc(df["created_at"])
+    assert list(tables.threads(client, limit=2)["id"]) == [made[2].id, made[1].id]
+    assert list(tables.threads(client, order="asc")["id"]) == [t.id for t in made]
+
+
+def test_assistants_with_full_instructions(client: openai.OpenAI) -> None:
+    long = "Follow these rules. " * 100
+    first = client.beta.assistants.create(model="test/echo", name="plain", instructions="short")
+    second = client.beta.assistants.create(
+        model="test/tools",
+        name="tooled",
+        instructions=long,
+        tools=[*TOOLS, {"type": "code_interpreter"}],
+        metadata={"team": "docs"},
+    )
+    df = tables.assistants(client)
+    assert list(df.columns) == ["id", "created_at", "name", "model", "tools", "instructions", "metadata"]
+    assert list(df["id"]) == [second.id, first.id]
+    assert list(df["name"]) == ["tooled", "plain"]
+    assert list(df["model"]) == ["test/tools", "test/echo"]
+    assert df["tools"][0] == ["alpha", "beta", "code_interpreter"] and df["tools"][1] == []
+    assert df["instructions"][0] == long  # full text; only display truncates
+    assert list(df["metadata"]) == [{"team": "docs"}, {}]
+    assert list(tables.assistants(client, limit=1)["id"]) == [second.id]
+
+
+# -- display ---------------------------------------------------------------------------------------
+
+
+def test_display_frame_escapes_model_output_and_truncates(client: openai.OpenAI) -> None:
+    long = "word " * 1000
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": t} for t in [*XSS, long]])
+    df = tables.messages(client, thread.id)
+    html = tables.display_frame(df).to_html()
+    assert "<script" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "… (+4800 chars)" in html and long not in html
+    assert df["text"][2] == long  # the frame keeps the full text
+
+
+def test_display_frame_escapes_labels_lists_and_limits_rows() -> None:
+    df = pd.DataFrame(
+        {"<b>col</b>": ["x" * 300, None], "calls": [[XSS[0], "beta(1)"], []], "meta": [{"k": XSS[1]}, {}]},
+        index=[XSS[1], "row"],
+    )
+    html = tables.display_frame(df, limit=50).to_html()
+    assert "<script" not in html and "<img" not in html and "<b>" not in html
+    assert "&lt;b&gt;col&lt;/b&gt;" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "x" * 50 + "… (+250 chars)" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;, beta(1)" in html
+    assert ">nan<" not in html and ">None<" not in html
+    doubled = tables.display_frame(pd.concat([df, df])).to_html()  # non-unique index works too
+    assert doubled.count("&lt;b&gt;col&lt;/b&gt;") == 1 and "<script" not in doubled
+    cut = tables.display_frame(df, max_rows=1).to_html()
+    assert "first 1 of 2 rows" in cut and ">row<" not in cut
+
+
+def test_display_frame_without_jinja2(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Styler needs jinja2 (ipykernel alone does not bring it): the fallback escapes too.
+    monkeypatch.setitem(sys.modules, "jinja2", None)
+    monkeypatch.delitem(sys.modules, "pandas.io.formats.style", raising=False)
+    df = pd.DataFrame({"<i>text</i>": [XSS[0], "y" * 300, None]}, index=[XSS[1], "b", "c"])
+    out = tables.display_frame(df, max_rows=2)
+    assert isinstance(out, tables.HTMLTable)
+    html = out._repr_html_()
+    assert "<script" not in html and "<img" not in html and "<i>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "… (+100 chars)" in html
+    assert "first 2 of 3 rows" in html
+
+
+def test_cell_text() -> None:
+    stamp = pd.Timestamp(1_700_000_000, unit="s", tz="UTC")
+    assert tables.cell_text(stamp) == "2023-11-14 22:13:20Z"
+    assert tables.cell_text(pd.NaT) == tables.cell_text(pd.NA) == tables.cell_text(float("nan")) == ""
+    assert tables.cell_text(["a(1)", "b"]) == "a(1), b"
+    assert tables.cell_text({"k": "v"}) == '{"k": "v"}' and tables.cell_text({}) == ""
+    assert tables.cell_text(2.5) == "2.5"
