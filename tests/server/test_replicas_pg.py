@@ -78,8 +78,9 @@ def test_a_killed_replicas_run_is_failed_by_the_other(
     a.stop(signal.SIGKILL)
     killed = time.monotonic()
     failed = _status_becomes(cb, thread.id, run.id, "failed", timeout=LEASE + 10)
-    # Within the lease plus one sweep interval (and polling/slack), not at expires_at.
-    assert time.monotonic() - killed < LEASE + 0.5 + 2.5
+    # Within the lease plus one sweep interval (and slack for a loaded machine), not at
+    # expires_at (10 minutes).
+    assert time.monotonic() - killed < LEASE + 0.5 + 5
     _assert_orphaned(cb, thread.id, failed)
 
 
@@ -130,5 +131,5 @@ def test_restart_fails_the_runs_the_killed_process_left(
 
     again = start_proxy(config, env=FAST_LEASES)
     client = again.client()
-    failed = _status_becomes(client, thread.id, run.id, "failed", timeout=3)
+    failed = _status_becomes(client, thread.id, run.id, "failed", timeout=5)
     _assert_orphaned(client, thread.id, failed)
