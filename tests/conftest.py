@@ -121,10 +121,13 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float
 
 
 _skipped: list[str] = []
+# May skip even in CI: it compares the shipped OpenAPI document with ../shared/spec, which CI
+# lays beside the clone but a bare clone elsewhere does not have.
+_MAY_SKIP = {"tests/server/test_openapi.py::test_shipped_document_is_up_to_date"}
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.skipped:
+    if report.skipped and report.nodeid not in _MAY_SKIP:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
         _skipped.append(f"{report.nodeid}: {reason}")
 
