@@ -274,6 +274,11 @@ class Session:
             )
             self._where = "the local engine"
         Session.current = self
+        # The SDK objects a session hands out (assistant, thread, run …) show as cards in a
+        # notebook without %load_ext; a no-op outside IPython.
+        from .html import register_formatters
+
+        register_formatters()
 
     # --- current objects ---------------------------------------------------------------------
 

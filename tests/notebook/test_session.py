@@ -715,3 +715,17 @@ def test_public_exports() -> None:
 
     assert assistant_kit.inspect is inspect_thread
     assert {"Session", "inspect"} <= set(assistant_kit.__all__)
+
+
+def test_session_registers_html_reprs_for_sdk_objects(tmp_path: Path) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    InteractiveShell.clear_instance()  # a fresh shell: nothing registered by earlier tests
+    shell = InteractiveShell.instance()
+    try:
+        session = Session(db=tmp_path / "kit.db").create_assistant("test/echo", name="<b>Card</b>")
+        data, _ = shell.display_formatter.format(session.assistant)
+        assert "&lt;b&gt;Card&lt;/b&gt;" in data["text/html"] and "<b>Card" not in data["text/html"]
+        assert session.assistant.id in data["text/plain"]
+    finally:
+        InteractiveShell.clear_instance()
