@@ -39,7 +39,7 @@ __all__ = [
 SDK_TYPES: tuple[type, ...] = (Assistant, Thread, Message, Run, RunStep)
 
 # Colours readable on light and dark themes (white text on a saturated badge).
-_STATUS_COLOURS = {
+STATUS_COLORS = {
     "completed": "#1a7f37",
     "in_progress": "#0969da",
     "queued": "#6e7781",
@@ -98,7 +98,7 @@ def text_block(text: str, *, collapse_over: int = 2000) -> str:
 def badge(status: str | None) -> str:
     """A coloured status pill (``completed`` green, ``failed`` red, …)."""
     status = str(status or "unknown")
-    colour = _STATUS_COLOURS.get(status, "#6e7781")
+    colour = STATUS_COLORS.get(status, "#6e7781")
     return (
         f'<span style="background:{colour};color:#fff;border-radius:9px;padding:0 7px;'
         f'font-size:11px;font-weight:600;white-space:nowrap">{escape(status)}</span>'

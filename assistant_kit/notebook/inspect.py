@@ -20,7 +20,7 @@ import openai
 from openai.types.beta import Thread
 
 from . import tables
-from .html import escape, object_html, object_text, text_block, truncate
+from .html import STATUS_COLORS, escape, object_html, object_text, text_block, truncate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -202,18 +202,6 @@ def _section(title: str, body: str, *, open_: bool) -> str:
 
 # -- timeline -------------------------------------------------------------------------------
 
-# The status colours of html.badge, so the picture matches the cards.
-STATUS_COLORS = {
-    "completed": "#1a7f37",
-    "in_progress": "#0969da",
-    "queued": "#6e7781",
-    "requires_action": "#bf8700",
-    "cancelling": "#9a6700",
-    "cancelled": "#6e7781",
-    "incomplete": "#9a6700",
-    "failed": "#cf222e",
-    "expired": "#cf222e",
-}
 _WIDTH = 760
 _LABEL_W = 200  # run labels, left of the plot
 _RIGHT_PAD = 150  # room for the tool-name label after the last bar
