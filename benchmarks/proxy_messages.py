@@ -44,7 +44,6 @@ import io
 import os
 import pstats
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -58,9 +57,9 @@ if str(ROOT) not in sys.path:
 
 import httpx2  # noqa: E402
 import psutil  # noqa: E402
-import yaml  # noqa: E402
+from _proxy import ProxyProcess, _trim_pstats, by_package, pct  # noqa: E402
 
-from tests.server.conftest import MASTER_KEY, clean_env, command, wait_listening  # noqa: E402
+from tests.server.conftest import MASTER_KEY  # noqa: E402
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
@@ -80,125 +79,6 @@ KINDS = (HEALTH, FLOOR, MESSAGE)
 # FILE.store (all store threads merged), then FILE (the loop). The profilers count thread CPU
 # time (time.thread_time), not wall time: on this 2-core box a send() that wakes the client is
 # often preempted by it, and wall time would charge that wait to the send.
-PROFILED_PROXY = r"""
-import cProfile, os, pstats, signal, sys, threading, time
-from concurrent.futures import ThreadPoolExecutor
-out = sys.argv.pop(1)
-import assistant_kit.store.sql as sql
-import assistant_kit.server.cli as cli
-loop_profiler = cProfile.Profile(time.thread_time)
-store_profilers = {}
-active = False
-
-class ProfiledExecutor(ThreadPoolExecutor):
-    def submit(self, fn, /, *args, **kwargs):
-        def run():
-            if not active:
-                return fn(*args, **kwargs)
-            ident = threading.get_ident()
-            if ident not in store_profilers:
-                store_profilers[ident] = cProfile.Profile(time.thread_time)
-            store_profilers[ident].enable()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                store_profilers[ident].disable()
-        return super().submit(run)
-
-sql.ThreadPoolExecutor = ProfiledExecutor
-
-def start(signum, frame):
-    global active
-    active = True
-    loop_profiler.enable()
-
-def stop(signum, frame):
-    global active
-    active = False
-    loop_profiler.disable()
-    time.sleep(0.3)  # store tasks in flight finish (and disable their profilers)
-    profilers = list(store_profilers.values())
-    if profilers:
-        merged = pstats.Stats(profilers[0])
-        for other in profilers[1:]:
-            merged.add(other)
-        merged.dump_stats(out + ".store")
-    loop_profiler.dump_stats(out + ".tmp")
-    os.replace(out + ".tmp", out)
-
-signal.signal(signal.SIGUSR1, start)
-signal.signal(signal.SIGUSR2, stop)
-sys.exit(cli.main(sys.argv[1:]))
-"""
-
-
-class ProxyProcess:
-    """``assistant-kit serve`` on 127.0.0.1:0 with ``config``; ``profile_to``: under cProfile."""
-
-    def __init__(self, config: dict[str, Any], directory: Path, name: str, profile_to: Path | None = None):
-        self.config_path = directory / f"{name}.yaml"
-        self.config_path.write_text(yaml.safe_dump(config))
-        self.log_path = directory / f"{name}.log"
-        self.profile_to = profile_to
-        if profile_to is None:
-            argv = [*command(), "serve"]
-        else:
-            argv = [sys.executable, "-c", PROFILED_PROXY, str(profile_to), "serve"]
-        argv += ["--config", str(self.config_path), "--host", "127.0.0.1", "--port", "0"]
-        argv += ["--graceful-timeout", "3", "--no-access-log", "--log-level", "warning"]
-        with self.log_path.open("wb") as out:
-            self.process = subprocess.Popen(
-                argv,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=clean_env(),
-                cwd=ROOT,
-            )
-        self.pid = self.process.pid
-        self.url = wait_listening(self.process, self.log_path, timeout=60)
-        self.ps = psutil.Process(self.pid)
-
-    def cpu(self) -> float:
-        t = self.ps.cpu_times()
-        return t.user + t.system
-
-    db_name: str | None = None  # PostgreSQL: the database the proxy uses
-
-    def db_backends(self) -> list[psutil.Process]:
-        """The PostgreSQL backend processes serving this proxy's database (empty on SQLite or when
-        the server is not local): found by their process title, ``postgres: USER DB …``."""
-        if self.db_name is None:
-            return []
-        found = []
-        for process in psutil.process_iter(["cmdline"]):
-            title = " ".join(process.info["cmdline"] or [])
-            if title.startswith("postgres: ") and f" {self.db_name} " in title:
-                found.append(process)
-        return found
-
-    def profile_start(self) -> None:
-        os.kill(self.pid, signal.SIGUSR1)
-        time.sleep(0.2)
-
-    def profile_stop(self) -> Path | None:
-        assert self.profile_to is not None
-        os.kill(self.pid, signal.SIGUSR2)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.profile_to.exists():
-                return self.profile_to
-            time.sleep(0.1)
-        return None
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.process.wait(5)
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------
@@ -354,13 +234,6 @@ async def measure(proxy: ProxyProcess) -> dict[str, Tally]:
     return tallies
 
 
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, max(0, round(q / 100 * (len(values) - 1))))]
-
-
 def print_table(results: list[tuple[str, dict[str, Tally]]]) -> None:
     print()
     print(
@@ -442,43 +315,6 @@ def profile_messages(config: dict[str, Any], directory: Path, label: str, top: i
             buf = io.StringIO()
             pstats.Stats(source, stream=buf).sort_stats("cumulative").print_stats("assistant_kit", 8)
             print(f"  assistant_kit functions by cumulative time:\n{_trim_pstats(buf.getvalue())}")
-
-
-def by_package(source: Any, top: int = 12) -> str:
-    """Own CPU time of a profile grouped by where the code lives: a site-packages package, a
-    stdlib module, an assistant_kit file, or a C function (socket send, sqlite3 execute …)."""
-    stats = pstats.Stats(source)
-    groups: dict[str, float] = {}
-    for (path, _line, name), (_cc, _nc, own, _cum, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        if name == "<method 'poll' of 'select.epoll' objects>":
-            continue  # idle
-        if path == "~":
-            key = "C: " + name.strip("<>").replace("method ", "").replace("built-in ", "")
-        elif "site-packages/" in path:
-            key = path.split("site-packages/", 1)[1].split("/", 1)[0]
-        elif "assistant_kit/" in path:
-            key = "assistant_kit/" + path.split("assistant_kit/", 1)[1]
-        elif "/lib/python3" in path:
-            rest = path.split("/lib/python3", 1)[1].split("/", 2)
-            key = "stdlib " + (rest[1].removesuffix(".py") if len(rest) > 1 else path)
-        else:
-            key = path
-        groups[key] = groups.get(key, 0.0) + own
-    total = sum(groups.values()) or 1.0
-    ranked = sorted(groups.items(), key=lambda kv: -kv[1])[:top]
-    lines = [f"  own CPU {total:.2f} s (profiled), by package/module:"]
-    lines += [f"    {seconds / total:5.1%}  {key[:100]}" for key, seconds in ranked]
-    return "\n".join(lines)
-
-
-def _trim_pstats(text: str) -> str:
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip().startswith("ncalls")), 0)
-    out = []
-    for line in lines[start:]:
-        if line.strip():
-            out.append(line.replace(str(ROOT) + "/", "").replace(sys.prefix + "/", "")[:160])
-    return "\n".join(out)
 
 
 # -- main -----------------------------------------------------------------------------------------
