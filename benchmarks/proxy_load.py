@@ -485,12 +485,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as exc:  # report, but a benchmark never fails the build
-        import traceback
+    from _common import run_main
 
-        traceback.print_exc()
-        print(f"proxy_load: ERROR {type(exc).__name__}: {exc}")
-    sys.stdout.flush()
-    os._exit(0)
+    run_main(main, __file__)

@@ -407,12 +407,6 @@ def measure_and_report(fake: FakeProcess, directory: Path) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as exc:  # report, but a benchmark never fails the build
-        import traceback
+    from _common import run_main
 
-        traceback.print_exc()
-        print(f"proxy_stream: ERROR {type(exc).__name__}: {exc}")
-    sys.stdout.flush()
-    os._exit(0)
+    run_main(main, __file__)
