@@ -55,12 +55,14 @@ def app_for(db: str | os.PathLike[str] | None = None, settings: ProviderSettings
     from .engine.app import create_app
     from .engine.core import Engine
     from .store import Store, database_url
+    from .tools.code_interpreter import CodeInterpreterSettings
 
     url = database_url(db)
     with _lock:
         app = _apps.get(url) if url != "sqlite://" else None
         if app is None:
-            app = create_app(Engine(Store(db), settings))
+            # Local sessions run code_interpreter code on this machine (the user's own).
+            app = create_app(Engine(Store(db), settings, code_interpreter=CodeInterpreterSettings.local()))
             if url != "sqlite://":
                 _apps[url] = app
     return app

@@ -7,6 +7,7 @@ official SDK pointed at it — one suite, both transports.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -77,23 +78,50 @@ def make_client(transport: str, tmp_path: Path) -> Iterator[ClientFactory]:
 
     def factory(**model_config: Any) -> openai.OpenAI:
         expiry = model_config.pop("run_expiry_seconds", None)
+        code = model_config.pop("code_interpreter", None)  # over HTTP: off unless given
         db = tmp_path / f"kit{next(counter)}.db"
         if transport == "inprocess":
             client = local_client(db, **model_config)
             if expiry is not None:
                 _engine_of(db).run_expiry_seconds = expiry
             return client
-        engine = Engine(Store(db), provider_settings(**model_config))
+        engine = Engine(Store(db), provider_settings(**model_config), code_interpreter=code)
+        engines.append(engine)
         if expiry is not None:
             engine.run_expiry_seconds = expiry
         cm = serve(create_app(engine))
         base_url = cm.__enter__()
         stack.append(cm)
-        return openai.OpenAI(base_url=base_url, api_key="sk-test-not-checked", max_retries=0)
+        client = openai.OpenAI(base_url=base_url, api_key="sk-test-not-checked", max_retries=0)
+        clients.append(client)
+        return client
 
+    clients: list[openai.OpenAI] = []
+    engines: list[Engine] = []
     yield factory
+    for client in clients:  # its pooled connections, before the server goes (no stray sockets)
+        client.close()
+    for engine in engines:  # its kernels, on the server's loop, while it still runs
+        if engine.loop is not None and engine.loop.is_running():
+            asyncio.run_coroutine_threadsafe(engine.aclose(), engine.loop).result(30)
     for cm in reversed(stack):
         cm.__exit__(None, None, None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _code_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """code_interpreter's working directories go under pytest's temp dir, not the user's."""
+    import os
+
+    from assistant_kit.tools.code_interpreter import DIR_ENV
+
+    old = os.environ.get(DIR_ENV)
+    os.environ[DIR_ENV] = str(tmp_path_factory.mktemp("code_interpreter"))
+    yield
+    if old is None:
+        os.environ.pop(DIR_ENV, None)
+    else:
+        os.environ[DIR_ENV] = old
 
 
 def _engine_of(db: Path) -> Engine:

@@ -7,6 +7,10 @@ scope by whatever sits in front (the in-process transport, the proxy's auth laye
 ``assistant_kit.settings`` (per-request model credentials, memory only).
 
 Extension beyond the hosted API: ``GET /threads`` lists threads.
+
+``POST /files`` takes ``multipart/form-data`` as the SDK sends it (``file``, ``purpose``,
+``expires_after[anchor]``, ``expires_after[seconds]``), parsed by Starlette (python-multipart);
+``GET /files/{file_id}/content`` answers with the original bytes.
 """
 
 from __future__ import annotations
@@ -88,6 +92,61 @@ def _settings(request: Request) -> Any:
 
 def _p(request: Request, name: str) -> str:
     return request.path_params[name]
+
+
+# -- files ----------------------------------------------------------------------------
+
+
+async def create_file(request: Request, engine: Engine) -> Any:
+    kind = request.headers.get("content-type", "")
+    if not kind.startswith("multipart/form-data"):
+        raise InvalidRequestError(
+            "Files are uploaded as multipart/form-data with the fields 'file' and 'purpose'.",
+            param="file",
+        )
+    try:
+        async with request.form(max_files=1, max_fields=16) as form:
+            return await _upload(request, engine, form)
+    except HTTPException as exc:  # Starlette's answer to a malformed multipart body
+        raise InvalidRequestError(f"Invalid multipart body: {exc.detail}", param="file") from None
+
+
+async def _upload(request: Request, engine: Engine, form: Any) -> Any:
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise InvalidRequestError("Missing required parameter: 'file' (a file part).", param="file")
+    for key in form:
+        if key not in ("file", "purpose", "expires_after[anchor]", "expires_after[seconds]"):
+            raise InvalidRequestError(f"Unrecognized request argument supplied: {key}", param=key)
+    filename = upload.filename or "upload"
+    engine.files.check_upload(filename, upload.size or 0, form.get("purpose"))
+    content = await upload.read()
+    engine.files.check_upload(filename, len(content), form.get("purpose"))
+    expires = None
+    if "expires_after[anchor]" in form or "expires_after[seconds]" in form:
+        expires = {"anchor": form.get("expires_after[anchor]"), "seconds": form.get("expires_after[seconds]")}
+    return await engine.files.create(
+        filename, content, str(form["purpose"]), _owner(request), expires_after=expires
+    )
+
+
+async def list_files(request: Request, engine: Engine) -> Any:
+    return await engine.files.list(request.query_params, _owner(request))
+
+
+async def get_file(request: Request, engine: Engine) -> Any:
+    return await engine.files.get(_p(request, "file_id"), _owner(request))
+
+
+async def delete_file(request: Request, engine: Engine) -> Any:
+    return await engine.files.delete(_p(request, "file_id"), _owner(request))
+
+
+async def file_content(request: Request, engine: Engine) -> Any:
+    from .files import content_headers
+
+    file, data = await engine.files.content(_p(request, "file_id"), _owner(request))
+    return Response(data, headers=content_headers(file))
 
 
 # -- assistants -----------------------------------------------------------------------
@@ -233,6 +292,11 @@ async def get_step(request: Request, engine: Engine) -> Any:
 
 
 ROUTES: list[tuple[str, str, Handler]] = [
+    ("/files", "GET", list_files),
+    ("/files", "POST", create_file),
+    ("/files/{file_id}", "GET", get_file),
+    ("/files/{file_id}", "DELETE", delete_file),
+    ("/files/{file_id}/content", "GET", file_content),
     ("/assistants", "GET", list_assistants),
     ("/assistants", "POST", create_assistant),
     ("/assistants/{assistant_id}", "GET", get_assistant),

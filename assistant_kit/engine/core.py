@@ -26,7 +26,9 @@ from .._ids import new_id, now
 from ..errors import InvalidRequestError, NotFoundError
 from ..models.registry import ProviderSettings, resolve_model
 from ..store import AsyncStore, Page, Store
+from ..tools.code_interpreter import CodeInterpreter, CodeInterpreterSettings
 from .events import EventHub, Subscription
+from .files import Files
 from .runs import TERMINAL, RunExecutor, build, text_content
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ _KIND_NAMES = {
     "thread.message": "message",
     "thread.run": "run",
     "thread.run.step": "run step",
+    "file": "file",
 }
 
 
@@ -84,6 +87,10 @@ class Engine:
     its leases and looks for orphans. Environment variables, so a proxy's config
     (``environment_variables``) or a test can shorten them without new config keys.
 
+    ``code_interpreter``: whether and how model-written code runs (off unless given; local
+    sessions pass :meth:`CodeInterpreterSettings.local`, the proxy its config's section).
+    ``max_file_bytes``: the Files API's per-file limit (see :mod:`assistant_kit.engine.files`).
+
     Background work (lease renewal, the orphan sweep, on PostgreSQL the bus) starts with
     :meth:`start` — called by the ASGI app on its first request and by the proxy at startup —
     on the loop that serves the engine, and stops with :meth:`aclose`.
@@ -98,6 +105,8 @@ class Engine:
         lease_seconds: float | None = None,
         renew_seconds: float | None = None,
         sweep_seconds: float | None = None,
+        code_interpreter: CodeInterpreterSettings | None = None,
+        max_file_bytes: int | None = None,
     ):
         self.sync_store = store
         self.store = AsyncStore(store)
@@ -113,6 +122,8 @@ class Engine:
         host = socket.gethostname()[:32]
         self.worker_id = f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
         self.hub = EventHub()
+        self.files = Files(self, max_file_bytes)
+        self.code = CodeInterpreter(code_interpreter or CodeInterpreterSettings())
         self.executor = RunExecutor(self)
         self._starting: asyncio.Future[None] | None = None  # the start, once begun
         self._services: list[asyncio.Task[None]] = []
@@ -181,6 +192,7 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._services = []
+        await self.code.aclose()
         if self.bus is not None:
             await self.bus.aclose()
             self.bus = self.hub.bus = None
@@ -299,6 +311,7 @@ class Engine:
             if run:
                 await self.executor.cancel(run)
         await self.store.delete_thread(thread_id)
+        await self.code.forget(thread_id)  # its kernel and working directory
         return self._deleted("thread", thread_id)
 
     async def list_threads(self, params: dict[str, Any], owner: str | None = None) -> dict[str, Any]:

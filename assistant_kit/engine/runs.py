@@ -12,9 +12,12 @@ that created it (a client that disconnects does not stop it). Each model turn be
 ends. Events are published to the :class:`EventHub` as they happen, after the store has
 the state they describe, so a client that reacts to an event and re-reads sees it.
 
-Built-in tools (``code_interpreter``, ``file_search``) are offered to the model as
-functions; until their executors land, a run whose model calls one fails with a
-``last_error`` that says so, rather than pretending.
+Built-in tools are offered to the model as functions. A ``code_interpreter`` call becomes a
+``code_interpreter`` tool call in the step; the engine runs it (:mod:`.code_calls`) and the run
+goes on with the model's next turn — function calls of the same turn still go to the client
+(``requires_action``). A sandbox failure (timeout, memory, dead kernel) fails the step, with
+the reason, not the run: the model reads the reason and carries on. ``file_search`` has no
+executor yet: a run whose model calls it fails with a ``last_error`` that says so.
 
 Several processes on one database (proxy replicas on PostgreSQL; a notebook and a server on
 one SQLite file) act on the same runs. The rules that keep that safe:
@@ -60,6 +63,8 @@ from ..errors import AssistantKitError, InvalidRequestError, ModelError
 from ..models.base import BaseChatModel, Finish, ModelRequest, TextDelta, ToolCallDelta, Usage
 from ..models.registry import ProviderSettings
 from ..store.sql import ACTIVE_RUN_STATUSES, LEASED_RUN_STATUSES
+from ..tools import code_interpreter as ci
+from . import code_calls
 
 if TYPE_CHECKING:
     from .core import Engine
@@ -70,15 +75,7 @@ TERMINAL = frozenset({"completed", "incomplete", "failed", "cancelled", "expired
 ORPHANED = "The server executing this run stopped (its lease was not renewed for {seconds:g} s)."
 
 BUILTIN_TOOLS: dict[str, dict[str, Any]] = {
-    "code_interpreter": {
-        "name": "code_interpreter",
-        "description": "Write and run Python code. Returns what the code prints.",
-        "parameters": {
-            "type": "object",
-            "properties": {"code": {"type": "string", "description": "Python source to run."}},
-            "required": ["code"],
-        },
-    },
+    "code_interpreter": ci.tool_function(),
     "file_search": {
         "name": "file_search",
         "description": "Search the files attached to this assistant or thread.",
@@ -117,6 +114,11 @@ class RunHandle:
     open_steps: list[dict[str, Any]] = field(default_factory=list)
     open_message: dict[str, Any] | None = None
     open_text: list[str] = field(default_factory=list)  # text streamed into open_message
+    # code_interpreter, this activation: images not yet shown in a message (file ids), files the
+    # code wrote (for file_path annotations), names of input files placed (None: not yet).
+    made_images: list[str] = field(default_factory=list)
+    made_files: list[dict[str, Any]] = field(default_factory=list)
+    input_names: list[str] | None = None
 
     @property
     def running(self) -> bool:
@@ -360,20 +362,26 @@ class RunExecutor:
             request = await self._request(handle, None if limit is None else limit - used)
             if request is None:
                 return await self._incomplete(handle, "max_prompt_tokens")
-            finish, calls = await self._turn(handle, request)
+            finish, calls, tool_step = await self._turn(handle, request)
             if calls:
-                builtin = [
-                    c["function"]["name"] for c in calls if c["function"]["name"] in request.builtin_tools
+                functions = [c for c in calls if c["type"] == "function"]
+                unsupported = [
+                    c["function"]["name"] for c in functions if c["function"]["name"] in BUILTIN_TOOLS
                 ]
-                if builtin:
+                if unsupported:
                     return await self._fail(
                         handle,
                         "server_error",
-                        f"This run needs the {builtin[0]} tool, which assistant_kit accepts and "
+                        f"This run needs the {unsupported[0]} tool, which assistant_kit accepts and "
                         "stores but cannot execute yet. Remove it from the assistant's tools or "
                         "use function tools.",
                     )
-                return await self._requires_action(handle, calls)
+                code = [c for c in calls if c["type"] == "code_interpreter"]
+                failure = await self._run_code(handle, tool_step, code) if code else None
+                if functions:
+                    return await self._requires_action(handle, functions)
+                await self._end_tool_step(handle, tool_step, failure)
+                continue
             if finish == "length":
                 return await self._incomplete(handle, "max_completion_tokens")
             run["status"] = "completed"
@@ -395,6 +403,10 @@ class RunExecutor:
             ).data
             if s["type"] == "tool_calls"
         ]
+        made: dict[str, list[dict[str, Any]]] = {}
+        if any(c["type"] == "code_interpreter" for s in steps for c in s["step_details"]["tool_calls"]):
+            for call_id, file in await self.store.files_made_in(run["thread_id"]):
+                made.setdefault(call_id, []).append(file)
         history: list[dict[str, Any]] = []
         for obj in sorted(messages + steps, key=_sort_key):
             if obj["object"] == "thread.message":
@@ -402,24 +414,14 @@ class RunExecutor:
             else:
                 calls = obj["step_details"]["tool_calls"]
                 history.append(
-                    {
-                        "role": "assistant",
-                        "content": None,
-                        "tool_calls": [
-                            {
-                                "id": c["id"],
-                                "type": "function",
-                                "function": {
-                                    "name": c["function"]["name"],
-                                    "arguments": c["function"]["arguments"],
-                                },
-                            }
-                            for c in calls
-                        ],
-                    }
+                    {"role": "assistant", "content": None, "tool_calls": [_as_function(c) for c in calls]}
                 )
                 history.extend(
-                    {"role": "tool", "tool_call_id": c["id"], "content": c["function"]["output"] or ""}
+                    {
+                        "role": "tool",
+                        "tool_call_id": c["id"],
+                        "content": _tool_result(c, made.get(c["id"], [])),
+                    }
                     for c in calls
                 )
         system = [{"role": "system", "content": run["instructions"]}] if run.get("instructions") else []
@@ -437,6 +439,12 @@ class RunExecutor:
         for tool in run.get("tools") or []:
             if tool["type"] == "function":
                 tools.append({"type": "function", "function": tool["function"]})
+            elif tool["type"] == ci.NAME and self.engine.code.enabled:
+                if handle.input_names is None:  # once per activation: files can't change mid-run
+                    owner = await self.store.owner_of("thread", run["thread_id"])
+                    handle.input_names = await code_calls.input_files(self, run, owner)
+                tools.append({"type": "function", "function": ci.tool_function(handle.input_names)})
+                builtin.add(tool["type"])
             elif tool["type"] in BUILTIN_TOOLS:
                 tools.append({"type": "function", "function": BUILTIN_TOOLS[tool["type"]]})
                 builtin.add(tool["type"])
@@ -456,7 +464,9 @@ class RunExecutor:
             builtin_tools=builtin,
         )
 
-    async def _turn(self, handle: RunHandle, request: ModelRequest) -> tuple[str, list[dict[str, Any]]]:
+    async def _turn(
+        self, handle: RunHandle, request: ModelRequest
+    ) -> tuple[str, list[dict[str, Any]], dict[str, Any] | None]:
         """One model turn: stream it into a message and/or a tool-calls step."""
         run = handle.run
         rid = run["id"]
@@ -465,6 +475,7 @@ class RunExecutor:
         message = step = tool_step = None
         calls: list[dict[str, Any]] = []
         positions: dict[int, int] = {}
+        inputs: dict[int, code_calls.StreamedInput] = {}  # code_interpreter calls, by position
         finish = "stop"
         usage = Usage(0, 0)
         async with contextlib.aclosing(handle.model.stream(request)) as events:
@@ -498,28 +509,25 @@ class RunExecutor:
                             handle, "tool_calls", {"type": "tool_calls", "tool_calls": []}
                         )
                     if event.index not in positions:
-                        positions[event.index] = len(calls)
-                        call = {
-                            "id": event.id or new_id("call"),
-                            "type": "function",
-                            "function": {"name": event.name or "", "arguments": "", "output": None},
-                        }
-                        calls.append(call)
-                        self._publish_step_delta(
-                            rid,
-                            tool_step,
-                            {
-                                "index": positions[event.index],
-                                "id": call["id"],
+                        position = positions[event.index] = len(calls)
+                        call_id = event.id or new_id("call")
+                        if event.name == ci.NAME and ci.NAME in request.builtin_tools:
+                            call = code_calls.new_call(call_id)
+                            inputs[position] = code_calls.StreamedInput(call)
+                        else:
+                            call = {
+                                "id": call_id,
                                 "type": "function",
-                                "function": {
-                                    "name": call["function"]["name"],
-                                    "arguments": "",
-                                    "output": None,
-                                },
-                            },
-                        )
-                    if event.arguments:
+                                "function": {"name": event.name or "", "arguments": "", "output": None},
+                            }
+                        calls.append(call)
+                        self._publish_step_delta(rid, tool_step, {"index": position, **copy.deepcopy(call)})
+                    position = positions[event.index]
+                    if position in inputs:
+                        text = inputs[position].feed(event.arguments)
+                        if text:
+                            self._publish_step_delta(rid, tool_step, code_calls.input_delta(position, text))
+                    elif event.arguments:
                         calls[positions[event.index]]["function"]["arguments"] += event.arguments
                         self._publish_step_delta(
                             rid,
@@ -534,12 +542,16 @@ class RunExecutor:
                     usage = event
                 elif isinstance(event, Finish):
                     finish = event.reason
+        for position, streamed in inputs.items():
+            text = streamed.finish()
+            if text and tool_step is not None:
+                self._publish_step_delta(rid, tool_step, code_calls.input_delta(position, text))
         if message is None and tool_step is None:
             step, message = await self._open_message(handle)  # an empty answer is still a turn
         self._add_usage(run, usage)
         step_usage = _usage_dict(usage)
         if message is not None and step is not None:
-            message["content"] = [text_content("".join(text_parts))]
+            message["content"] = self._answer_content(handle, message, "".join(text_parts))
             if finish == "length":
                 message.update(
                     status="incomplete", incomplete_at=now(), incomplete_details={"reason": "max_tokens"}
@@ -556,7 +568,60 @@ class RunExecutor:
             tool_step["step_details"]["tool_calls"] = calls
             tool_step["usage"] = step_usage
             await self.store.put("thread.run.step", tool_step)
-        return finish, calls
+        return finish, calls, tool_step
+
+    def _answer_content(self, handle: RunHandle, message: dict[str, Any], text: str) -> list[dict[str, Any]]:
+        """The answer's content: its text (with ``file_path`` annotations for files this run's
+        code wrote and the text names), then the images the code showed since the last answer."""
+        content = [text_content(text)]
+        if handle.made_files:
+            content[0]["text"]["annotations"] = ci.file_annotations(text, handle.made_files)
+        images = [
+            {"type": "image_file", "image_file": {"file_id": file_id, "detail": "auto"}}
+            for file_id in handle.made_images
+        ]
+        handle.made_images = []
+        if images:
+            delta = [{"index": i + 1, **part} for i, part in enumerate(images)]
+            self.hub.publish(
+                handle.run["id"],
+                "thread.message.delta",
+                {"id": message["id"], "object": "thread.message.delta", "delta": {"content": delta}},
+            )
+        return content + images
+
+    async def _run_code(
+        self, handle: RunHandle, step: dict[str, Any] | None, calls: list[dict[str, Any]]
+    ) -> str | None:
+        """Execute the turn's code_interpreter calls in order; return the first failure reason."""
+        assert step is not None
+        if not self.engine.code.enabled:
+            raise AssistantKitError(self.engine.code.settings.disabled_reason)
+        owner = await self.store.owner_of("thread", handle.run["thread_id"])
+        positions = {c["id"]: i for i, c in enumerate(step["step_details"]["tool_calls"])}
+        failure = None
+        for call in calls:
+            reason = await code_calls.execute(self, handle, step, positions[call["id"]], call, owner)
+            failure = failure or reason
+        await self.store.put("thread.run.step", step)
+        return failure
+
+    async def _end_tool_step(
+        self, handle: RunHandle, step: dict[str, Any] | None, failure: str | None
+    ) -> None:
+        """A tool-calls step the engine answered itself is over: ``completed``, or ``failed``
+        with the sandbox's reason (the run goes on either way)."""
+        assert step is not None
+        if failure:
+            step.update(
+                status="failed", failed_at=now(), last_error={"code": "server_error", "message": failure}
+            )
+        else:
+            step.update(status="completed", completed_at=now())
+        await self.store.put("thread.run.step", step)
+        if step in handle.open_steps:
+            handle.open_steps.remove(step)
+        self.hub.publish(handle.run["id"], f"thread.run.step.{step['status']}", copy.deepcopy(step))
 
     async def _open_message(self, handle: RunHandle) -> tuple[dict[str, Any], dict[str, Any]]:
         run = handle.run
@@ -652,7 +717,8 @@ class RunExecutor:
         process from now on (whichever process parked it): one compare-and-set, so of two
         concurrent submissions (to two replicas) exactly one is accepted."""
         for call in step["step_details"]["tool_calls"]:
-            call["function"]["output"] = outputs[call["id"]]
+            if call["type"] == "function":  # code_interpreter calls of the step have their outputs
+                call["function"]["output"] = outputs[call["id"]]
         step.update(status="completed", completed_at=now())
         run.update(status="queued", required_action=None)
         claimed = await self.store.save_run(
@@ -822,6 +888,21 @@ def _usage_dict(usage: Usage) -> dict[str, int]:
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.prompt_tokens + usage.completion_tokens,
     }
+
+
+def _as_function(call: dict[str, Any]) -> dict[str, Any]:
+    """A step's tool call as the chat-format call the model made."""
+    if call["type"] == "code_interpreter":
+        function = {"name": ci.NAME, "arguments": ci.arguments_json(call["code_interpreter"]["input"])}
+    else:
+        function = {"name": call["function"]["name"], "arguments": call["function"]["arguments"]}
+    return {"id": call["id"], "type": "function", "function": function}
+
+
+def _tool_result(call: dict[str, Any], made: list[dict[str, Any]]) -> str:
+    if call["type"] == "code_interpreter":
+        return ci.model_result(call, made)
+    return call["function"]["output"] or ""
 
 
 def _message_text(message: dict[str, Any]) -> str:

@@ -13,6 +13,13 @@
     named function makes it call even when the last input is not a user message. Once every tool has
     answered it replies with a text that contains each output verbatim.
     Without tools it behaves like ``test/echo``.
+
+    When ``code_interpreter`` is offered it runs code first, one call per round: each fenced
+    code block of the last user message (```` ```python ````), in order, or when there is
+    none :data:`DEFAULT_PROGRAM` (which prints ``squares: [1, 4, 9, 16, 25]`` and
+    ``sum: 55``). The arguments stream in small fragments, as a real model's do. Then it
+    calls the function tools as above, and its reply contains every tool's output verbatim
+    (``code_interpreter returned …``), in call order.
 ``register_model(name, callable)``
     :class:`FunctionModel` — your own Python function as a model.
 """
@@ -39,9 +46,18 @@ from .base import (
 )
 from .registry import ProviderSettings
 
+DEFAULT_PROGRAM = """squares = [n * n for n in range(1, 6)]
+print("squares:", squares)
+print("sum:", sum(squares))
+"""
+_FENCED = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL)
+
 
 def _words(text: str) -> list[str]:
     return re.findall(r"\S+\s*|\s+", text)
+
+
+CODE = "code_interpreter"
 
 
 def _content_text(content: Any) -> str:
@@ -123,28 +139,48 @@ class ToolsModel(_Scripted):
             if t.get("type") == "function" and t["function"]["name"] not in request.builtin_tools
         ]
         choice = request.tool_choice
+        code = CODE in request.builtin_tools and choice != "none"
         if choice == "none":
             tools = []
         elif isinstance(choice, dict):
             wanted = choice.get("function", {}).get("name")
             tools = [t for t in tools if t["function"]["name"] == wanted]
-        # Tool calls already answered since the last user message, by name.
+            code = code and wanted == CODE
+        # Tool calls already answered since the last user message, by name (code_interpreter's
+        # in order: it may run several times).
         answered: dict[str, str] = {}
+        code_outputs: list[str] = []
         call_names: dict[str, str] = {}
         for message in request.messages:
             if message.get("role") == "user":
                 answered.clear()
+                code_outputs.clear()
             for call in message.get("tool_calls") or []:
                 call_names[call["id"]] = call["function"]["name"]
             if message.get("role") == "tool":
-                answered[call_names.get(message.get("tool_call_id"), "?")] = _content_text(
-                    message.get("content")
-                )
-        pending = [t for t in tools if t["function"]["name"] not in answered]
+                name = call_names.get(message.get("tool_call_id"), "?")
+                output = _content_text(message.get("content"))
+                if name == CODE:
+                    code_outputs.append(output)
+                else:
+                    answered[name] = output
         last_role = request.messages[-1].get("role") if request.messages else None
+        if code and last_role in ("user", "tool"):
+            programs = _FENCED.findall(_last_user_text(request)) or [DEFAULT_PROGRAM]
+            if len(code_outputs) < len(programs):
+                arguments = json.dumps({"code": programs[len(code_outputs)]})
+                yield ToolCallDelta(0, id=new_id("call"), name=CODE)
+                for start in range(0, len(arguments), 12):
+                    yield ToolCallDelta(0, arguments=arguments[start : start + 12])
+                    await asyncio.sleep(0)
+                yield Usage(_prompt_tokens(request), 1)
+                yield Finish("tool_calls")
+                return
+        pending = [t for t in tools if t["function"]["name"] not in answered]
         forced = choice == "required" or isinstance(choice, dict)
         next_round = last_role == "tool" and not request.parallel_tool_calls
-        if pending and (last_role == "user" or next_round or (forced and last_role != "tool")):
+        after_code = last_role == "tool" and code_outputs and not answered  # code ran; functions next
+        if pending and (last_role == "user" or next_round or after_code or (forced and last_role != "tool")):
             batch = pending if request.parallel_tool_calls else pending[:1]
             for index, tool in enumerate(batch):
                 fn = tool["function"]
@@ -158,8 +194,9 @@ class ToolsModel(_Scripted):
             yield Usage(_prompt_tokens(request), len(batch))
             yield Finish("tool_calls")
             return
-        if answered:
-            text = "Tool results: " + "; ".join(f"{n} returned {o}" for n, o in answered.items())
+        results = [(CODE, o) for o in code_outputs] + list(answered.items())
+        if results:
+            text = "Tool results: " + "; ".join(f"{n} returned {o}" for n, o in results)
         else:
             text = _last_user_text(request)
         async for event in _stream_text(text, request):

@@ -2,17 +2,26 @@
 inspector and a cell magic — for exploratory notebooks, teaching demos and quick thread
 inspection in Jupyter, VS Code and Colab.
 
-Modules (imports point one way: html → render → tables/inspect → session → magics):
+Modules (imports point one way: _markup → code → html → _items → terminal → render →
+tables/inspect → session → magics):
 
-``html``     escaping and truncation helpers; HTML/text reprs for the SDK's objects
-             (Assistant, Thread, Message, Run, RunStep), registered as IPython formatters.
+``_markup``  escaping, truncation, styles, text blocks, status badges (re-exported by ``html``).
+``code``     the code_interpreter tool and its files: highlighted code (pygments, inline
+             styles), logs, images inlined from ``client.files.content`` (``FileImages``:
+             once per file id; by file id without a client), file references.
+``html``     HTML/text reprs for the SDK's objects (Assistant, Thread, Message, Run,
+             RunStep), registered as IPython formatters.
+``_items``   the messages and tool calls a ``RunView`` keeps, and how each renders.
+``terminal`` ``RunView``'s text mode (scripts, the terminal): streamed text, tool lines.
 ``render``   ``RunView``: renders one run as it streams (display handles by default, an
              ipywidgets panel with a cancel button where widgets work, plain text in a
              terminal; throttled to ~10 updates/s; a static HTML snapshot at the end).
-``tables``   pandas DataFrames of messages, runs, steps, threads, assistants.
-``inspect``  ``inspect(thread)``: transcript, runs, steps and a run timeline picture.
+``tables``   pandas DataFrames of messages, runs, steps, code_interpreter calls, threads,
+             assistants (images and files by file id, never bytes).
+``inspect``  ``inspect(thread)``: transcript (code calls in place, images as thumbnails),
+             runs, steps and a run timeline picture.
 ``session``  ``Session``: provider config + current assistant/thread/run, chainable.
 ``magics``   ``%load_ext assistant_kit`` → ``%%assistant`` cell magic.
 
-pandas, IPython and ipywidgets are imported lazily, only when a feature needs them.
+pandas, IPython, ipywidgets and pygments are imported lazily, only when a feature needs them.
 """

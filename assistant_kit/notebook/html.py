@@ -1,21 +1,26 @@
-"""Escaping, truncation and HTML/text reprs for the SDK's Assistants objects.
+"""HTML and text reprs for the SDK's Assistants objects (and, re-exported from :mod:`._markup`,
+the escaping and truncation helpers every notebook module uses).
 
 Everything a model, a tool or a server produced is *untrusted*: JupyterLab renders HTML from
 a cell the user ran as trusted, so a ``<script>`` in a reply would run. Every string that
 came from an object therefore goes through :func:`escape` and lands inside a ``<pre>`` or a
 text node; model text is never interpreted as markdown, so links and images in it stay
 text. The only markup here is ours: inline styles (no ``<style>`` block that could leak into
-the page), ``<details>`` for long texts, a status badge.
+the page), ``<details>`` for long texts, a status badge — and the ``<img>`` of an image file
+(a code_interpreter plot, an ``image_file`` part), whose bytes :mod:`.code` fetched and
+checked to be a raster image before inlining them as a ``data:`` URI.
 
 Objects: ``openai.types.beta`` ``Assistant`` and ``Thread``, ``threads.Message`` and ``Run``,
 ``threads.runs.RunStep`` — :func:`object_html` draws a small card, :func:`object_text` a
-one-to-few-line summary, :func:`register_formatters` makes IPython use both.
+one-to-few-line summary, :func:`register_formatters` makes IPython use both. A
+``code_interpreter`` call shows its code, logs and images (:mod:`.code`); a message its
+``image_file`` parts and ``file_path`` annotations.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import html as _stdlib_html
+import functools
 import json
 import sys
 from collections.abc import Iterable
@@ -25,11 +30,33 @@ from openai.types.beta import Assistant, Thread
 from openai.types.beta.threads import Message, Run
 from openai.types.beta.threads.runs import RunStep
 
+from ._markup import (
+    CARD_STYLE,
+    MUTED,
+    PRE_STYLE,
+    STATUS_COLORS,
+    badge,
+    collapsible,
+    escape,
+    one_line,
+    pretty_json,
+    text_block,
+    truncate,
+)
+from ._markup import code as _code
+from .code import FileImages, code_call_html, code_call_text, code_outputs, file_ref_html, image_html
+
 __all__ = [
+    "CARD_STYLE",
+    "MUTED",
+    "PRE_STYLE",
+    "STATUS_COLORS",
     "badge",
+    "collapsible",
     "escape",
     "object_html",
     "object_text",
+    "pretty_json",
     "register_formatters",
     "text_block",
     "tool_call_html",
@@ -37,76 +64,7 @@ __all__ = [
 ]
 
 SDK_TYPES: tuple[type, ...] = (Assistant, Thread, Message, Run, RunStep)
-
-# Colours readable on light and dark themes (white text on a saturated badge).
-STATUS_COLORS = {
-    "completed": "#1a7f37",
-    "in_progress": "#0969da",
-    "queued": "#6e7781",
-    "requires_action": "#bf8700",
-    "cancelling": "#9a6700",
-    "cancelled": "#6e7781",
-    "incomplete": "#9a6700",
-    "failed": "#cf222e",
-    "expired": "#cf222e",
-}
-CARD_STYLE = (
-    "font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:13px;line-height:1.45;"
-    "border:1px solid rgba(128,128,128,.35);border-radius:6px;padding:6px 10px;margin:2px 0;"
-    "max-width:100%;overflow-wrap:anywhere"
-)
-PRE_STYLE = (
-    "white-space:pre-wrap;overflow-wrap:anywhere;margin:2px 0;padding:4px 6px;"
-    "background:rgba(127,127,127,.08);border-radius:4px;font-size:12px;line-height:1.4"
-)
-MUTED = "opacity:.65"
 _SECRET_WORDS = ("api_key", "apikey", "secret", "password", "authorization", "bearer")
-
-
-def escape(text: str) -> str:
-    """HTML-escape ``text`` (quotes too, so it is safe in attributes)."""
-    return _stdlib_html.escape("" if text is None else str(text), quote=True)
-
-
-def truncate(text: str, limit: int = 200) -> str:
-    """``text`` cut to ``limit`` characters, with a visible ``… (+N chars)`` marker."""
-    text = "" if text is None else str(text)
-    limit = max(int(limit), 0)
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… (+{len(text) - limit} chars)"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def text_block(text: str, *, collapse_over: int = 2000) -> str:
-    """``text`` escaped in a wrapping ``<pre>``; longer than ``collapse_over`` → inside a
-    ``<details>`` whose summary is a one-line preview. Never renders markdown, links or images."""
-    text = "" if text is None else str(text)
-    pre = f'<pre style="{PRE_STYLE}">{escape(text)}</pre>'
-    if len(text) <= collapse_over:
-        return pre
-    preview = escape(_one_line(text[:400])[:80])
-    return (
-        f'<details><summary style="cursor:pointer">{preview}… '
-        f'<span style="{MUTED}">({len(text):,} chars)</span></summary>{pre}</details>'
-    )
-
-
-def badge(status: str | None) -> str:
-    """A coloured status pill (``completed`` green, ``failed`` red, …)."""
-    status = str(status or "unknown")
-    colour = STATUS_COLORS.get(status, "#6e7781")
-    return (
-        f'<span style="background:{colour};color:#fff;border-radius:9px;padding:0 7px;'
-        f'font-size:11px;font-weight:600;white-space:nowrap">{escape(status)}</span>'
-    )
-
-
-def _code(text: str | None) -> str:
-    return f"<code>{escape(text or '')}</code>"
 
 
 def _when(ts: int | None) -> str:
@@ -121,14 +79,6 @@ def _redacted(metadata: dict[str, Any] | None) -> dict[str, Any]:
         k: ("***" if any(w in str(k).lower() for w in _SECRET_WORDS) else v)
         for k, v in (metadata or {}).items()
     }
-
-
-def pretty_json(text: str) -> str:
-    """Arguments as indented JSON when they parse, else unchanged."""
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return text
 
 
 def tool_call_html(
@@ -152,7 +102,7 @@ def tool_call_html(
     label = name or kind or "tool"
     summary = (
         f"→ <code>{escape(label)}</code>(<span style='{MUTED}'>"
-        f"{escape(truncate(_one_line(arguments or ''), 80))}</span>) {state}"
+        f"{escape(truncate(one_line(arguments or ''), 80))}</span>) {state}"
     )
     body = [f'<div style="{MUTED};font-size:11px">{escape(kind)} call {_code(call_id)}</div>']
     body.append(f'<div style="{MUTED};font-size:11px">arguments</div>')
@@ -211,13 +161,29 @@ def content_parts(content: Iterable[Any] | None) -> list[tuple[str, str]]:
     return parts
 
 
-def _content_html(content: Iterable[Any] | None) -> str:
+def file_annotations(block: Any) -> list[tuple[str, str, str]]:
+    """``(kind, text, file_id)`` for each ``file_path`` / ``file_citation`` annotation of a
+    text content part (``sandbox:/mnt/data/out.csv`` → ``file-…``)."""
+    refs = []
+    for note in getattr(getattr(block, "text", None), "annotations", None) or ():
+        kind = getattr(note, "type", "")
+        target = getattr(note, kind, None) if kind in ("file_path", "file_citation") else None
+        file_id = getattr(target, "file_id", None)
+        if file_id:
+            refs.append((kind, getattr(note, "text", "") or "", file_id))
+    return refs
+
+
+def _content_html(content: Iterable[Any] | None, files: FileImages | None) -> str:
     out = []
-    for kind, text in content_parts(content):
+    for block, (kind, text) in zip(content or (), content_parts(content), strict=True):
         if kind == "text":
             out.append(text_block(text))
+            out.extend(file_ref_html(*ref, files) for ref in file_annotations(block))
         elif kind == "refusal":
             out.append(f'<div style="color:#9a6700">refusal</div>{text_block(text)}')
+        elif kind == "image_file":
+            out.append(image_html(text, files, label="image_file"))
         else:
             out.append(f'<div style="{MUTED}">[{escape(kind)}: {_code(truncate(text, 120))}]</div>')
     return "".join(out)
@@ -234,8 +200,7 @@ def step_calls(step: RunStep) -> list[tuple[str, str, str | None, str | None, st
             calls.append((kind, fn.name, fn.arguments, fn.output, call.id))
         elif kind == "code_interpreter":
             ci = call.code_interpreter
-            logs = "".join(getattr(o, "logs", "") or "" for o in ci.outputs or ())
-            calls.append((kind, "code_interpreter", ci.input, logs or None, call.id))
+            calls.append((kind, "code_interpreter", ci.input, code_outputs(ci.outputs)[0], call.id))
         elif kind == "file_search":
             results = getattr(call.file_search, "results", None) or []
             calls.append((kind, "file_search", "", f"{len(results)} results", call.id))
@@ -273,7 +238,7 @@ def _thread_html(t: Thread) -> str:
     return _card("thread", t.id, None, rows)
 
 
-def _message_html(m: Message) -> str:
+def _message_html(m: Message, files: FileImages | None) -> str:
     rows = [
         ("role", f"<b>{escape(m.role)}</b>"),
         ("run", _code(m.run_id) if m.run_id else ""),
@@ -281,7 +246,7 @@ def _message_html(m: Message) -> str:
         ("attachments", escape(str(len(m.attachments))) if m.attachments else ""),
         ("incomplete", escape(m.incomplete_details.reason) if m.incomplete_details else ""),
     ]
-    return _card("message", m.id, m.status, rows, _content_html(m.content))
+    return _card("message", m.id, m.status, rows, _content_html(m.content, files))
 
 
 def _run_html(r: Run) -> str:
@@ -312,7 +277,13 @@ def _run_html(r: Run) -> str:
     return _card("run", r.id, r.status, rows, "".join(body))
 
 
-def _step_html(s: RunStep) -> str:
+def step_error(step: RunStep) -> str | None:
+    """``code: message`` of a step that failed (a timed-out execution, …), else None."""
+    error = step.last_error
+    return f"{error.code}: {error.message}" if error is not None else None
+
+
+def _step_html(s: RunStep, files: FileImages | None) -> str:
     rows = [
         ("type", escape(s.type)),
         ("run", _code(s.run_id)),
@@ -322,24 +293,40 @@ def _step_html(s: RunStep) -> str:
     message_creation = getattr(s.step_details, "message_creation", None)
     if message_creation is not None:
         rows.append(("message", _code(message_creation.message_id)))
-    for kind, name, arguments, output, call_id in step_calls(s):
-        body.append(tool_call_html(name, arguments or "", output, kind=kind, call_id=call_id))
-    if s.last_error is not None:
+    shown_error = False
+    for call, (kind, name, arguments, output, call_id) in zip(_tool_calls(s), step_calls(s), strict=True):
+        if kind == "code_interpreter":
+            logs, images = code_outputs(call.code_interpreter.outputs)
+            error = step_error(s)
+            shown_error = shown_error or error is not None
+            body.append(
+                code_call_html(
+                    arguments or "", logs, images, status=s.status, error=error, call_id=call_id, files=files
+                )
+            )
+        else:
+            body.append(tool_call_html(name, arguments or "", output, kind=kind, call_id=call_id))
+    if s.last_error is not None and not shown_error:
         body.append(
             f'<div style="color:#cf222e">{escape(s.last_error.code)}: {escape(s.last_error.message)}</div>'
         )
     return _card("run step", s.id, s.status, rows, "".join(body))
 
 
-def object_html(obj: Any) -> str:
+def _tool_calls(step: RunStep) -> list[Any]:
+    return list(getattr(step.step_details, "tool_calls", None) or ())
+
+
+def object_html(obj: Any, *, files: FileImages | None = None) -> str:
     """A small HTML card for an Assistant, Thread, Message, Run or RunStep; anything else
-    is its escaped ``repr``."""
+    is its escaped ``repr``. ``files``: where images (code_interpreter outputs, ``image_file``
+    parts) are fetched to show inline; None shows them by reference (their file ids)."""
     if isinstance(obj, Message):
-        return _message_html(obj)
+        return _message_html(obj, files)
     if isinstance(obj, Run):
         return _run_html(obj)
     if isinstance(obj, RunStep):
-        return _step_html(obj)
+        return _step_html(obj, files)
     if isinstance(obj, Assistant):
         return _assistant_html(obj)
     if isinstance(obj, Thread):
@@ -357,9 +344,10 @@ def _indent(text: str, prefix: str = "  ") -> str:
 def _message_text(m: Message) -> str:
     head = f"Message {m.id} · {m.role} · {m.status}"
     lines = [head]
-    for kind, text in content_parts(m.content):
+    for block, (kind, text) in zip(m.content, content_parts(m.content), strict=True):
         if kind == "text":
             lines.append(_indent(truncate(text, 500)))
+            lines.extend(f"  [{k} {t} → {file_id}]" for k, t, file_id in file_annotations(block))
         else:
             lines.append(_indent(f"[{kind}: {truncate(text, 120)}]"))
     return "\n".join(lines)
@@ -384,11 +372,19 @@ def _step_text(s: RunStep) -> str:
     message_creation = getattr(s.step_details, "message_creation", None)
     if message_creation is not None:
         lines.append(f"  message {message_creation.message_id}")
-    for _kind, name, arguments, output, _call_id in step_calls(s):
+    shown_error = False
+    for call, (kind, name, arguments, output, _call_id) in zip(_tool_calls(s), step_calls(s), strict=True):
+        if kind == "code_interpreter":
+            logs, images = code_outputs(call.code_interpreter.outputs)
+            error = step_error(s)
+            shown_error = shown_error or error is not None
+            text = code_call_text(truncate(arguments or "", 600), logs, images, error=error, log_limit=200)
+            lines.append(_indent(text))
+            continue
         lines.append(f"  → {name}({truncate(arguments or '', 200)})")
         if output is not None:
             lines.append(f"  ← {truncate(output, 200)}")
-    if s.last_error is not None:
+    if s.last_error is not None and not shown_error:
         lines.append(f"  error: {s.last_error.code}: {truncate(s.last_error.message, 300)}")
     return "\n".join(lines)
 
@@ -407,7 +403,7 @@ def object_text(obj: Any) -> str:
         tools = _tool_names(obj.tools)
         lines = [head + (f" · tools: {', '.join(tools)}" if tools else "")]
         if obj.instructions:
-            lines.append(f"  instructions: {truncate(_one_line(obj.instructions), 120)}")
+            lines.append(f"  instructions: {truncate(one_line(obj.instructions), 120)}")
         return "\n".join(lines)
     if isinstance(obj, Thread):
         text = f"Thread {obj.id} · created {_when(obj.created_at)}"
@@ -417,10 +413,11 @@ def object_text(obj: Any) -> str:
     return repr(obj)
 
 
-def register_formatters(ip: Any = None) -> None:
+def register_formatters(ip: Any = None, *, files: FileImages | None = None) -> None:
     """Make IPython show the SDK objects with :func:`object_html` (``text/html``) and
     :func:`object_text` (``text/plain``). ``ip`` defaults to the running shell; outside
-    IPython this does nothing (and imports nothing)."""
+    IPython this does nothing (and imports nothing). ``files``: show images inline, fetched
+    through that client (a :class:`Session` registers its own)."""
     if ip is None:
         if "IPython" not in sys.modules:
             return
@@ -430,8 +427,9 @@ def register_formatters(ip: Any = None) -> None:
         if ip is None:
             return
     formatters = ip.display_formatter.formatters
+    html = object_html if files is None else functools.partial(object_html, files=files)
     for cls in SDK_TYPES:
-        formatters["text/html"].for_type(cls, object_html)
+        formatters["text/html"].for_type(cls, html)
         formatters["text/plain"].for_type(cls, _pretty_text)
 
 

@@ -5,6 +5,10 @@ DataFrames of :mod:`.tables`) into a :class:`ThreadInspection`, which renders as
 notebook (``_repr_html_``) and as a text summary anywhere else (``repr``). :func:`timeline_svg`
 draws the runs and their steps over time as a hand-written SVG string (no plotting library).
 
+The transcript shows each ``code_interpreter`` call where it happened — before the message its
+run wrote next — with its code highlighted, its logs, and its images as thumbnails (fetched
+through the client, once each; by file id when they cannot be).
+
 Everything that came from the API — message text, ids, tool names and arguments, metadata,
 error messages — is escaped before it goes into HTML or SVG: model output is untrusted, and a
 notebook renders the HTML of a cell the user ran as trusted.
@@ -13,13 +17,14 @@ notebook renders the HTML of a cell the user ran as trusted.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import openai
 from openai.types.beta import Thread
 
 from . import tables
+from .code import FileImages, code_body_html, file_ref_html, image_html
 from .html import STATUS_COLORS, escape, object_html, object_text, text_block, truncate
 
 if TYPE_CHECKING:
@@ -28,12 +33,19 @@ if TYPE_CHECKING:
 __all__ = ["ThreadInspection", "inspect", "timeline_svg"]
 
 
-def inspect(thread: Any, client: openai.OpenAI | None = None, *, max_messages: int = 200) -> ThreadInspection:
+def inspect(
+    thread: Any,
+    client: openai.OpenAI | None = None,
+    *,
+    max_messages: int = 200,
+    files: FileImages | None = None,
+) -> ThreadInspection:
     """Inspect ``thread`` (a ``Thread`` object or a thread id) through ``client``
     (default: :func:`assistant_kit.local_client` on the default store).
 
     The transcript holds the latest ``max_messages`` messages (older ones are not fetched;
-    the HTML says they were left out); runs and steps are complete.
+    the HTML says they were left out); runs and steps are complete. ``files``: the image
+    cache to use (default: a new one on ``client``).
     """
     if client is None:
         from ..client import local_client
@@ -44,12 +56,15 @@ def inspect(thread: Any, client: openai.OpenAI | None = None, *, max_messages: i
     latest = tables.messages(client, thread_id, limit=max_messages + 1, order="desc")
     omitted = len(latest) > max_messages
     transcript = latest.iloc[:max_messages].iloc[::-1].reset_index(drop=True)
+    steps = list(tables._step_items(client, thread_id))  # listed once, for two frames
     return ThreadInspection(
         thread=info,
         messages=transcript,
         runs=tables.runs(client, thread_id),
-        steps=tables.steps(client, thread_id),
+        steps=tables._steps_frame(steps),
         more_messages=omitted,
+        code_calls=tables._code_calls_frame(steps),
+        files=files if files is not None else FileImages(client),
     )
 
 
@@ -77,6 +92,8 @@ class ThreadInspection:
     runs: pd.DataFrame
     steps: pd.DataFrame
     more_messages: bool = False  # older messages exist beyond the transcript
+    code_calls: pd.DataFrame | None = None  # tables.code_calls of the thread
+    files: FileImages | None = field(default=None, compare=False)  # None: images by file id
 
     def timeline_svg(self) -> str:
         return timeline_svg(self.runs, self.steps)
@@ -111,9 +128,12 @@ class ThreadInspection:
         if len(self.messages):
             lines.append("")
             lines.append("Transcript" + (" (latest messages)" if self.more_messages else "") + ":")
-            for m in self.messages.itertuples():
-                text = truncate(" ".join(m.text.split()), 100)
-                lines.append(f"  {m.role:>9}: {text}")
+            for kind, row in self._entries():
+                if kind == "code":
+                    lines.append(_code_line(row))
+                    continue
+                text = truncate(" ".join(row.text.split()), 100)
+                lines.append(f"  {row.role:>9}: {text}")
         if len(self.runs):
             lines.append("")
             lines.append("Runs:")
@@ -132,6 +152,64 @@ class ThreadInspection:
 
     # -- HTML -------------------------------------------------------------------------
 
+    def _entries(self) -> list[tuple[str, Any]]:
+        """The transcript in order: ``("message", row)`` and ``("code", row)``. A code call
+        goes before the next message its run wrote; one whose run wrote nothing after it goes
+        after the last message created by then."""
+        messages = list(self.messages.itertuples())
+        calls = self.code_calls
+        if calls is None or not len(calls):
+            return [("message", m) for m in messages]
+        position = {m.id: i for i, m in enumerate(messages)}
+        by_step: dict[str, list[Any]] = {}
+        for call in calls.itertuples():
+            by_step.setdefault(call.step_id, []).append(call)
+        before: dict[int, list[Any]] = {}
+        loose: list[Any] = []
+        pending: list[Any] = []
+        run_id = None
+        for step in self.steps.itertuples():
+            if step.run_id != run_id:
+                loose.extend(pending)
+                pending, run_id = [], step.run_id
+            if step.type == "message_creation" and step.message_id in position:
+                before.setdefault(position[step.message_id], []).extend(pending)
+                pending = []
+            pending.extend(by_step.get(step.id, ()))
+        loose.extend(pending)
+        after: dict[int, list[Any]] = {}
+        for call in loose:
+            if self.more_messages and messages and call.created_at < messages[0].created_at:
+                continue  # older than the transcript
+            index = max((i for i, m in enumerate(messages) if m.created_at <= call.created_at), default=-1)
+            after.setdefault(index, []).append(call)
+        entries: list[tuple[str, Any]] = [("code", c) for c in after.get(-1, ())]
+        for i, m in enumerate(messages):
+            entries.extend(("code", c) for c in before.get(i, ()))
+            entries.append(("message", m))
+            entries.extend(("code", c) for c in after.get(i, ()))
+        return entries
+
+    def _code_html(self, call: Any) -> str:
+        meta = ["<b>code_interpreter</b>", escape(_fmt_time(call.created_at))]
+        if call.status != "completed":
+            meta.append(escape(call.status))
+        if call.run_id:
+            meta.append(f"<code>{escape(call.run_id)}</code>")
+        body = code_body_html(
+            call.code,
+            call.logs,
+            call.image_file_ids,
+            error=call.last_error,
+            files=self.files,
+            image_width=360,
+        )
+        return (
+            f'<div class="ak-code-call" style="border-left:3px solid {_CODE_COLOR};'
+            f'padding:2px 8px;margin:6px 0">'
+            f'<div style="font-size:smaller;opacity:.75">{" · ".join(meta)}</div>{body}</div>'
+        )
+
     def _transcript_html(self) -> str:
         if not len(self.messages):
             return "<p><i>No messages.</i></p>"
@@ -140,7 +218,10 @@ class ThreadInspection:
             parts.append(
                 f"<p><i>Showing the latest {len(self.messages)} messages; older ones are omitted.</i></p>"
             )
-        for m in self.messages.itertuples():
+        for kind, m in self._entries():
+            if kind == "code":
+                parts.append(self._code_html(m))
+                continue
             border = _ROLE_COLORS.get(m.role, "#999")
             meta = [f"<b>{escape(m.role)}</b>", escape(_fmt_time(m.created_at))]
             if m.status != "completed":
@@ -149,10 +230,17 @@ class ThreadInspection:
                 meta.append(f"<code>{escape(m.run_id)}</code>")
             if m.attachments:
                 meta.append(f"{m.attachments} attachment(s)")
+            files = [
+                file_ref_html("file_path", "", file_id, self.files) for file_id in _ids(m, "file_path_ids")
+            ]
+            images = [
+                image_html(file_id, self.files, label="image_file", width=360)
+                for file_id in _ids(m, "image_file_ids")
+            ]
             parts.append(
                 f'<div style="border-left:3px solid {border};padding:2px 8px;margin:6px 0">'
                 f'<div style="font-size:smaller;opacity:.75">{" · ".join(meta)}</div>'
-                f"{text_block(m.text)}</div>"
+                f"{text_block(m.text)}{''.join(files)}{''.join(images)}</div>"
             )
         return "".join(parts)
 
@@ -172,6 +260,27 @@ class ThreadInspection:
 
 
 _ROLE_COLORS = {"user": "#0969da", "assistant": "#1a7f37"}
+_CODE_COLOR = "#8250df"
+
+
+def _ids(row: Any, column: str) -> list[str]:
+    """A list column of a row (absent from frames built before the column existed)."""
+    value = getattr(row, column, None)
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def _code_line(call: Any) -> str:
+    """A code call in the text transcript: its first line, its logs, its images by file id."""
+    first = next((line.strip() for line in call.code.splitlines() if line.strip()), "")
+    line = f"  {'code':>9}: {truncate(first, 60)}"
+    if call.logs:
+        line += f"  ← {truncate(' '.join(call.logs.split()), 60)}"
+    line += "".join(f"  [image {file_id}]" for file_id in call.image_file_ids)
+    if call.last_error:
+        line += f"  ✗ {truncate(call.last_error, 80)}"
+    return line
+
+
 # The columns shown in the HTML (the attributes hold the full frames).
 RUN_SUMMARY = ("id", "status", "model", "started_at", "duration_s", "total_tokens", "tools", "last_error")
 STEP_SUMMARY = (
@@ -184,6 +293,8 @@ STEP_SUMMARY = (
     "tool_calls",
     "tool_outputs",
     "tokens",
+    "image_file_ids",
+    "last_error",
 )
 
 

@@ -19,16 +19,25 @@ Modes (``mode=None`` chooses):
     in a background thread; a cell that blocks on the stream is stopped with *interrupt*.
 ``text`` (outside a Jupyter kernel: scripts, the terminal, terminal IPython)
     Text deltas to stdout as they arrive, tool calls as ``→ name(args)`` / ``← output``
-    lines, a status line at the end. Control characters from the model are neutralised.
+    lines, code_interpreter calls as their code, logs and ``[image file-…]`` lines, a
+    status line at the end (:mod:`.terminal`). Control characters are neutralised.
 ``static`` (``ASSISTANT_KIT_LIVE=0``: nbval, docs builds)
     Nothing while streaming; one display of the snapshot at :meth:`close`.
 
+A ``code_interpreter`` call is one item like any tool call: its code highlighted as it
+grows, then its logs and its images inline (:mod:`.code`; images fetched once each through
+``files``, a :class:`~.code.FileImages` — without one they are shown by file id).
+
 Updates are throttled to ``max_rate`` display messages per second per view (Jupyter drops
 IOPub output above ~1000 msgs/s or 1 MB/s): changes are coalesced, and after a flush that
-sent *k* messages the next throttled flush waits *k*/``max_rate`` s. Transitions flush at
-once — a run or step or message reaching a final state or ``requires_action``, a tool
-result, an error, :meth:`close` — their number is bounded by the objects, not the tokens.
-There is no timer thread: the view changes only when the consumer hands it an event.
+sent *k* messages the next throttled flush waits *k*/``max_rate`` s — a message counts once
+more per ``WEIGHT_BYTES`` of HTML, so images re-sent with a call's live updates stay under
+the byte limit too. Transitions flush at once — a run or step or message reaching a final
+state or ``requires_action``, a tool result, an error, :meth:`close` — their number is
+bounded by the objects, not the tokens.
+There is no timer thread: the view changes only when the consumer hands it an event — so
+the last fragments of a code_interpreter call's code, when throttled, show with the next
+event (its first output, or its step's end), not while the kernel is still starting.
 
 At :meth:`close` the live view is *replaced* by the static snapshot (:meth:`to_html`): the
 header's handle (or the widget panel's output) gets the snapshot and every other handle is
@@ -42,33 +51,20 @@ import importlib.util
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .html import (
-    CARD_STYLE,
-    MUTED,
-    PRE_STYLE,
-    badge,
-    content_parts,
-    escape,
-    step_calls,
-    text_block,
-    tool_call_html,
-    truncate,
-)
+from ._items import LIVE_TEXT_LIMIT, CallItem, Item, MessageItem
+from .code import FileImages
+from .html import CARD_STYLE, MUTED, badge, content_parts, escape, file_annotations, step_calls, truncate
+from .terminal import TextWriter
+
+__all__ = ["LIVE_TEXT_LIMIT", "MODES", "RunView", "resolve_mode"]
 
 MODES = ("widgets", "handles", "text", "static")
-# Longest text re-sent per live update (10 updates/s x 20 kB stays far below IOPub's 1 MB/s);
-# the snapshot at close always holds the whole text.
-LIVE_TEXT_LIMIT = 20_000
+WEIGHT_BYTES = 100_000
 _FORCING = frozenset({"completed", "incomplete", "failed", "cancelled", "expired", "requires_action"})
 _TERMINAL = frozenset({"completed", "incomplete", "failed", "cancelled", "expired"})
-# C0/C1 controls (ESC sequences could rewrite the terminal) → U+FFFD; CR dropped; \t \n kept.
-_CONTROLS: dict[int, str | None] = {c: "\ufffd" for c in (*range(0, 9), 11, 12, *range(14, 32), 127)}
-_CONTROLS.update({c: "\ufffd" for c in range(0x80, 0xA0)})
-_CONTROLS[13] = None
 _EMPTY = {"text/plain": ""}
 
 
@@ -113,65 +109,13 @@ def resolve_mode(mode: str | None = None, *, sink: bool = False) -> str:
     return "handles"
 
 
-def _slot_id() -> str:
-    return f"assistant-kit-{uuid.uuid4().hex[:16]}"
-
-
-class _Item:
-    __slots__ = ("shown", "slot", "widget")
-
-    def __init__(self) -> None:
-        self.slot = _slot_id()
-        self.shown = False
-        self.widget: Any = None
-
-
-class _Message(_Item):
-    __slots__ = ("extras", "id", "parts", "printed", "role", "status")
-
-    def __init__(self, message_id: str, role: str) -> None:
-        super().__init__()
-        self.id = message_id
-        self.role = role
-        self.status = "in_progress"
-        self.parts: list[str] = []
-        self.extras: list[str] = []  # non-text content, as text ("[image_file: file-…]")
-        self.printed = 0  # text mode: characters already written
-
-    @property
-    def text(self) -> str:
-        if len(self.parts) > 1:
-            self.parts[:] = ["".join(self.parts)]
-        return self.parts[0] if self.parts else ""
-
-
-class _ToolCall(_Item):
-    __slots__ = ("announced", "args", "error", "id", "kind", "name", "output", "output_announced")
-
-    def __init__(self, call_id: str | None, kind: str) -> None:
-        super().__init__()
-        self.id = call_id
-        self.kind = kind or "function"
-        self.name = ""
-        self.args: list[str] = []
-        self.output: str | None = None
-        self.error = False
-        self.announced = False
-        self.output_announced = False
-
-    @property
-    def arguments(self) -> str:
-        if len(self.args) > 1:
-            self.args[:] = ["".join(self.args)]
-        return self.args[0] if self.args else ""
-
-
 class RunView:
     """Renders one run as it streams; see the module docstring for modes and throttling.
 
     ``display``: the display callable (default ``IPython.display.display``), called as
     ``display(obj, raw=..., display_id=..., update=...)``. ``file``: where text mode writes
-    (default ``sys.stdout`` at write time).
+    (default ``sys.stdout`` at write time). ``files``: fetches the images of code_interpreter
+    calls and ``image_file`` parts (``FileImages(client)``); None shows them by file id.
     """
 
     def __init__(
@@ -183,6 +127,7 @@ class RunView:
         max_rate: float = 10.0,
         display: Callable[..., Any] | None = None,
         file: TextIO | None = None,
+        files: FileImages | None = None,
     ) -> None:
         if not max_rate > 0:
             raise ValueError("max_rate must be > 0")
@@ -195,28 +140,26 @@ class RunView:
         self.status: str | None = None
         self.usage: Any = None
         self.errors: list[str] = []
-        self.items: list[_Message | _ToolCall] = []
+        self.items: list[Item] = []
         self.steps: dict[str, dict[str, Any]] = {}
         self.started = time.perf_counter()
         self.first_token_at: float | None = None
         self.ended_at: float | None = None
+        self.files = files
         self._display = display
-        self._file = file
         self._interval = 1.0 / self.max_rate
         self._next_allowed = 0.0
-        self._messages: dict[str, _Message] = {}
-        self._calls: dict[str, _ToolCall] = {}
-        self._call_slots: dict[tuple[str, int], _ToolCall] = {}
-        self._dirty: dict[_Message | _ToolCall, None] = {}
+        self._messages: dict[str, MessageItem] = {}
+        self._calls: dict[str, CallItem] = {}
+        self._call_slots: dict[tuple[str, int], CallItem] = {}
+        self._step_calls: dict[str, list[CallItem]] = {}
+        self._dirty: dict[Item, None] = {}
         self._header_dirty = True
-        self._header = _Item()
+        self._header = Item()
         self._closed = False
-        self._text_buf: list[str] = []
-        self._text_owner: _Message | None = None
-        self._text_at_line_start = True
+        self._term = TextWriter(file, title, files)
         self._widgets: dict[str, Any] = {}
         self._ipywidgets: Any = None
-        self._title_written = False
 
     # ---- events ------------------------------------------------------------------------
 
@@ -243,7 +186,7 @@ class RunView:
                 return
             forced = name == "error" or name.rpartition(".")[2] in _FORCING
             if self.mode == "text":
-                self._announce_calls()
+                self._term.calls(self.items)
         self._tick(forced)
 
     def on_tool_result(self, call_id: str, output: str, *, error: bool = False) -> None:
@@ -253,7 +196,7 @@ class RunView:
         call.error = error
         self._touch(call)
         if self.mode == "text":
-            self._announce_calls()
+            self._term.calls(self.items)
         self._tick(True)
 
     def on_error(self, message: str) -> None:
@@ -266,7 +209,7 @@ class RunView:
         self.errors.append(message)
         self._header_dirty = True
         if self.mode == "text":
-            self._text_line(f"! error: {message}")
+            self._term.line(f"! error: {message}")
 
     def _on_run(self, run: Any) -> None:
         self.run = run
@@ -297,8 +240,15 @@ class RunView:
         if any(info.get(k) != v for k, v in new.items()):
             info.update(new)
             self._header_dirty = True
-        for kind, name, arguments, output, call_id in step_calls(step):
-            call = self._calls.get(call_id) or self._new_call(call_id, kind)
+            for call in self._step_calls.get(step.id, ()):
+                self._touch(call)  # a code call shows its step's state
+        tool_calls = getattr(step.step_details, "tool_calls", None) or ()
+        for tc, (kind, name, arguments, output, call_id) in zip(tool_calls, step_calls(step), strict=True):
+            call = self._calls.get(call_id) or self._new_call(call_id, kind, step.id)
+            if kind == "code_interpreter":
+                if call.code_snapshot(step, tc.code_interpreter):
+                    self._touch(call)
+                continue
             changed = False
             if name and call.name != name:
                 call.name, changed = name, True
@@ -318,10 +268,10 @@ class RunView:
             key = (data.id, tc.index)
             call = self._call_slots.get(key)
             if call is None:
-                call = (self._calls.get(tc.id) if tc.id else None) or self._new_call(tc.id, tc.type)
+                call = (self._calls.get(tc.id) if tc.id else None) or self._new_call(tc.id, tc.type, data.id)
                 self._call_slots[key] = call
                 if self.mode == "text":
-                    self._announce_calls(but=call)
+                    self._term.calls(self.items, but=call)
             if tc.id and call.id is None:
                 call.id = tc.id
                 self._calls[tc.id] = call
@@ -334,13 +284,9 @@ class RunView:
                 if fn.output is not None:
                     call.output = fn.output
             elif tc.type == "code_interpreter" and tc.code_interpreter is not None:
-                ci = tc.code_interpreter
-                call.name = "code_interpreter"
-                if ci.input:
-                    call.args.append(ci.input)
-                logs = "".join(getattr(o, "logs", None) or "" for o in ci.outputs or ())
-                if logs:
-                    call.output = (call.output or "") + logs
+                call.code_delta(tc.code_interpreter)
+                if self.mode == "text":
+                    self._term.code(call)
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
             self._touch(call)
@@ -351,18 +297,14 @@ class RunView:
         parts = content_parts(message.content)
         if parts:
             text = "".join(t for kind, t in parts if kind in ("text", "refusal"))
-            msg.extras = [f"[{kind}: {t}]" for kind, t in parts if kind not in ("text", "refusal")]
+            msg.images = [t for kind, t in parts if kind == "image_file"]
+            msg.refs = [ref for block in message.content for ref in file_annotations(block)]
+            other = [(kind, t) for kind, t in parts if kind not in ("text", "refusal", "image_file")]
+            msg.extras = [f"[{kind}: {t}]" for kind, t in other]
             if text != msg.text:
                 msg.parts[:] = [text]
         if self.mode == "text":
-            text = msg.text
-            if len(text) > msg.printed:
-                self._text_message(msg, text[msg.printed :])
-            if msg.status != "in_progress":
-                for extra in msg.extras:
-                    self._text_line(extra)
-                if self._text_owner is msg:
-                    self._text_end_line()
+            self._term.message(msg)
         self._touch(msg)
 
     def _on_message_delta(self, data: Any) -> None:
@@ -378,26 +320,28 @@ class RunView:
             if value:
                 msg.parts.append(value)
                 if self.mode == "text":
-                    self._text_message(msg, value)
+                    self._term.message_text(msg, value)
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
         self._dirty[msg] = None
 
-    def _new_message(self, message_id: str, role: str) -> _Message:
-        msg = self._messages[message_id] = _Message(message_id, role)
+    def _new_message(self, message_id: str, role: str) -> MessageItem:
+        msg = self._messages[message_id] = MessageItem(message_id, role)
         self.items.append(msg)
         self._dirty[msg] = None
         return msg
 
-    def _new_call(self, call_id: str | None, kind: str) -> _ToolCall:
-        call = _ToolCall(call_id, kind)
+    def _new_call(self, call_id: str | None, kind: str, step_id: str | None = None) -> CallItem:
+        call = CallItem(call_id, kind, step_id)
         if call_id:
             self._calls[call_id] = call
+        if step_id:
+            self._step_calls.setdefault(step_id, []).append(call)
         self.items.append(call)
         self._dirty[call] = None
         return call
 
-    def _touch(self, item: _Message | _ToolCall) -> None:
+    def _touch(self, item: Item) -> None:
         self._dirty[item] = None
 
     # ---- flushing ----------------------------------------------------------------------
@@ -418,8 +362,7 @@ class RunView:
             self._header_dirty = False
             sent += 1
         for item in self._dirty:
-            self._show_item(item)
-            sent += 1
+            sent += self._show_item(item)
         self._dirty.clear()
         return sent
 
@@ -448,8 +391,10 @@ class RunView:
         self._publish(bundle, self._header.slot, update=self._header.shown)
         self._header.shown = True
 
-    def _show_item(self, item: _Message | _ToolCall) -> None:
+    def _show_item(self, item: Item) -> int:
+        """Show ``item``'s live state; its weight for the throttle (1 per ``WEIGHT_BYTES``)."""
         html = self._item_html(item, live=True)
+        weight = 1 + len(html) // WEIGHT_BYTES
         if self.mode == "widgets":
             if item.widget is None:
                 item.widget = self._ipywidgets.HTML(value=html)
@@ -458,10 +403,11 @@ class RunView:
             else:
                 item.widget.value = html
             self.updates += 1
-            return
-        bundle = {"text/html": html, "text/plain": truncate(self._item_text(item), 200)}
+            return weight
+        bundle = {"text/html": html, "text/plain": truncate(item.as_text(), 200)}
         self._publish(bundle, item.slot, update=item.shown)
         item.shown = True
+        return weight
 
     def _build_widgets(self) -> None:
         import ipywidgets
@@ -497,8 +443,8 @@ class RunView:
             self.ended_at = time.perf_counter()
         self._closed = True
         if self.mode == "text":
-            self._announce_calls()
-            self._text_line(self._status_line(timing=True))
+            self._term.calls(self.items, final=True)
+            self._term.line(self._status_line(timing=True))
             self._flush_text()
             return
         snapshot = {"text/html": self.to_html(), "text/plain": self.to_text()}
@@ -515,55 +461,10 @@ class RunView:
             if widget is not None:
                 widget.close()  # free the comms; the panel's output now holds the snapshot
 
-    # ---- text mode ---------------------------------------------------------------------
-
-    def _out(self) -> TextIO:
-        return self._file if self._file is not None else sys.stdout
-
     def _flush_text(self) -> int:
-        if not self._text_buf:
-            return 0
-        out = self._out()
-        if self.title and not self._title_written:
-            self._title_written = True
-            out.write(f"{self.title}\n".translate(_CONTROLS))
-        out.write("".join(self._text_buf))
-        out.flush()
-        self._text_buf.clear()
-        self.updates += 1
-        return 1
-
-    def _text_message(self, msg: _Message, text: str) -> None:
-        if self._text_owner is not msg:
-            self._text_end_line()
-            if msg.role != "assistant":
-                self._text_buf.append(f"[{msg.role}] ")
-            self._text_owner = msg
-        self._text_buf.append(text.translate(_CONTROLS))
-        msg.printed += len(text)
-        self._text_at_line_start = text.endswith("\n")
-
-    def _text_end_line(self) -> None:
-        if not self._text_at_line_start:
-            self._text_buf.append("\n")
-            self._text_at_line_start = True
-        self._text_owner = None
-
-    def _text_line(self, line: str) -> None:
-        self._text_end_line()
-        self._text_buf.append(line.translate(_CONTROLS) + "\n")
-
-    def _announce_calls(self, but: _ToolCall | None = None) -> None:
-        for item in self.items:
-            if not isinstance(item, _ToolCall) or item is but:
-                continue
-            if not item.announced:
-                item.announced = True
-                self._text_line(f"→ {item.name or item.kind}({truncate(item.arguments, 500)})")
-            if item.output is not None and not item.output_announced:
-                item.output_announced = True
-                prefix = "← error: " if item.error else "← "
-                self._text_line(prefix + truncate(item.output, 1000))
+        sent = self._term.flush()
+        self.updates += sent
+        return sent
 
     # ---- rendering ---------------------------------------------------------------------
 
@@ -631,31 +532,11 @@ class RunView:
             out.append(f'<div style="color:#cf222e">⚠ {escape(error)}</div>')
         return out
 
-    def _item_html(self, item: _Message | _ToolCall, *, live: bool) -> str:
-        if isinstance(item, _ToolCall):
-            return tool_call_html(
-                item.name,
-                _tail(item.arguments) if live else item.arguments,
-                _tail(item.output) if live and item.output is not None else item.output,
-                error=item.error,
-                kind=item.kind,
-                call_id=item.id,
-            )
-        label = f'<div style="{MUTED};font-size:11px;font-weight:600">{escape(item.role)}</div>'
-        extras = "".join(f'<div style="{MUTED}">{escape(truncate(x, 200))}</div>' for x in item.extras)
-        if live:
-            body = f'<pre style="{PRE_STYLE}">{escape(_tail(item.text))}</pre>'
-        else:
-            body = text_block(item.text)
-        return f'<div style="margin:4px 0">{label}{body}{extras}</div>'
-
-    def _item_text(self, item: _Message | _ToolCall) -> str:
-        if isinstance(item, _ToolCall):
-            line = f"→ {item.name or item.kind}({truncate(item.arguments, 500)})"
-            if item.output is not None:
-                line += ("\n← error: " if item.error else "\n← ") + truncate(item.output, 1000)
-            return line
-        return "\n".join([f"{item.role}: {item.text}", *item.extras])
+    def _item_html(self, item: Item, *, live: bool) -> str:
+        if isinstance(item, CallItem):
+            step_status = self.steps.get(item.step_id or "", {}).get("status")
+            return item.html(live=live, files=self.files, step_status=step_status)
+        return item.html(live=live, files=self.files)
 
     def _steps_html(self) -> str:
         if not self.steps:
@@ -700,7 +581,7 @@ class RunView:
     def to_text(self) -> str:
         """The snapshot as plain text (no ids, no times: stable for output comparison)."""
         lines = [self.title] if self.title else []
-        lines.extend(self._item_text(item) for item in self.items)
+        lines.extend(item.as_text() for item in self.items)
         lines.extend(f"! error: {e}" for e in self.errors)
         lines.append(self._status_line(timing=False))
         return "\n".join(lines)
@@ -717,10 +598,3 @@ class RunView:
         return (
             f"<RunView mode={self.mode} status={self.status} items={len(self.items)} updates={self.updates}>"
         )
-
-
-def _tail(text: str | None, limit: int = LIVE_TEXT_LIMIT) -> str:
-    text = text or ""
-    if len(text) <= limit:
-        return text
-    return f"… ({len(text) - limit:,} earlier chars; all of it when the run ends)\n{text[-limit:]}"

@@ -23,6 +23,9 @@ Why the choices:
   them when a run reaches ``requires_action`` (arguments validated by the same adapter) and
   streams the resumed run into the same view; an exception becomes the output
   ``"Error: <Type>: <message>"`` and the run goes on.
+* **Images through the session's client.** A code_interpreter plot or an ``image_file``
+  part is fetched once (``client.files.content``, cached per file id) and shown inline by
+  the run's view, the object cards and :meth:`inspect`; the DataFrames keep file ids only.
 * **No event-loop tricks.** The sync client hands work to the engine's own loop thread, so
   it works inside Jupyter's running loop. The ``a*`` twins run the sync method in a worker
   thread (``asyncio.to_thread``, which copies the context: ipykernel routes a worker's
@@ -48,6 +51,7 @@ import openai
 import pydantic
 
 from ..errors import ModelConfigError, SessionError
+from .code import FileImages
 from .tools import call_tool, function_tool
 
 if TYPE_CHECKING:
@@ -274,11 +278,13 @@ class Session:
             )
             self._where = "the local engine"
         Session.current = self
+        # Images the runs make (code_interpreter plots, image_file parts), fetched once each.
+        self._files = FileImages(self.client)
         # The SDK objects a session hands out (assistant, thread, run …) show as cards in a
         # notebook without %load_ext; a no-op outside IPython.
         from .html import register_formatters
 
-        register_formatters()
+        register_formatters(files=self._files)
 
     # --- current objects ---------------------------------------------------------------------
 
@@ -531,7 +537,7 @@ class Session:
         """The current thread's transcript, runs, steps and timeline (:func:`inspect.inspect`)."""
         from .inspect import inspect as inspect_thread
 
-        return self._api(inspect_thread, self._require("thread"), client=self.client)
+        return self._api(inspect_thread, self._require("thread"), client=self.client, files=self._files)
 
     # --- async twins (top-level await) -------------------------------------------------------
 
@@ -652,7 +658,7 @@ class Session:
             mode = "static"
         assistant = self._assistant
         title = (assistant.name or assistant.model) if assistant else ""
-        self._last_view = RunView(mode, title=title, on_cancel=self._cancel_quietly)
+        self._last_view = RunView(mode, title=title, on_cancel=self._cancel_quietly, files=self._files)
         return self._last_view
 
     def _can_run_tools(self, run: Run) -> bool:

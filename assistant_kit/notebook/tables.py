@@ -18,6 +18,7 @@ Conventions of every frame:
 * durations (``duration_s``) are float seconds, ``NaN`` until the object has ended;
 * token counts are nullable ``Int64`` (``<NA>`` while a run is in flight);
 * text columns hold the full text — only :func:`display_frame` truncates, and it escapes;
+* images and files are references (``image_file_ids``, ``file_path_ids``): file ids, never bytes;
 * rows come in the API's order: ``order="asc"`` (oldest first) for messages, runs and steps,
   ``"desc"`` (newest first) for threads and assistants; ``limit`` keeps the first ``limit`` rows.
 
@@ -34,13 +35,14 @@ from typing import TYPE_CHECKING, Any
 import openai
 from openai.pagination import PageInfo, SyncCursorPage
 
+from .code import code_outputs
 from .html import escape, truncate
 
 if TYPE_CHECKING:
     import pandas as pd
     from pandas.io.formats.style import Styler
 
-__all__ = ["assistants", "display_frame", "messages", "runs", "steps", "threads"]
+__all__ = ["assistants", "code_calls", "display_frame", "messages", "runs", "steps", "threads"]
 
 PAGE_SIZE = 100  # the API's maximum page size
 _BETA = {"OpenAI-Beta": "assistants=v2"}
@@ -135,6 +137,21 @@ def _content_text(content: list[dict[str, Any]] | None) -> str:
     return "\n".join(parts)
 
 
+def _image_file_ids(content: list[dict[str, Any]] | None) -> list[str]:
+    return [p["image_file"].get("file_id") for p in content or () if p.get("type") == "image_file"]
+
+
+def _file_path_ids(content: list[dict[str, Any]] | None) -> list[str]:
+    """The file ids of a message's ``file_path`` annotations (files the code_interpreter made)."""
+    return [
+        (note.get("file_path") or {}).get("file_id")
+        for part in content or ()
+        if part.get("type") == "text"
+        for note in part["text"].get("annotations") or ()
+        if note.get("type") == "file_path"
+    ]
+
+
 def _tool_names(tools: list[dict[str, Any]] | None) -> list[str]:
     """Function tools by function name, built-in tools by type."""
     return [t["function"]["name"] if t.get("type") == "function" else t.get("type", "?") for t in tools or ()]
@@ -159,6 +176,8 @@ MESSAGE_COLUMNS = (
     "assistant_id",
     "attachments",
     "metadata",
+    "image_file_ids",
+    "file_path_ids",
 )
 
 
@@ -171,7 +190,9 @@ def messages(
     order: str = "asc",
 ) -> pd.DataFrame:
     """A thread's messages, one row each: id, created_at, role, status, text (the full text of
-    every content part), run_id, assistant_id, attachments (count), metadata (dict).
+    every content part, an image as ``[image_file file-…]``), run_id, assistant_id, attachments
+    (count), metadata (dict), image_file_ids (the ``image_file`` parts: references, not bytes),
+    file_path_ids (the files its ``file_path`` annotations point to).
 
     ``run_id`` keeps the messages that run created; ``limit`` the first ``limit`` in ``order``.
     """
@@ -191,6 +212,8 @@ def _messages_frame(items: Iterable[dict[str, Any]]) -> pd.DataFrame:
         cols["assistant_id"].append(m.get("assistant_id"))
         cols["attachments"].append(len(m.get("attachments") or ()))
         cols["metadata"].append(m.get("metadata") or {})
+        cols["image_file_ids"].append(_image_file_ids(m.get("content")))
+        cols["file_path_ids"].append(_file_path_ids(m.get("content")))
     frame = _frame(cols, times=("created_at",))
     frame["attachments"] = frame["attachments"].astype("int64")
     return frame
@@ -268,6 +291,8 @@ STEP_COLUMNS = (
     "tool_outputs",
     "message_id",
     "tokens",
+    "image_file_ids",
+    "last_error",
 )
 
 
@@ -276,6 +301,8 @@ def _call_label(call: dict[str, Any]) -> str:
     if kind == "function":
         fn = call.get("function") or {}
         return f"{fn.get('name')}({fn.get('arguments') or ''})"
+    if kind == "code_interpreter":
+        return f"code_interpreter({(call.get('code_interpreter') or {}).get('input') or ''})"
     return str(kind)
 
 
@@ -284,37 +311,100 @@ def _call_output(call: dict[str, Any]) -> str | None:
     if kind == "function":
         return (call.get("function") or {}).get("output")
     if kind == "code_interpreter":
-        outputs = (call.get("code_interpreter") or {}).get("outputs") or []
-        return "\n".join(o.get("logs", f"[{o.get('type')}]") for o in outputs) or None
+        return code_outputs((call.get("code_interpreter") or {}).get("outputs"))[0]
     return None
+
+
+def _call_images(calls: list[dict[str, Any]]) -> list[str]:
+    ci = [c.get("code_interpreter") or {} for c in calls if c.get("type") == "code_interpreter"]
+    return [file_id for c in ci for file_id in code_outputs(c.get("outputs"))[1]]
+
+
+def _step_items(client: openai.OpenAI, thread_id: str, run_id: str | None = None) -> Iterator[dict[str, Any]]:
+    run_ids = [run_id] if run_id else [r["id"] for r in _list(client, f"/threads/{thread_id}/runs")]
+    for rid in run_ids:
+        yield from _list(client, f"/threads/{thread_id}/runs/{rid}/steps")
+
+
+def _step_end(step: dict[str, Any]) -> int | None:
+    return _first(step, "completed_at", "failed_at", "cancelled_at", "expired_at")
 
 
 def steps(client: openai.OpenAI, thread_id: str, run_id: str | None = None) -> pd.DataFrame:
     """Run steps of one run, or of every run of the thread (in run order) when ``run_id`` is None:
     id, run_id, type, status, created_at, completed_at, ended_at (completed/failed/cancelled/
     expired), duration_s (ended_at - created_at), tool_calls (``"name(arguments)"`` for function
-    calls, the tool type for built-in tools), tool_outputs (one per call, None until submitted),
-    message_id (message_creation steps), tokens (the step's total tokens)."""
-    run_ids = [run_id] if run_id else [r["id"] for r in _list(client, f"/threads/{thread_id}/runs")]
+    calls, ``"code_interpreter(<code>)"``, the tool type for other built-in tools), tool_outputs
+    (one per call: a function's output, None until submitted; a code call's logs), message_id
+    (message_creation steps), tokens (the step's total tokens), image_file_ids (the images its
+    code calls made: references, not bytes), last_error (its message, when the step failed)."""
+    return _steps_frame(_step_items(client, thread_id, run_id))
+
+
+def _steps_frame(items: Iterable[dict[str, Any]]) -> pd.DataFrame:
     cols: dict[str, list[Any]] = {name: [] for name in STEP_COLUMNS}
-    for rid in run_ids:
-        for s in _list(client, f"/threads/{thread_id}/runs/{rid}/steps"):
-            details = s.get("step_details") or {}
-            calls = details.get("tool_calls") or []
-            end = _first(s, "completed_at", "failed_at", "cancelled_at", "expired_at")
-            cols["id"].append(s["id"])
+    for s in items:
+        details = s.get("step_details") or {}
+        calls = details.get("tool_calls") or []
+        end = _step_end(s)
+        cols["id"].append(s["id"])
+        cols["run_id"].append(s.get("run_id"))
+        cols["type"].append(s.get("type"))
+        cols["status"].append(s.get("status"))
+        cols["created_at"].append(s.get("created_at"))
+        cols["completed_at"].append(s.get("completed_at"))
+        cols["ended_at"].append(end)
+        cols["duration_s"].append(_duration(s.get("created_at"), end))
+        cols["tool_calls"].append([_call_label(c) for c in calls])
+        cols["tool_outputs"].append([_call_output(c) for c in calls])
+        cols["message_id"].append((details.get("message_creation") or {}).get("message_id"))
+        cols["tokens"].append((s.get("usage") or {}).get("total_tokens"))
+        cols["image_file_ids"].append(_call_images(calls))
+        cols["last_error"].append((s.get("last_error") or {}).get("message"))
+    return _frame(cols, times=("created_at", "completed_at", "ended_at"), ints=("tokens",))
+
+
+CODE_CALL_COLUMNS = (
+    "id",
+    "step_id",
+    "run_id",
+    "status",
+    "created_at",
+    "ended_at",
+    "code",
+    "logs",
+    "image_file_ids",
+    "last_error",
+)
+
+
+def code_calls(client: openai.OpenAI, thread_id: str, run_id: str | None = None) -> pd.DataFrame:
+    """The ``code_interpreter`` calls of one run or of every run of the thread, one row each:
+    id (the call's), step_id, run_id, status (its step's), created_at, ended_at (its step's),
+    code, logs (None when it printed nothing), image_file_ids (references, not bytes),
+    last_error (when its step failed: a timeout, the memory limit …)."""
+    return _code_calls_frame(_step_items(client, thread_id, run_id))
+
+
+def _code_calls_frame(items: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    cols: dict[str, list[Any]] = {name: [] for name in CODE_CALL_COLUMNS}
+    for s in items:
+        for call in (s.get("step_details") or {}).get("tool_calls") or ():
+            if call.get("type") != "code_interpreter":
+                continue
+            ci = call.get("code_interpreter") or {}
+            logs, images = code_outputs(ci.get("outputs"))
+            cols["id"].append(call.get("id"))
+            cols["step_id"].append(s["id"])
             cols["run_id"].append(s.get("run_id"))
-            cols["type"].append(s.get("type"))
             cols["status"].append(s.get("status"))
             cols["created_at"].append(s.get("created_at"))
-            cols["completed_at"].append(s.get("completed_at"))
-            cols["ended_at"].append(end)
-            cols["duration_s"].append(_duration(s.get("created_at"), end))
-            cols["tool_calls"].append([_call_label(c) for c in calls])
-            cols["tool_outputs"].append([_call_output(c) for c in calls])
-            cols["message_id"].append((details.get("message_creation") or {}).get("message_id"))
-            cols["tokens"].append((s.get("usage") or {}).get("total_tokens"))
-    return _frame(cols, times=("created_at", "completed_at", "ended_at"), ints=("tokens",))
+            cols["ended_at"].append(_step_end(s))
+            cols["code"].append(ci.get("input") or "")
+            cols["logs"].append(logs)
+            cols["image_file_ids"].append(images)
+            cols["last_error"].append((s.get("last_error") or {}).get("message"))
+    return _frame(cols, times=("created_at", "ended_at"))
 
 
 def threads(client: openai.OpenAI, *, limit: int | None = None, order: str = "desc") -> pd.DataFrame:

@@ -42,6 +42,7 @@ from starlette.routing import Route
 
 from ..engine.app import create_app
 from ..engine.core import Engine
+from ..engine.files import max_file_bytes
 from ..store import AsyncStore, Store
 from .auth import AuthMiddleware, KeyRing, error_response, generate_key_endpoint
 from .config import Config
@@ -59,15 +60,15 @@ ASGIApp = Any
 class BodyLimit:
     """Read the request body whole (at most ``max_bytes``), then hand it to ``app``; 413 past it."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes or max_bytes  # POST /files
 
-    def _too_large(self) -> Response:
+    def _too_large(self, limit: int, setting: str) -> Response:
         return error_response(
             413,
-            f"Request body too large: the limit is {self.max_bytes} bytes "
-            "(general_settings.max_request_size_mb).",
+            f"Request body too large: the limit is {limit} bytes (general_settings.{setting}).",
             code="request_too_large",
         )
 
@@ -75,6 +76,9 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = scope["method"] == "POST" and scope["path"].rstrip("/") in ("/files", "/v1/files")
+        limit = self.upload_bytes if upload else self.max_bytes
+        setting = "max_file_size_mb" if upload else "max_request_size_mb"
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             try:
@@ -82,8 +86,8 @@ class BodyLimit:
             except ValueError:
                 await error_response(400, "Invalid Content-Length header.", code=None)(scope, receive, send)
                 return
-            if length > self.max_bytes:
-                await self._too_large()(scope, receive, send)
+            if length > limit:
+                await self._too_large(limit, setting)(scope, receive, send)
                 return
         chunks: list[bytes] = []
         size = 0
@@ -93,8 +97,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large()(scope, receive, send)
+            if size > limit:
+                await self._too_large(limit, setting)(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -147,7 +151,12 @@ class ProxyApp:
             remote_key = config.api_key or os.environ.get("OPENAI_API_KEY")
             backend = self.passthrough = PassThrough(config.api_base, remote_key, config.timeout)
         else:
-            self.engine = Engine(self.store, config.provider_settings())
+            self.engine = Engine(
+                self.store,
+                config.provider_settings(),
+                code_interpreter=config.code_interpreter,  # off unless the config enables it
+                max_file_bytes=max_file_bytes(config.max_file_size_mb),
+            )
             backend = create_app(self.engine)
         self.backend = backend
         own_routes = [
@@ -161,8 +170,11 @@ class ProxyApp:
             exception_handlers={HTTPException: _http_error},
         )
         public = [*PUBLIC_PATHS, *(f"/v1{p}" for p in PUBLIC_PATHS)]
+        # Uploads may be as large as a file may be (plus the multipart framing); a file over
+        # its limit but within that gets the engine's 400, which names the limit.
+        upload_bytes = max(config.max_request_bytes, max_file_bytes(config.max_file_size_mb) + 1024 * 1024)
         self._guarded = AuthMiddleware(
-            BodyLimit(self._dispatch, config.max_request_bytes), self.keyring, public
+            BodyLimit(self._dispatch, config.max_request_bytes, upload_bytes), self.keyring, public
         )
 
     def __repr__(self) -> str:

@@ -5,6 +5,11 @@ The shape is LiteLLM's, so the seed's examples load unchanged::
     assistant_settings:               # where runs' model calls go (or: a remote Assistants server)
       custom_llm_provider: azure      # local (default) | openai | azure
       litellm_params: {api_key: os.environ/AZURE_API_KEY, api_base: ..., api_version: ...}
+      code_interpreter:               # extension: off unless enabled (clients would run code here)
+        enabled: true
+        timeout: 30                   # seconds per execution; also memory_mb, cpu_seconds,
+        directory: /var/lib/kit/code  # idle_seconds, max_output_chars
+
     model_list:                       # LiteLLM routes: model name → backend
       - model_name: llama
         litellm_params: {model: openai/llama3.2, api_base: http://localhost:11434/v1}
@@ -12,6 +17,7 @@ The shape is LiteLLM's, so the seed's examples load unchanged::
       master_key: os.environ/MASTER_KEY
       database_url: postgresql://user:pw@db/kit     # default: the kit's default SQLite file
       max_request_size_mb: 16
+      max_file_size_mb: 64            # extension: per uploaded file (POST /files)
       api_keys:                       # extension: keys accepted besides the master key
         - os.environ/TEAM_A_KEY                      # owner derived from the key's hash
         - {key: os.environ/TEAM_B_KEY, user_id: team-b, key_alias: b}
@@ -47,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models.registry import ProviderSettings
+from ..tools.code_interpreter import CodeInterpreterSettings
 
 ENV_PREFIX = "os.environ/"
 PROVIDERS = ("local", "openai", "azure")
@@ -54,9 +61,18 @@ DEFAULT_MAX_REQUEST_SIZE_MB = 16.0
 
 # Keys this module reads, per section.
 _TOP = ("assistant_settings", "model_list", "general_settings", "environment_variables")
-_ASSISTANT_SETTINGS = ("custom_llm_provider", "litellm_params")
+_ASSISTANT_SETTINGS = ("custom_llm_provider", "litellm_params", "code_interpreter")
+_CODE_INTERPRETER = (
+    "enabled",
+    "directory",
+    "timeout",
+    "memory_mb",
+    "cpu_seconds",
+    "idle_seconds",
+    "max_output_chars",
+)
 _PROVIDER_PARAMS = ("api_key", "api_base", "api_version", "timeout", "max_retries")
-_GENERAL = ("master_key", "database_url", "max_request_size_mb", "api_keys")
+_GENERAL = ("master_key", "database_url", "max_request_size_mb", "max_file_size_mb", "api_keys")
 _ROUTE = ("model_name", "litellm_params", "model_info")
 _ROUTE_PARAMS = ("model", "api_key", "api_base", "api_version", "custom_llm_provider")
 _KEY_ENTRY = ("key", "user_id", "key_alias")
@@ -144,6 +160,8 @@ class Config:
     master_key: str | None = field(default=None, repr=False)
     database_url: str | None = None
     max_request_size_mb: float = DEFAULT_MAX_REQUEST_SIZE_MB
+    max_file_size_mb: float | None = None  # None: the engine's default (ASSISTANT_KIT_MAX_FILE_MB or 64)
+    code_interpreter: CodeInterpreterSettings = field(default_factory=CodeInterpreterSettings)
     api_keys: tuple[ConfigKey, ...] = field(default=(), repr=False)
     environment: Mapping[str, str] = field(default_factory=dict, repr=False)
     warnings: tuple[str, ...] = ()
@@ -328,7 +346,31 @@ class _Parser:
         retries = self._number(params, "max_retries", where, integer=True)
         if retries is not None:
             out["max_retries"] = retries
+        out["code_interpreter"] = self.code_interpreter(section.get("code_interpreter"))
         return out
+
+    def code_interpreter(self, value: Any) -> CodeInterpreterSettings:
+        where = "assistant_settings.code_interpreter"
+        section = self._mapping(value, where)
+        self._keys(section, where, _CODE_INTERPRETER)
+        enabled = self._resolve(section.get("enabled", False), f"{where}.enabled")
+        if isinstance(enabled, str) and enabled.lower() in ("true", "false"):
+            enabled = enabled.lower() == "true"  # from an environment variable
+        if not isinstance(enabled, bool):
+            self.errors.append(f"{where}.enabled: expected true or false")
+            enabled = False
+        directory = self._string(section, "directory", where)
+        limits: dict[str, Any] = {}
+        for key in ("timeout", "idle_seconds"):
+            number = self._number(section, key, where)
+            if number is not None:
+                limits[key] = number
+        for key in ("memory_mb", "cpu_seconds", "max_output_chars"):
+            number = self._number(section, key, where, integer=True)
+            if number is not None:
+                limits[key] = number
+        settings = CodeInterpreterSettings(enabled=enabled, directory=Path(directory) if directory else None)
+        return settings.with_limits(**limits) if limits else settings
 
     def model_list(self, value: Any) -> tuple[dict[str, Any], ...]:
         if value is None:
@@ -373,6 +415,9 @@ class _Parser:
         size = self._number(section, "max_request_size_mb", where)
         if size is not None:
             out["max_request_size_mb"] = size
+        file_size = self._number(section, "max_file_size_mb", where)
+        if file_size is not None:
+            out["max_file_size_mb"] = file_size
         out["api_keys"] = self.api_keys(section.get("api_keys"), master)
         return out
 

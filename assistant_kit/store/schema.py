@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateColumn
 
@@ -118,10 +118,41 @@ def _run_leases(conn: Connection) -> None:
     ix_runs_lease.create(conn)
 
 
+# 0004: the Files API. ``files`` holds the File object (listed and filtered by purpose without
+# touching the bytes); ``file_contents`` the bytes, one row per file, read only for downloads
+# and for code_interpreter. Files a run's code made (images, written files) carry the
+# ``thread_id`` and ``call_id`` that made them, so the model's next turn can be told about them.
+files = Table(
+    "files",
+    MetaData(),
+    Column("id", String(64), primary_key=True),
+    Column("owner", String(64), nullable=True),
+    Column("created_at", Integer, nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("thread_id", String(64), nullable=True),
+    Column("call_id", String(64), nullable=True),
+    Column("data", Text, nullable=False),
+)
+file_contents = Table(
+    "file_contents",
+    files.metadata,
+    Column("id", String(64), primary_key=True),
+    Column("content", LargeBinary, nullable=False),
+)
+ix_files_owner = Index("ix_files_owner", files.c.owner, files.c.id)
+ix_files_thread = Index("ix_files_thread", files.c.thread_id, files.c.call_id)
+TABLES["file"] = files
+
+
+def _files(conn: Connection) -> None:
+    files.metadata.create_all(conn)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _initial),
     ("0002_api_keys", _api_keys),
     ("0003_run_leases", _run_leases),
+    ("0004_files", _files),
 ]
 
 

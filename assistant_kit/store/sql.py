@@ -146,7 +146,7 @@ class Store:
     def _columns(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         table = schema.TABLES[kind]
         values = {"id": obj["id"], "created_at": obj["created_at"], "data": json.dumps(obj)}
-        for name in ("thread_id", "run_id", "status", "expires_at"):
+        for name in ("thread_id", "run_id", "status", "expires_at", "purpose"):
             if name in table.c:
                 values[name] = obj.get(name)
         return values
@@ -289,6 +289,51 @@ class Store:
         with self._read() as conn:
             rows = [json.loads(r[0]) for r in conn.execute(query)]
         return rows[::-1] if last is not None else rows
+
+    def owner_of(self, kind: str, object_id: str) -> str | None:
+        """The owner an object was stored with (None: not found, or stored without one)."""
+        table = schema.TABLES[kind]
+        with self._read() as conn:
+            return conn.execute(select(table.c.owner).where(table.c.id == object_id)).scalar()
+
+    # -- files (metadata and bytes in two tables: lists never read the bytes) -------------
+
+    def insert_file(
+        self,
+        obj: dict[str, Any],
+        content: bytes,
+        owner: str | None = None,
+        *,
+        thread_id: str | None = None,
+        call_id: str | None = None,
+    ) -> dict[str, Any]:
+        with self._write() as conn:
+            values = {**self._columns("file", obj), "thread_id": thread_id, "call_id": call_id}
+            conn.execute(schema.files.insert().values(owner=owner, **values))
+            conn.execute(schema.file_contents.insert().values(id=obj["id"], content=content))
+        return obj
+
+    def file_content(self, file_id: str) -> bytes | None:
+        table = schema.file_contents
+        with self._read() as conn:
+            value = conn.execute(select(table.c.content).where(table.c.id == file_id)).scalar()
+        return bytes(value) if value is not None else None
+
+    def delete_file(self, file_id: str) -> bool:
+        with self._write() as conn:
+            conn.execute(delete(schema.file_contents).where(schema.file_contents.c.id == file_id))
+            return conn.execute(delete(schema.files).where(schema.files.c.id == file_id)).rowcount > 0
+
+    def files_made_in(self, thread_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """``(call_id, file)`` for the files code_interpreter calls made in a thread, oldest first."""
+        table = schema.files
+        query = (
+            select(table.c.call_id, table.c.data)
+            .where(table.c.thread_id == thread_id, table.c.call_id.is_not(None))
+            .order_by(table.c.id.asc())
+        )
+        with self._read() as conn:
+            return [(row.call_id, json.loads(row.data)) for row in conn.execute(query)]
 
     def delete_thread(self, thread_id: str) -> bool:
         with self._write() as conn:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from assistant_kit import local_client, register_model
+from assistant_kit.notebook.code import FileImages
 from assistant_kit.notebook.html import (
     escape,
     object_html,
@@ -17,7 +18,8 @@ from assistant_kit.notebook.html import (
     text_block,
     truncate,
 )
-from tests.notebook import assert_inert
+from tests.notebook import assert_inert, data_images
+from tests.notebook.objects import code_call, message, step, tiny_png
 
 EVIL = (
     "<script>alert(1)</script> <img src=x onerror=alert(1)> "
@@ -232,3 +234,71 @@ def test_register_formatters_is_a_noop_outside_ipython() -> None:
 
     assert get_ipython() is None
     register_formatters()  # nothing to register with, nothing raised
+
+
+# ---- code_interpreter and files ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kit() -> Any:
+    return local_client(":memory:")
+
+
+def test_code_step_card_shows_code_logs_and_images(kit: Any) -> None:
+    png = kit.files.create(file=("plot.png", tiny_png()), purpose="assistants").id
+    card = step(calls=[code_call("call_1", f"print('{EVIL}')\n", f"{EVIL}\n", (png,))])
+    html = object_html(card)
+    assert "<b>run step</b>" in html and "<code>code_interpreter</code>" in html and "✓" in html
+    assert '<span style="color: #008000">print</span>' in html  # highlighted
+    assert escape(f"{EVIL}\n") in html  # the logs
+    assert f"[image: <code>{png}</code>]" in html  # no client: by reference
+    assert_inert(html)
+    inline = object_html(card, files=FileImages(kit))
+    assert [data for _, data in data_images(inline)] == [tiny_png()]
+    assert_inert(inline, data_images=True)
+    text = object_text(card)
+    assert text.splitlines()[1:5] == [
+        "  → code_interpreter",
+        f"      print('{EVIL}')",
+        f"  ← {EVIL}",
+        f"  [image {png}]",
+    ]
+
+
+def test_failed_code_step_card_shows_the_error_once() -> None:
+    error = "Execution timed out after 30 s; the kernel was restarted <i>"
+    card = step(calls=[code_call("call_1", "while True: pass\n")], status="failed", error=error)
+    html = object_html(card)
+    assert ">failed</span>" in html and "✗ failed" in html
+    assert html.count("Execution timed out") == 1 and escape(error) in html
+    assert f"✗ server_error: {error}" in object_text(card)
+    assert object_text(card).count("timed out") == 1
+
+
+def test_message_card_shows_images_and_file_paths(kit: Any) -> None:
+    png = kit.files.create(file=("plot.png", tiny_png()), purpose="assistants").id
+    csv = kit.files.create(file=("out.csv", b"a,b\n"), purpose="assistants").id
+    msg = message(
+        text=f"Saved sandbox:/mnt/data/out.csv {EVIL}",
+        images=(png,),
+        file_paths=(("sandbox:/mnt/data/out.csv", csv),),
+    )
+    html = object_html(msg)
+    assert f"[image_file: <code>{png}</code>]" in html  # a placeholder naming the file
+    assert f"📎 file_path <code>sandbox:/mnt/data/out.csv</code> → <code>{csv}</code>" in html
+    assert_inert(html)
+    inline = object_html(msg, files=FileImages(kit))
+    assert "out.csv · 4 bytes" in inline
+    ((alt, data),) = data_images(inline)
+    assert data == tiny_png() and alt == f"image_file {png}"
+    assert_inert(inline, data_images=True)
+    text = object_text(msg)
+    assert f"  [file_path sandbox:/mnt/data/out.csv → {csv}]" in text
+    assert f"  [image_file: {png}]" in text
+
+
+def test_register_formatters_with_files_inlines_images(shell: Any, kit: Any) -> None:
+    png = kit.files.create(file=("plot.png", tiny_png()), purpose="assistants").id
+    register_formatters(files=FileImages(kit))
+    data, _ = shell.display_formatter.format(message(images=(png,)))
+    assert len(data_images(data["text/html"])) == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import openai
 import pandas as pd
@@ -14,6 +15,7 @@ import pytest
 from assistant_kit import local_client
 from assistant_kit.notebook import tables
 from assistant_kit.notebook.inspect import MIN_BAR_PX, STATUS_COLORS, ThreadInspection, inspect, timeline_svg
+from tests.notebook import assert_inert, data_images
 from tests.notebook.test_tables import XSS, conversation
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -176,3 +178,77 @@ def test_timeline_of_nothing() -> None:
     empty_runs = tables._runs_frame([])
     svg = ET.fromstring(timeline_svg(empty_runs, pd.DataFrame(columns=list(tables.STEP_COLUMNS))))
     assert "No runs." in "".join(svg.itertext())
+
+
+# -- code_interpreter in the transcript --------------------------------------------------------
+
+
+def _code_inspection(files: Any = None) -> ThreadInspection:
+    """A thread by hand: a user asks; run 1 runs code (logs, a plot) then answers with the plot;
+    the user asks again; run 2's code fails and its run writes nothing after it."""
+    from openai.types.beta import Thread
+
+    from tests.notebook import objects as o
+
+    user1 = o.message("msg_u1", "plot it <script>", role="user", run_id=None, created_at=o.T0)
+    reply = o.message("msg_a1", "Here it is.", images=("file-plot",), created_at=o.T0 + 2)
+    user2 = o.message("msg_u2", "again", role="user", run_id=None, created_at=o.T0 + 5)
+    code1 = o.step("step_c1", [o.code_call("call_1", "print('<b>hi</b>')\n", "<b>hi</b>\n", ("file-plot",))])
+    code2 = o.step(
+        "step_c2",
+        [o.code_call("call_2", "while True: pass\n")],
+        status="failed",
+        error="Execution timed out",
+        run_id="run_two",
+        created_at=o.T0 + 5,
+    )
+    steps = [code1, o.message_step("msg_a1", created_at=o.T0 + 2), code2]
+    dumps = [s.model_dump(mode="json") for s in steps]
+    return ThreadInspection(
+        thread=Thread(id="thread_code", object="thread", created_at=o.T0, metadata={}),
+        messages=tables._messages_frame([m.model_dump(mode="json") for m in (user1, reply, user2)]),
+        runs=tables._runs_frame([]),
+        steps=tables._steps_frame(dumps),
+        code_calls=tables._code_calls_frame(dumps),
+        files=files,
+    )
+
+
+def test_transcript_places_code_calls_where_they_ran() -> None:
+    ins = _code_inspection()
+    assert [(kind, row.id) for kind, row in ins._entries()] == [
+        ("message", "msg_u1"),
+        ("code", "call_1"),
+        ("message", "msg_a1"),
+        ("message", "msg_u2"),
+        ("code", "call_2"),
+    ]
+    html = ins._transcript_html()
+    assert html.count('class="ak-code-call"') == 2
+    assert '<span style="color: #008000">print</span>' in html  # highlighted
+    assert "&lt;b&gt;hi&lt;/b&gt;" in html and "<b>hi</b>" not in html
+    assert "[image: <code>file-plot</code>]" in html and "[image_file: <code>file-plot</code>]" in html
+    assert "✗ Execution timed out" in html and "failed" in html
+    assert_inert(html)
+    text = repr(ins)
+    assert "       code: print('<b>hi</b>')  ← <b>hi</b>  [image file-plot]" in text
+    assert "       code: while True: pass  ✗ Execution timed out" in text
+    assert text.index("user: plot it") < text.index("code: print") < text.index("assistant: Here it is.")
+
+
+def test_transcript_thumbnails_come_through_the_client(client: openai.OpenAI) -> None:
+    from assistant_kit.notebook.code import FileImages
+    from tests.notebook.objects import tiny_png
+
+    png = client.files.create(file=("plot.png", tiny_png()), purpose="assistants").id
+    ins = _code_inspection(FileImages(client))
+    ins.code_calls.at[0, "image_file_ids"] = [png]
+    html = ins._transcript_html()
+    assert len(data_images(html)) == 1 and "max-width:min(100%,360px)" in html
+    assert_inert(html, data_images=True)
+    assert "[image_file: <code>file-plot</code>] not shown: NotFoundError" in html  # a short note
+
+
+def test_steps_table_lists_image_references() -> None:
+    html = _code_inspection()._repr_html_()
+    assert "file-plot" in html and "Execution timed out" in html

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import math
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,9 +18,11 @@ from openai.types.beta.assistant_stream_event import ErrorEvent
 from openai.types.shared import ErrorObject
 
 from assistant_kit import local_client, register_model
+from assistant_kit.notebook.code import FileImages
 from assistant_kit.notebook.html import escape
 from assistant_kit.notebook.render import LIVE_TEXT_LIMIT, RunView, resolve_mode
-from tests.notebook import assert_inert
+from tests.notebook import assert_inert, data_images, objects
+from tests.notebook.objects import code_run_events, message, tiny_png
 
 EVIL = "<script>alert(1)</script> <img src=x onerror=alert(1)> ![x](http://evil.example/a.png)"
 SLOW_WORDS = [f"word{i} " for i in range(8)]
@@ -417,3 +420,218 @@ def test_widgets_mode_has_a_cancel_button_and_ends_as_a_snapshot(
     records = _records(cap)
     assert records[-1]["update"] and records[-1]["display_id"] == records[0]["display_id"]
     assert saved(records) == [{"text/html": view.to_html(), "text/plain": view.to_text()}]
+
+
+# ---- code_interpreter ----------------------------------------------------------------------
+
+CODE = 'import math\nprint("<script>alert(1)</script>", math.pi)\nfor i in range(3):\n    print(i)\n'
+LOG_CHUNKS = ["<script>alert(1)</script> 3.14\n", "0\n", "1\n", "2\x1b[2J\n"]
+
+
+def _visible(html: str) -> str:
+    """The text a browser shows for ``html`` (tags dropped, entities decoded)."""
+    import html as stdlib_html
+    import re
+
+    return stdlib_html.unescape(re.sub(r"<[^>]+>", "", html))
+
+
+@pytest.fixture(scope="module")
+def plot_id(kit: openai.OpenAI) -> str:
+    return kit.files.create(file=("plot.png", tiny_png()), purpose="assistants").id
+
+
+def test_code_call_grows_highlighted_then_shows_logs_and_images(
+    kit: openai.OpenAI, plot_id: str, capture: Callable[[], Any]
+) -> None:
+    view = RunView("handles", max_rate=1000, files=FileImages(kit))
+    with capture() as cap:
+        for event in code_run_events(CODE, LOG_CHUNKS, (plot_id,)):
+            view.on_event(event)
+            time.sleep(0.002)  # past the throttle interval: every change is shown
+        records = _records(cap)
+        view.close()
+    for record in _records(cap):
+        assert_inert(record["data"].get("text/html", ""), data_images=True)
+    calls = [r for r in records if r["data"]["text/plain"].startswith("→ code_interpreter")]
+    assert len({r["display_id"] for r in calls}) == 1  # one handle for the call
+    assert [r["update"] for r in calls] == [False] + [True] * (len(calls) - 1)
+    shown = [_visible(r["data"]["text/html"]) for r in calls]
+    code_seen = [next(i for i in range(len(CODE), -1, -1) if CODE[:i] in s) for s in shown]
+    assert code_seen == sorted(code_seen) and len(set(code_seen)) > 5  # it grew, fragment by fragment
+    assert code_seen[-1] == len(CODE)
+    assert '<span style="color: #008000; font-weight: bold">import</span>' in calls[-1]["data"]["text/html"]
+    final = calls[-1]["data"]["text/html"]
+    assert escape("<script>alert(1)</script> 3.14\n0\n1\n2\x1b[2J\n") in final  # logs, escaped
+    ((alt, data),) = data_images(final)
+    assert data == tiny_png() and alt == f"image {plot_id}"
+    snapshot = view.to_html()
+    assert len(data_images(snapshot)) == 2  # the call's image and the reply's image_file part
+    assert "✓" in snapshot and "✗" not in snapshot
+    assert view.to_text().splitlines()[:6] == [
+        "→ code_interpreter",
+        "    import math",
+        '    print("<script>alert(1)</script>", math.pi)',
+        "    for i in range(3):",
+        "        print(i)",
+        "← <script>alert(1)</script> 3.14",
+    ]
+    assert "[image]" in view.to_text() and plot_id not in view.to_text().split("assistant:")[0]
+
+
+def test_code_call_without_a_client_shows_images_by_id(capture: Callable[[], Any]) -> None:
+    view = RunView("static")
+    with capture() as cap:
+        for event in code_run_events(CODE, LOG_CHUNKS, ("file-plot",)):
+            view.on_event(event)
+        view.close()
+    (record,) = _records(cap)
+    html = record["data"]["text/html"]
+    assert "[image: <code>file-plot</code>]" in html and "[image_file: <code>file-plot</code>]" in html
+    assert_inert(html)
+
+
+def test_failed_code_step_shows_its_error(capture: Callable[[], Any]) -> None:
+    error = "Execution timed out after 30 s; the kernel was restarted <b>"
+    view = RunView("handles", max_rate=1000)
+    with capture() as cap:
+        for event in code_run_events("while True:\n    pass\n", [], error=error):
+            view.on_event(event)
+        view.close()
+    html = view.to_html()
+    assert "✗ failed" in html and escape(f"✗ server_error: {error}") in html
+    assert html.count("Execution timed out") == 2  # the call, and the steps list
+    assert f"✗ server_error: {error}" in view.to_text()
+    assert view.status == "completed"  # the run went on
+    for record in _records(cap):
+        assert_inert(record["data"].get("text/html", ""))
+
+
+def test_code_call_in_text_mode(kit: openai.OpenAI, plot_id: str) -> None:
+    out = io.StringIO()
+    view = RunView("text", file=out, files=FileImages(kit))
+    for event in code_run_events(CODE, LOG_CHUNKS, (plot_id,)):
+        view.on_event(event)
+    view.close()
+    size = f"({len(tiny_png()):,} bytes)"
+    assert out.getvalue().splitlines()[:12] == [
+        "→ code_interpreter",
+        "    import math",
+        '    print("<script>alert(1)</script>", math.pi)',
+        "    for i in range(3):",
+        "        print(i)",
+        "← <script>alert(1)</script> 3.14",
+        "0",
+        "1",
+        "2\ufffd[2J",  # the escape sequence neutralised
+        f"[image {plot_id} {size}]",
+        "Done.",
+        f"[image {plot_id} {size}]",  # the reply's image_file part
+    ]
+    assert out.getvalue().splitlines()[12].startswith("— completed")
+
+
+def test_text_mode_code_streams_logs_and_reports_failures() -> None:
+    out = io.StringIO()
+    view = RunView("text", file=out, max_rate=1000)
+    events = code_run_events("x = 1\n", ["a\n", "b"], ("file-x",), error="server_error!")
+    for event in events[:-5]:  # the code and its outputs, not the step's end yet
+        view.on_event(event)
+        time.sleep(0.002)
+    assert out.getvalue() == "→ code_interpreter\n    x = 1\n← a\nb\n[image file-x]\n"
+    for event in events[-5:]:
+        view.on_event(event)
+    view.close()
+    lines = out.getvalue().splitlines()
+    assert lines[5:7] == ["✗ server_error: server_error!", "Done."]
+
+
+def test_code_deltas_respect_the_update_rate(capture: Callable[[], Any]) -> None:
+    source = "".join(f"value_{i} = {i} * {i}\n" for i in range(400))  # ~8 kB in 1,200 deltas
+    started = time.perf_counter()
+    view = RunView("handles", max_rate=10)
+    with capture() as cap:
+        for event in code_run_events(source, ["done\n"] * 200, chunk=7):
+            view.on_event(event)
+            time.sleep(0.0002)
+        view.close()
+    duration = time.perf_counter() - started
+    assert view.updates == len(_records(cap))
+    assert view.updates <= 10 * duration + 10, (view.updates, duration)
+    assert source in _visible(view.to_html())
+
+
+def test_code_call_in_widgets_mode(capture: Callable[[], Any]) -> None:
+    view = RunView("widgets", max_rate=1000)
+    with capture():
+        for event in code_run_events(CODE, LOG_CHUNKS):
+            view.on_event(event)
+            time.sleep(0.002)
+        widgets = list(_walk(view.widget))
+        html = [w.value for w in widgets if type(w).__name__ == "HTML" and "code_interpreter" in w.value]
+        assert len(html) == 1 and escape("<script>alert(1)</script> 3.14") in html[0]
+        view.close()
+
+
+def test_message_images_and_file_paths_render(kit: openai.OpenAI, plot_id: str) -> None:
+    csv = kit.files.create(file=("out.csv", b"a\n1\n"), purpose="assistants").id
+    reply = message(
+        text="See sandbox:/mnt/data/out.csv",
+        images=(plot_id,),
+        file_paths=(("sandbox:/mnt/data/out.csv", csv),),
+    )
+    view = RunView("static", display=lambda *a, **k: None, files=FileImages(kit))
+    view.on_event(objects.event("thread.message.completed", reply))
+    html = view.to_html()
+    assert (
+        f"<code>sandbox:/mnt/data/out.csv</code> → <code>{csv}</code>" in html and "out.csv · 4 bytes" in html
+    )
+    assert [data for _, data in data_images(html)] == [tiny_png()]
+    assert view.to_text().splitlines()[:3] == [
+        "assistant: See sandbox:/mnt/data/out.csv",
+        f"[file_path sandbox:/mnt/data/out.csv → {csv}]",
+        f"[image_file: {plot_id}]",
+    ]
+
+
+def test_big_images_slow_the_live_updates_down(kit: openai.OpenAI, capture: Callable[[], Any]) -> None:
+    big = kit.files.create(file=("big.png", tiny_png(500, 500, noise=True)), purpose="assistants").id
+    events = code_run_events("plot()\n", [], (big,))
+    image_at = next(i for i, e in enumerate(events) if "image" in str(getattr(e.data, "delta", "")))
+    tick = objects.code_delta(0, outputs=[{"index": 0, "type": "logs", "logs": "tick\n"}])
+    view = RunView("handles", max_rate=10, files=FileImages(kit))
+    with capture() as cap:
+        for event in events[:image_at]:
+            view.on_event(event)
+        time.sleep(0.15)
+        started = time.perf_counter()
+        view.on_event(events[image_at])
+        for _ in range(20):
+            time.sleep(0.03)
+            view.on_event(tick)
+        duration = time.perf_counter() - started
+        sent = [
+            r["data"]["text/html"]
+            for r in _records(cap)
+            if "<code>code_interpreter</code>" in r["data"]["text/html"]
+        ]
+        view.close()
+    shown = [html for html in sent if data_images(html)]
+    assert "tick" not in shown[0]  # the image went out at once
+    # ~330 kB of HTML counts as 4 messages: the next update waits 0.4 s, not 0.1 s.
+    assert len(shown) <= 1 + math.ceil(duration / 0.4), (len(shown), duration)
+
+
+def test_text_mode_caps_long_logs() -> None:
+    from assistant_kit.notebook.terminal import LOG_LIMIT
+
+    out = io.StringIO()
+    view = RunView("text", file=out)
+    for event in code_run_events("print('x' * 12_000)\n", ["x" * 6_000] * 2 + ["y\n"]):
+        view.on_event(event)
+    view.close()
+    lines = out.getvalue().splitlines()
+    assert lines[2] == "← " + "x" * LOG_LIMIT
+    assert lines[3] == f"… (logs past {LOG_LIMIT:,} chars are not printed here)"
+    assert lines[4] == "Done." and "y" not in out.getvalue().split("Done.")[0]
+    assert "x" * 12_000 + "y" in view.to_html()

@@ -311,19 +311,24 @@ def test_auto_tools_run_functions_and_stream_into_the_same_view(
     assert tools["add"].description == "Add two numbers."
     session.create_thread().add_message("what's up?").run(auto_tools=True)
     assert session.last_run.status == "completed"
+    # test/tools runs its default program with code_interpreter first, then calls the functions.
+    code_logs = "squares: [1, 4, 9, 16, 25]\nsum: 55\n"
     assert session.answer == (
-        'Tool results: get_weather returned {"city":"text","days":1,"unit":"celsius","temp":21}; '
-        "add returned 2.5"
+        f"Tool results: code_interpreter returned {code_logs}; "
+        'get_weather returned {"city":"text","days":1,"unit":"celsius","temp":21}; add returned 2.5'
     )
     view = session.last_view
     text = view.to_text()
     assert '→ get_weather({"city": "text"})' in text and "← 2.5" in text
+    assert "→ code_interpreter\n    squares = [n * n for n in range(1, 6)]" in text
     assert view.status == "completed" and not view.errors
     out = capsys.readouterr().out
     assert out.count("→ add(") == 1 and "Tool results:" in out
+    assert "← squares: [1, 4, 9, 16, 25]\nsum: 55\n→ get_weather(" in out
     steps = session.steps()
-    assert steps["type"].tolist() == ["tool_calls", "message_creation"]
-    assert steps["tool_outputs"][0] == ['{"city":"text","days":1,"unit":"celsius","temp":21}', "2.5"]
+    assert steps["type"].tolist() == ["tool_calls", "tool_calls", "message_creation"]
+    assert steps["tool_outputs"][0] == [code_logs]
+    assert steps["tool_outputs"][1] == ['{"city":"text","days":1,"unit":"celsius","temp":21}', "2.5"]
 
 
 def test_a_raising_tool_is_reported_and_the_run_goes_on(db: Path) -> None:

@@ -10,8 +10,9 @@ import openai
 import pandas as pd
 import pytest
 
-from assistant_kit import register_model
+from assistant_kit import local_client, register_model
 from assistant_kit.notebook import tables
+from tests.notebook import objects
 
 TOOLS = [
     {
@@ -305,3 +306,101 @@ def test_cell_text() -> None:
     assert tables.cell_text(["a(1)", "b"]) == "a(1), b"
     assert tables.cell_text({"k": "v"}) == '{"k": "v"}' and tables.cell_text({}) == ""
     assert tables.cell_text(2.5) == "2.5"
+
+
+# -- code_interpreter --------------------------------------------------------------------------
+
+PLOT_AND_CSV = """```python
+import matplotlib.pyplot as plt
+print("rows:", 2)
+plt.plot([1, 2])
+plt.show()
+with open("out.csv", "w") as f:
+    f.write("a,b\\n1,2\\n")
+```"""
+
+
+def _dumps(*objs: Any) -> list[dict[str, Any]]:
+    return [o.model_dump(mode="json") for o in objs]
+
+
+def test_steps_frame_of_code_calls() -> None:
+    call = objects.code_call("call_1", "print(1)\n", "1\n", ("file-a", "file-b"))
+    failed = objects.step(
+        "step_2", [objects.code_call("call_2", "while True: pass\n")], status="failed", error="timed out"
+    )
+    df = tables._steps_frame(_dumps(objects.step("step_1", [call]), failed, objects.message_step("msg_1")))
+    assert list(df.columns) == list(tables.STEP_COLUMNS)
+    assert list(df["tool_calls"]) == [
+        ["code_interpreter(print(1)\n)"],
+        ["code_interpreter(while True: pass\n)"],
+        [],
+    ]
+    assert list(df["tool_outputs"]) == [["1\n"], [None], []]
+    assert list(df["image_file_ids"]) == [["file-a", "file-b"], [], []]
+    assert list(df["last_error"]) == [None, "timed out", None]
+    assert list(df["status"]) == ["completed", "failed", "completed"]
+
+
+def test_code_calls_frame() -> None:
+    items = _dumps(
+        objects.step(
+            "step_1",
+            [objects.code_call("call_1", "x = 1\n"), objects.code_call("call_2", "print(x)\n", "1\n")],
+        ),
+        objects.message_step("msg_1"),
+        objects.step(
+            "step_2",
+            [objects.code_call("call_3", "plot()\n", None, ("file-p",))],
+            status="failed",
+            error="boom",
+        ),
+    )
+    df = tables._code_calls_frame(items)
+    assert list(df.columns) == list(tables.CODE_CALL_COLUMNS)
+    assert list(df["id"]) == ["call_1", "call_2", "call_3"]
+    assert list(df["step_id"]) == ["step_1", "step_1", "step_2"]
+    assert list(df["code"]) == ["x = 1\n", "print(x)\n", "plot()\n"]
+    assert list(df["logs"]) == [None, "1\n", None]
+    assert list(df["image_file_ids"]) == [[], [], ["file-p"]]
+    assert list(df["last_error"]) == [None, None, "boom"]
+    assert _is_utc(df["created_at"]) and _is_utc(df["ended_at"])
+    assert len(tables._code_calls_frame([])) == 0
+
+
+def test_messages_frame_references_images_and_files() -> None:
+    msg = objects.message(
+        text="see sandbox:/mnt/data/out.csv",
+        images=("file-img",),
+        file_paths=(("sandbox:/mnt/data/out.csv", "file-csv"),),
+    )
+    df = tables._messages_frame(_dumps(msg))
+    assert list(df.columns) == list(tables.MESSAGE_COLUMNS)
+    assert df["text"][0] == "see sandbox:/mnt/data/out.csv\n[image_file file-img]"
+    assert df["image_file_ids"][0] == ["file-img"] and df["file_path_ids"][0] == ["file-csv"]
+
+
+@pytest.mark.timeout(120)
+def test_code_interpreter_runs_in_frames(tmp_path: Any) -> None:
+    # In-process only: the frames read the same JSON either way, and a kernel per transport
+    # would double the cost of the slowest test here.
+    client = local_client(tmp_path / "kit.db")
+    bot = client.beta.assistants.create(model="test/tools", tools=[{"type": "code_interpreter"}])
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": PLOT_AND_CSV}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=bot.id)
+    assert run.status == "completed"
+    calls = tables.code_calls(client, thread.id)
+    (call,) = calls.itertuples()
+    assert call.code.startswith("import matplotlib.pyplot as plt\n") and call.logs == "rows: 2\n"
+    (image_id,) = call.image_file_ids
+    assert client.files.content(image_id).content.startswith(b"\x89PNG")
+    steps = tables.steps(client, thread.id)
+    assert steps["tool_calls"][0] == [f"code_interpreter({call.code})"]
+    assert steps["tool_outputs"][0] == ["rows: 2\n"] and steps["image_file_ids"][0] == [image_id]
+    messages = tables.messages(client, thread.id)
+    reply = messages.iloc[-1]
+    assert reply["image_file_ids"] == [image_id]
+    (csv_id,) = reply["file_path_ids"]
+    assert client.files.retrieve(csv_id).filename == "out.csv"
+    assert f"[image_file {image_id}]" in reply["text"]
+    assert list(tables.code_calls(client, thread.id, run_id=run.id)["id"]) == [call.id]

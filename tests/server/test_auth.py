@@ -133,6 +133,17 @@ def test_isolation_between_keys(proxy: Proxy) -> None:
     assert assistant.id not in [x.id for x in c.beta.assistants.list()]
     with proxy.http(carol) as http:
         assert thread.id not in [t["id"] for t in http.get("/v1/threads").json()["data"]]
+    # Files: invisible, unreadable, undeletable, and not placed for Carol's code either.
+    upload = a.files.create(file=("alice.txt", b"alice's secret"), purpose="assistants")
+    for call in (
+        lambda: c.files.retrieve(upload.id),
+        lambda: c.files.content(upload.id),
+        lambda: c.files.delete(upload.id),
+    ):
+        with pytest.raises(openai.NotFoundError):
+            call()
+    assert upload.id not in [f.id for f in c.files.list()]
+    assert a.files.content(upload.id).content == b"alice's secret"
     # The master key is an owner like any other: it does not see Alice's objects.
     with pytest.raises(openai.NotFoundError):
         proxy.client().beta.assistants.retrieve(assistant.id)

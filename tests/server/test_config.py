@@ -233,3 +233,44 @@ def test_cli_cannot_open_store_hides_password(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "cannot start" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_code_interpreter_is_off_unless_enabled() -> None:
+    assert not Config().code_interpreter.enabled
+    assert not parse_config(
+        {"assistant_settings": {"custom_llm_provider": "openai"}}, {}
+    ).code_interpreter.enabled
+    config = parse_config(
+        {
+            "assistant_settings": {
+                "code_interpreter": {
+                    "enabled": "os.environ/RUN_CODE",
+                    "directory": "/srv/kit/code",
+                    "timeout": 12.5,
+                    "memory_mb": 700,
+                    "cpu_seconds": 90,
+                }
+            },
+            "general_settings": {"max_file_size_mb": 8},
+        },
+        {"RUN_CODE": "true"},
+    )
+    code = config.code_interpreter
+    assert code.enabled and str(code.directory) == "/srv/kit/code" and not code.announce
+    assert (code.limits.timeout, code.limits.memory_mb, code.limits.cpu_seconds) == (12.5, 700, 90)
+    assert config.max_file_size_mb == 8
+
+
+@pytest.mark.parametrize(
+    ("section", "fragment"),
+    [
+        ({"enabled": "yes"}, "code_interpreter.enabled: expected true or false"),
+        ({"enabeld": True}, "code_interpreter.enabeld: unknown key (did you mean 'enabled'?)"),
+        ({"memory_mb": 1.5}, "code_interpreter.memory_mb: expected an integer"),
+        ({"timeout": -3}, "code_interpreter.timeout: must be positive"),
+    ],
+)
+def test_bad_code_interpreter_sections(section: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"assistant_settings": {"code_interpreter": section}}, {})
+    assert fragment in str(err.value)

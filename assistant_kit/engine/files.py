@@ -1,0 +1,193 @@
+"""The Files API, as much of it as the Assistants tools need: upload, list, retrieve, delete,
+download. Bytes are kept as uploaded (a download returns the original), in the same store and
+under the same ownership rules as every other object (another key's file is a 404).
+
+Decisions:
+
+- Size: at most ``max_bytes`` per file (``ASSISTANT_KIT_MAX_FILE_MB``, default 64 MB; the proxy's
+  ``general_settings.max_file_size_mb``). OpenAI allows 512 MB, but here files live in the
+  database, next to the threads; a larger file is refused with a 400 that names the limit, as
+  is an empty one.
+- ``purpose``: the upload values of OpenAI's spec (but ``evals``) are accepted and stored; files the
+  code_interpreter makes get ``assistants_output``. ``expires_after`` is honoured: an expired
+  file reads as deleted.
+- ``GET /files`` pages like OpenAI's (``limit`` 1 to 10,000, default 10,000; ``after``; ``order``).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from openai.types import FileObject
+
+from .._ids import new_id, now
+from ..errors import InvalidRequestError, NotFoundError
+from .runs import build
+
+if TYPE_CHECKING:
+    from .core import Engine
+
+# OpenAI's upload purposes but "evals": the File object has no such purpose to report (the SDK's
+# FileObject.purpose does not list it) and this server has no Evals API to use it.
+UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data")
+DEFAULT_MAX_FILE_MB = 64.0
+MAX_FILE_ENV = "ASSISTANT_KIT_MAX_FILE_MB"
+
+
+def max_file_bytes(value: float | None = None) -> int:
+    """The per-file limit in bytes: ``value`` (MB), else ``$ASSISTANT_KIT_MAX_FILE_MB``, else 64 MB."""
+    if value is None:
+        text = os.environ.get(MAX_FILE_ENV)
+        value = float(text) if text else DEFAULT_MAX_FILE_MB
+    return int(value * 1024 * 1024)
+
+
+def content_headers(file: dict[str, Any]) -> dict[str, str]:
+    """``Content-Type`` guessed from the name, and a ``Content-Disposition`` that cannot be
+    broken out of (RFC 5987 encoding of the uploaded name)."""
+    kind = mimetypes.guess_type(file["filename"])[0] or "application/octet-stream"
+    return {
+        "content-type": kind,
+        "content-disposition": f"attachment; filename*=UTF-8''{quote(file['filename'], safe='')}",
+    }
+
+
+class Files:
+    def __init__(self, engine: Engine, max_bytes: int | None = None):
+        self.engine = engine
+        self.store = engine.store
+        self.max_bytes = max_file_bytes() if max_bytes is None else max_bytes
+
+    def __repr__(self) -> str:
+        return f"<Files max_bytes={self.max_bytes}>"
+
+    def check_upload(self, filename: str | None, size: int, purpose: Any) -> None:
+        """The 400s of an upload, before anything is stored."""
+        if purpose is None or purpose == "":
+            raise InvalidRequestError("Missing required parameter: 'purpose'.", param="purpose")
+        if purpose not in UPLOAD_PURPOSES:
+            raise InvalidRequestError(
+                f"Invalid 'purpose': '{purpose}'. Expected one of: {', '.join(UPLOAD_PURPOSES)}.",
+                param="purpose",
+            )
+        if size == 0:
+            raise InvalidRequestError(f"File '{filename}' is empty: nothing to upload.", param="file")
+        if size > self.max_bytes:
+            raise InvalidRequestError(
+                f"File '{filename}' is too large: the limit is {self.max_bytes:,} bytes per file "
+                f"({self.max_bytes / 1024 / 1024:.3g} MB).",
+                param="file",
+            )
+
+    async def create(
+        self,
+        filename: str,
+        content: bytes,
+        purpose: str,
+        owner: str | None = None,
+        *,
+        expires_after: dict[str, Any] | None = None,
+        thread_id: str | None = None,
+        call_id: str | None = None,
+        file_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a file. Uploads go through :meth:`check_upload` first; the code_interpreter
+        stores what code made with ``purpose="assistants_output"`` and the call that made it."""
+        created = now()
+        expires_at = None
+        if expires_after is not None:
+            expires_at = created + _expiry_seconds(expires_after)
+        obj = build(
+            FileObject,
+            id=file_id or new_id("file"),
+            object="file",
+            bytes=len(content),
+            created_at=created,
+            expires_at=expires_at,
+            filename=filename,
+            purpose=purpose,
+            status="processed",
+            status_details=None,
+        )
+        return await self.store.insert_file(obj, content, owner, thread_id=thread_id, call_id=call_id)
+
+    async def get(self, file_id: str, owner: str | None = None, param: str | None = None) -> dict[str, Any]:
+        obj = await self.store.get("file", file_id, owner)
+        if obj is None or _expired(obj):
+            raise NotFoundError("file", file_id, param=param)
+        return obj
+
+    async def content(self, file_id: str, owner: str | None = None) -> tuple[dict[str, Any], bytes]:
+        obj = await self.get(file_id, owner)
+        data = await self.store.file_content(file_id)
+        if data is None:  # deleted between the two reads
+            raise NotFoundError("file", file_id)
+        return obj, data
+
+    async def delete(self, file_id: str, owner: str | None = None) -> dict[str, Any]:
+        await self.get(file_id, owner)
+        await self.store.delete_file(file_id)
+        return {"id": file_id, "object": "file", "deleted": True}
+
+    async def list(self, query: Any, owner: str | None = None) -> dict[str, Any]:
+        from .core import page_body
+
+        params = list_params(query)
+        purpose = params.pop("purpose")
+        where = {"purpose": purpose} if purpose else {}
+        page = await self.store.list("file", owner=owner, **params, **where)
+        page.data = [f for f in page.data if not _expired(f)]
+        return page_body(page)
+
+
+def list_params(query: Any) -> dict[str, Any]:
+    allowed = {"purpose", "limit", "order", "after"}
+    for key in query:
+        if key not in allowed:
+            raise InvalidRequestError(f"Unrecognized query parameter: {key}", param=key)
+    out: dict[str, Any] = {"limit": 10_000, "order": "desc", "after": query.get("after") or None}
+    out["purpose"] = query.get("purpose") or None
+    if "limit" in query:
+        try:
+            out["limit"] = int(query["limit"])
+        except ValueError:
+            raise InvalidRequestError(
+                f"Invalid 'limit': expected an integer, got '{query['limit']}'.", param="limit"
+            ) from None
+        if not 1 <= out["limit"] <= 10_000:
+            raise InvalidRequestError(
+                f"Invalid 'limit': {out['limit']} is outside [1, 10000].", param="limit"
+            )
+    if "order" in query:
+        if query["order"] not in ("asc", "desc"):
+            raise InvalidRequestError(
+                f"Invalid 'order': expected 'asc' or 'desc', got '{query['order']}'.", param="order"
+            )
+        out["order"] = query["order"]
+    return out
+
+
+def _expiry_seconds(expires_after: dict[str, Any]) -> int:
+    if expires_after.get("anchor") != "created_at":
+        raise InvalidRequestError(
+            "Invalid 'expires_after[anchor]': expected 'created_at'.", param="expires_after.anchor"
+        )
+    try:
+        seconds = int(expires_after.get("seconds"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidRequestError(
+            "Invalid 'expires_after[seconds]': expected an integer.", param="expires_after.seconds"
+        ) from None
+    if not 3600 <= seconds <= 2_592_000:
+        raise InvalidRequestError(
+            f"Invalid 'expires_after[seconds]': {seconds} is outside [3600, 2592000].",
+            param="expires_after.seconds",
+        )
+    return seconds
+
+
+def _expired(obj: dict[str, Any]) -> bool:
+    return obj.get("expires_at") is not None and obj["expires_at"] <= now()

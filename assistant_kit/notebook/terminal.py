@@ -1,0 +1,146 @@
+"""``RunView``'s text mode: what a terminal, a script's stdout or terminal IPython shows.
+
+Message text is written as it arrives (a role prefix for non-assistant messages); a function
+call is one ``→ name(args)`` line once its arguments are complete, its output one ``← …``
+line; a ``code_interpreter`` call is ``→ code_interpreter`` and its code indented once the
+model has finished writing it, then its logs as they arrive (``← …``), one
+``[image file-… (N bytes)]`` line per image and ``✗ …`` if its step failed. Errors are
+``! error: …`` lines; the view ends with its status line.
+
+Control characters from the model are neutralised (an ESC sequence could rewrite the
+terminal): C0/C1 controls become U+FFFD, CR is dropped, tab and newline are kept. Output is
+buffered and written by :meth:`TextWriter.flush`, which the view calls at its throttled rate.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+from ._items import CallItem, Item, MessageItem
+from ._markup import truncate
+from .code import FileImages, image_line
+
+CONTROLS: dict[int, str | None] = {c: "\ufffd" for c in (*range(0, 9), 11, 12, *range(14, 32), 127)}
+CONTROLS.update({c: "\ufffd" for c in range(0x80, 0xA0)})
+CONTROLS[13] = None
+# Logs written per code call (the snapshot keeps them all); past it, one line says so.
+LOG_LIMIT = 10_000
+
+
+class TextWriter:
+    """Buffers the text of one view and writes it to ``file`` (default ``sys.stdout`` at
+    write time), ``title`` first. Items keep their own progress (``printed``, ``announced`` …)."""
+
+    def __init__(self, file: TextIO | None = None, title: str = "", files: FileImages | None = None):
+        self.file = file
+        self.title = title
+        self.files = files
+        self._buf: list[str] = []
+        self._owner: Any = None  # the item whose text the current line continues
+        self._at_line_start = True
+        self._title_written = False
+
+    def _out(self) -> TextIO:
+        return self.file if self.file is not None else sys.stdout
+
+    def flush(self) -> int:
+        """Write what is buffered; the number of writes (0 or 1)."""
+        if not self._buf:
+            return 0
+        out = self._out()
+        if self.title and not self._title_written:
+            self._title_written = True
+            out.write(f"{self.title}\n".translate(CONTROLS))
+        out.write("".join(self._buf))
+        out.flush()
+        self._buf.clear()
+        return 1
+
+    def stream(self, owner: Any, text: str, prefix: str = "") -> None:
+        """Continue ``owner``'s line with ``text``; a new owner starts a new line with ``prefix``."""
+        if self._owner is not owner:
+            self.end_line()
+            if prefix:
+                self._buf.append(prefix)
+            self._owner = owner
+        self._buf.append(text.translate(CONTROLS))
+        self._at_line_start = text.endswith("\n")
+
+    def end_line(self) -> None:
+        if not self._at_line_start:
+            self._buf.append("\n")
+            self._at_line_start = True
+        self._owner = None
+
+    def line(self, line: str) -> None:
+        self.end_line()
+        self._buf.append(line.translate(CONTROLS) + "\n")
+
+    # ---- messages ----------------------------------------------------------------------
+
+    def message_text(self, msg: MessageItem, text: str) -> None:
+        self.stream(msg, text, "" if msg.role == "assistant" else f"[{msg.role}] ")
+        msg.printed += len(text)
+
+    def message(self, msg: MessageItem) -> None:
+        """A whole message event: the text not written yet; once it is no longer in progress,
+        its images and other parts (once) and the end of its line."""
+        text = msg.text
+        if len(text) > msg.printed:
+            self.message_text(msg, text[msg.printed :])
+        if msg.status == "in_progress" or msg.extras_printed:
+            return
+        msg.extras_printed = True
+        for kind, value, file_id in msg.refs:
+            self.line(f"[{kind} {value} → {file_id}]")
+        for file_id in msg.images:
+            self.line(image_line(file_id, self.files))
+        for extra in msg.extras:
+            self.line(extra)
+        if self._owner is msg:
+            self.end_line()
+
+    # ---- tool calls --------------------------------------------------------------------
+
+    def calls(self, items: Iterable[Item], *, but: Item | None = None, final: bool = False) -> None:
+        """Announce the tool calls not announced yet (except ``but``, the one just starting)
+        and their outputs; a code call only once its code is complete (or ``final``)."""
+        for item in items:
+            if item is but or not isinstance(item, CallItem):
+                continue
+            if item.kind == "code_interpreter":
+                self.code(item, force=final or but is not None)
+                continue
+            if not item.announced:
+                item.announced = True
+                self.line(f"→ {item.name or item.kind}({truncate(item.arguments, 500)})")
+            if item.output is not None and not item.output_announced:
+                item.output_announced = True
+                prefix = "← error: " if item.error else "← "
+                self.line(prefix + truncate(item.output, 1000))
+
+    def code(self, call: CallItem, *, force: bool = False) -> None:
+        """A code call's progress: its code (once complete), new logs, new images, its error."""
+        if not call.announced:
+            if not (call.input_done or force):
+                return
+            call.announced = True
+            self.line("→ code_interpreter")
+            for code_line in call.arguments.splitlines():
+                self.line("    " + code_line)
+        logs = call.output or ""
+        if len(logs) > call.logs_printed and call.logs_printed < LOG_LIMIT:
+            chunk = logs[call.logs_printed : LOG_LIMIT]
+            self.stream(call, chunk, "← ")
+            call.logs_printed += len(chunk)
+        if len(logs) > LOG_LIMIT and call.logs_printed == LOG_LIMIT:
+            call.logs_printed += 1  # say it once
+            self.line(f"… (logs past {LOG_LIMIT:,} chars are not printed here)")
+        for file_id in call.images[call.images_printed :]:
+            self.line(image_line(file_id, self.files))
+        call.images_printed = len(call.images)
+        if call.failure and not call.output_announced:
+            call.output_announced = True
+            self.line(f"✗ {call.failure}")
