@@ -369,6 +369,29 @@ def test_owner_scoping(store: Store) -> None:
     assert len(store.list("thread").data) == 2
 
 
+def test_files_keep_bytes_apart_from_metadata(store: Store) -> None:
+    def file_obj(name: str, purpose: str) -> dict[str, Any]:
+        return {
+            "id": new_id("file"),
+            "object": "file",
+            "created_at": now(),
+            "filename": name,
+            "purpose": purpose,
+        }
+
+    blob = bytes(range(256)) * 1000  # every byte value: bytea / BLOB round trip
+    upload, made = file_obj("in.bin", "assistants"), file_obj("out.png", "assistants_output")
+    store.insert_file(upload, blob, owner="alice")
+    store.insert_file(made, b"\x89PNG", owner="alice", thread_id="thread_1", call_id="call_1")
+    assert store.file_content(upload["id"]) == blob
+    assert store.get("file", upload["id"], owner="bob") is None
+    assert [f["id"] for f in store.list("file", owner="alice", purpose="assistants").data] == [upload["id"]]
+    assert store.files_made_in("thread_1") == [("call_1", made)]
+    assert store.owner_of("file", made["id"]) == "alice"
+    assert store.delete_file(upload["id"]) and not store.delete_file(upload["id"])
+    assert store.file_content(upload["id"]) is None and store.get("file", upload["id"]) is None
+
+
 # -- pagination ------------------------------------------------------------------------------------
 
 
