@@ -379,6 +379,8 @@ class RunExecutor:
                 code = [c for c in calls if c["type"] == "code_interpreter"]
                 failure = await self._run_code(handle, tool_step, code) if code else None
                 if functions:
+                    if failure and tool_step is not None:  # the step fails once the outputs are in
+                        tool_step["last_error"] = {"code": "server_error", "message": failure}
                     return await self._requires_action(handle, functions)
                 await self._end_tool_step(handle, tool_step, failure)
                 continue
@@ -719,7 +721,10 @@ class RunExecutor:
         for call in step["step_details"]["tool_calls"]:
             if call["type"] == "function":  # code_interpreter calls of the step have their outputs
                 call["function"]["output"] = outputs[call["id"]]
-        step.update(status="completed", completed_at=now())
+        if step.get("last_error"):  # a code_interpreter call of the step failed in the sandbox
+            step.update(status="failed", failed_at=now())
+        else:
+            step.update(status="completed", completed_at=now())
         run.update(status="queued", required_action=None)
         claimed = await self.store.save_run(
             run, expect=("requires_action",), claim=self.worker, also=[("thread.run.step", step)]
@@ -734,7 +739,7 @@ class RunExecutor:
         handle = self.handles.get(run["id"])
         if handle:
             handle.open_steps = [s for s in handle.open_steps if s["id"] != step["id"]]
-        self.hub.publish(run["id"], "thread.run.step.completed", copy.deepcopy(step))
+        self.hub.publish(run["id"], f"thread.run.step.{step['status']}", copy.deepcopy(step))
         self.hub.tell("claimed", run["id"], by=self.worker)
 
     async def _incomplete(self, handle: RunHandle, reason: str) -> None:
