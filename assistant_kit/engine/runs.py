@@ -12,7 +12,8 @@ that created it (a client that disconnects does not stop it). Each model turn be
 ends. Events are published to the :class:`EventHub` as they happen, after the store has
 the state they describe, so a client that reacts to an event and re-reads sees it.
 
-Built-in tools are offered to the model as functions. A ``code_interpreter`` call becomes a
+Built-in tools are offered to the model as functions (the request for each turn is built in
+:mod:`.context`). A ``code_interpreter`` call becomes a
 ``code_interpreter`` tool call in the step; the engine runs it (:mod:`.code_calls`) and the run
 goes on with the model's next turn — function calls of the same turn still go to the client
 (``requires_action``). A sandbox failure (timeout, memory, dead kernel) fails the step, with
@@ -65,6 +66,7 @@ from ..models.registry import ProviderSettings
 from ..store.sql import ACTIVE_RUN_STATUSES, LEASED_RUN_STATUSES
 from ..tools import code_interpreter as ci
 from . import code_calls
+from .context import BUILTIN_TOOLS, next_request
 
 if TYPE_CHECKING:
     from .core import Engine
@@ -74,19 +76,6 @@ log = logging.getLogger("assistant_kit.runs")
 TERMINAL = frozenset({"completed", "incomplete", "failed", "cancelled", "expired"})
 ORPHANED = "The server executing this run stopped (its lease was not renewed for {seconds:g} s)."
 
-BUILTIN_TOOLS: dict[str, dict[str, Any]] = {
-    "code_interpreter": ci.tool_function(),
-    "file_search": {
-        "name": "file_search",
-        "description": "Search the files attached to this assistant or thread.",
-        "parameters": {
-            "type": "object",
-            "properties": {"query": {"type": "string"}},
-            "required": ["query"],
-        },
-    },
-}
-
 
 def build(cls: type[Any], /, **fields: Any) -> dict[str, Any]:
     """Validate ``fields`` as an ``openai.types.beta`` model and return its wire dict."""
@@ -95,10 +84,6 @@ def build(cls: type[Any], /, **fields: Any) -> dict[str, Any]:
 
 def text_content(value: str) -> dict[str, Any]:
     return {"type": "text", "text": {"value": value, "annotations": []}}
-
-
-def _sort_key(obj: dict[str, Any]) -> str:
-    return obj["id"].split("_", 1)[1]
 
 
 @dataclass
@@ -359,7 +344,7 @@ class RunExecutor:
             used = usage.get("completion_tokens", 0)
             if limit is not None and used >= limit:
                 return await self._incomplete(handle, "max_completion_tokens")
-            request = await self._request(handle, None if limit is None else limit - used)
+            request = await next_request(self, handle, None if limit is None else limit - used)
             if request is None:
                 return await self._incomplete(handle, "max_prompt_tokens")
             finish, calls, tool_step = await self._turn(handle, request)
@@ -391,80 +376,6 @@ class RunExecutor:
             await self._save_run(run)
             self._publish_run(run)
             return
-
-    async def _request(self, handle: RunHandle, max_tokens: int | None) -> ModelRequest | None:
-        """The chat-format request for the next turn, or None if it cannot fit the budget."""
-        run = handle.run
-        strategy = run.get("truncation_strategy") or {}
-        last = strategy.get("last_messages") if strategy.get("type") == "last_messages" else None
-        messages = await self.store.thread_messages(run["thread_id"], last)
-        steps = [
-            s
-            for s in (
-                await self.store.list("thread.run.step", run_id=run["id"], order="asc", limit=1000)
-            ).data
-            if s["type"] == "tool_calls"
-        ]
-        made: dict[str, list[dict[str, Any]]] = {}
-        if any(c["type"] == "code_interpreter" for s in steps for c in s["step_details"]["tool_calls"]):
-            for call_id, file in await self.store.files_made_in(run["thread_id"]):
-                made.setdefault(call_id, []).append(file)
-        history: list[dict[str, Any]] = []
-        for obj in sorted(messages + steps, key=_sort_key):
-            if obj["object"] == "thread.message":
-                history.append({"role": obj["role"], "content": _message_text(obj)})
-            else:
-                calls = obj["step_details"]["tool_calls"]
-                history.append(
-                    {"role": "assistant", "content": None, "tool_calls": [_as_function(c) for c in calls]}
-                )
-                history.extend(
-                    {
-                        "role": "tool",
-                        "tool_call_id": c["id"],
-                        "content": _tool_result(c, made.get(c["id"], [])),
-                    }
-                    for c in calls
-                )
-        system = [{"role": "system", "content": run["instructions"]}] if run.get("instructions") else []
-        budget = run.get("max_prompt_tokens")
-        if budget is not None:
-            budget -= (run.get("usage") or {}).get("prompt_tokens", 0)
-            # Drop the oldest history until the estimate fits (tool rounds stay whole).
-            while history and handle.model.count_tokens(system + history) > budget:
-                history.pop(0)
-                while history and history[0]["role"] == "tool":
-                    history.pop(0)
-            if not history:
-                return None
-        tools, builtin = [], set()
-        for tool in run.get("tools") or []:
-            if tool["type"] == "function":
-                tools.append({"type": "function", "function": tool["function"]})
-            elif tool["type"] == ci.NAME and self.engine.code.enabled:
-                if handle.input_names is None:  # once per activation: files can't change mid-run
-                    owner = await self.store.owner_of("thread", run["thread_id"])
-                    handle.input_names = await code_calls.input_files(self, run, owner)
-                tools.append({"type": "function", "function": ci.tool_function(handle.input_names)})
-                builtin.add(tool["type"])
-            elif tool["type"] in BUILTIN_TOOLS:
-                tools.append({"type": "function", "function": BUILTIN_TOOLS[tool["type"]]})
-                builtin.add(tool["type"])
-        choice = run.get("tool_choice")
-        if isinstance(choice, dict) and choice.get("type") in BUILTIN_TOOLS:
-            choice = {"type": "function", "function": {"name": choice["type"]}}
-        fmt = run.get("response_format")
-        return ModelRequest(
-            messages=system + history,
-            tools=tools,
-            tool_choice=None if choice in (None, "auto") and not tools else choice,
-            parallel_tool_calls=run.get("parallel_tool_calls", True),
-            response_format=None if fmt in (None, "auto") else fmt,
-            temperature=run.get("temperature"),
-            top_p=run.get("top_p"),
-            max_tokens=max_tokens,
-            builtin_tools=builtin,
-        )
 
     async def _turn(
         self, handle: RunHandle, request: ModelRequest
@@ -893,33 +804,6 @@ def _usage_dict(usage: Usage) -> dict[str, int]:
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.prompt_tokens + usage.completion_tokens,
     }
-
-
-def _as_function(call: dict[str, Any]) -> dict[str, Any]:
-    """A step's tool call as the chat-format call the model made."""
-    if call["type"] == "code_interpreter":
-        function = {"name": ci.NAME, "arguments": ci.arguments_json(call["code_interpreter"]["input"])}
-    else:
-        function = {"name": call["function"]["name"], "arguments": call["function"]["arguments"]}
-    return {"id": call["id"], "type": "function", "function": function}
-
-
-def _tool_result(call: dict[str, Any], made: list[dict[str, Any]]) -> str:
-    if call["type"] == "code_interpreter":
-        return ci.model_result(call, made)
-    return call["function"]["output"] or ""
-
-
-def _message_text(message: dict[str, Any]) -> str:
-    parts = []
-    for part in message.get("content") or []:
-        if part["type"] == "text":
-            parts.append(part["text"]["value"])
-        elif part["type"] == "image_url":
-            parts.append(f"[image: {part['image_url']['url']}]")
-        elif part["type"] == "image_file":
-            parts.append(f"[image file: {part['image_file']['file_id']}]")
-    return "\n".join(parts)
 
 
 __all__ = ["TERMINAL", "Run", "RunExecutor", "build", "text_content"]

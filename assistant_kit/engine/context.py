@@ -1,0 +1,138 @@
+"""What the model sees on its next turn: the thread's messages and this run's tool rounds in
+the chat format, the tools (built-ins as functions), the budget-trimmed history.
+
+The run executor (:mod:`assistant_kit.engine.runs`) calls :func:`next_request` before every
+turn; nothing here changes a run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..models.base import ModelRequest
+from ..tools import code_interpreter as ci
+from . import code_calls
+
+if TYPE_CHECKING:
+    from .runs import RunExecutor, RunHandle
+
+BUILTIN_TOOLS: dict[str, dict[str, Any]] = {
+    "code_interpreter": ci.tool_function(),
+    "file_search": {
+        "name": "file_search",
+        "description": "Search the files attached to this assistant or thread.",
+        "parameters": {
+            "type": "object",
+            "properties": {"query": {"type": "string"}},
+            "required": ["query"],
+        },
+    },
+}
+
+
+async def next_request(
+    executor: RunExecutor, handle: RunHandle, max_tokens: int | None
+) -> ModelRequest | None:
+    """The chat-format request for the next turn, or None if it cannot fit the budget."""
+    run = handle.run
+    strategy = run.get("truncation_strategy") or {}
+    last = strategy.get("last_messages") if strategy.get("type") == "last_messages" else None
+    messages = await executor.store.thread_messages(run["thread_id"], last)
+    steps = [
+        s
+        for s in (
+            await executor.store.list("thread.run.step", run_id=run["id"], order="asc", limit=1000)
+        ).data
+        if s["type"] == "tool_calls"
+    ]
+    made: dict[str, list[dict[str, Any]]] = {}
+    if any(c["type"] == "code_interpreter" for s in steps for c in s["step_details"]["tool_calls"]):
+        for call_id, file in await executor.store.files_made_in(run["thread_id"]):
+            made.setdefault(call_id, []).append(file)
+    history: list[dict[str, Any]] = []
+    for obj in sorted(messages + steps, key=_sort_key):
+        if obj["object"] == "thread.message":
+            history.append({"role": obj["role"], "content": _message_text(obj)})
+        else:
+            calls = obj["step_details"]["tool_calls"]
+            history.append(
+                {"role": "assistant", "content": None, "tool_calls": [_as_function(c) for c in calls]}
+            )
+            history.extend(
+                {
+                    "role": "tool",
+                    "tool_call_id": c["id"],
+                    "content": _tool_result(c, made.get(c["id"], [])),
+                }
+                for c in calls
+            )
+    system = [{"role": "system", "content": run["instructions"]}] if run.get("instructions") else []
+    budget = run.get("max_prompt_tokens")
+    if budget is not None:
+        budget -= (run.get("usage") or {}).get("prompt_tokens", 0)
+        # Drop the oldest history until the estimate fits (tool rounds stay whole).
+        while history and handle.model.count_tokens(system + history) > budget:
+            history.pop(0)
+            while history and history[0]["role"] == "tool":
+                history.pop(0)
+        if not history:
+            return None
+    tools, builtin = [], set()
+    for tool in run.get("tools") or []:
+        if tool["type"] == "function":
+            tools.append({"type": "function", "function": tool["function"]})
+        elif tool["type"] == ci.NAME and executor.engine.code.enabled:
+            if handle.input_names is None:  # once per activation: files can't change mid-run
+                owner = await executor.store.owner_of("thread", run["thread_id"])
+                handle.input_names = await code_calls.input_files(executor, run, owner)
+            tools.append({"type": "function", "function": ci.tool_function(handle.input_names)})
+            builtin.add(tool["type"])
+        elif tool["type"] in BUILTIN_TOOLS:
+            tools.append({"type": "function", "function": BUILTIN_TOOLS[tool["type"]]})
+            builtin.add(tool["type"])
+    choice = run.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in BUILTIN_TOOLS:
+        choice = {"type": "function", "function": {"name": choice["type"]}}
+    fmt = run.get("response_format")
+    return ModelRequest(
+        messages=system + history,
+        tools=tools,
+        tool_choice=None if choice in (None, "auto") and not tools else choice,
+        parallel_tool_calls=run.get("parallel_tool_calls", True),
+        response_format=None if fmt in (None, "auto") else fmt,
+        temperature=run.get("temperature"),
+        top_p=run.get("top_p"),
+        max_tokens=max_tokens,
+        builtin_tools=builtin,
+    )
+
+
+def _sort_key(obj: dict[str, Any]) -> str:
+    return obj["id"].split("_", 1)[1]
+
+
+def _as_function(call: dict[str, Any]) -> dict[str, Any]:
+    """A step's tool call as the chat-format call the model made."""
+    if call["type"] == "code_interpreter":
+        function = {"name": ci.NAME, "arguments": ci.arguments_json(call["code_interpreter"]["input"])}
+    else:
+        function = {"name": call["function"]["name"], "arguments": call["function"]["arguments"]}
+    return {"id": call["id"], "type": "function", "function": function}
+
+
+def _tool_result(call: dict[str, Any], made: list[dict[str, Any]]) -> str:
+    if call["type"] == "code_interpreter":
+        return ci.model_result(call, made)
+    return call["function"]["output"] or ""
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    parts = []
+    for part in message.get("content") or []:
+        if part["type"] == "text":
+            parts.append(part["text"]["value"])
+        elif part["type"] == "image_url":
+            parts.append(f"[image: {part['image_url']['url']}]")
+        elif part["type"] == "image_file":
+            parts.append(f"[image file: {part['image_file']['file_id']}]")
+    return "\n".join(parts)
