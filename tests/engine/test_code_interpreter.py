@@ -122,13 +122,24 @@ def test_print_plot_raise_loop_environ_in_one_run(code_client: openai.OpenAI) ->
     assert "hello 42" in text and "ValueError: bad value here" in text and "timed out" in text
 
 
-def test_kernel_crash_is_a_tool_error_and_the_run_goes_on(code_client: openai.OpenAI) -> None:
-    thread, run = _run(code_client, fenced("x = 1", "import os\nos._exit(3)", "print('x' in dir())"))
+def test_kernel_crash_and_memory_bomb_are_tool_errors_and_the_run_goes_on(code_client: openai.OpenAI) -> None:
+    programs = (
+        "x = 1",
+        "import os\nos._exit(3)",
+        "print('x' in dir())",
+        "y = 2\nblocks = []\nwhile True:\n    blocks.append(bytearray(50 * 1024 ** 2))",  # limit: 400 MB
+        "print('y' in dir())",
+    )
+    thread, run = _run(code_client, fenced(*programs))
     assert run.status == "completed", run.last_error
     steps = _code_steps(code_client, thread.id, run.id)
-    assert [s.status for s in steps] == ["completed", "failed", "completed"]
+    assert [s.status for s in steps] == ["completed", "failed", "completed", "failed", "completed"]
     assert "kernel" in steps[1].last_error.message.lower()
     assert _logs(steps[2].step_details.tool_calls[0]) == "False\n"  # restarted: state is gone
+    assert "memory" in steps[3].last_error.message.lower() and "400" in steps[3].last_error.message
+    assert _logs(steps[4].step_details.tool_calls[0]) == "False\n"
+    text = code_client.beta.threads.messages.list(thread.id).data[0].content[0].text.value
+    assert "memory" in text.lower()  # the model read the reason
 
 
 def test_state_persists_across_runs(code_client: openai.OpenAI) -> None:
