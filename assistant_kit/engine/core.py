@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("assistant_kit.engine")
 
+MAX_CODE_FILES = 20  # tool_resources.code_interpreter.file_ids, per the spec
+
 _KIND_NAMES = {
     "assistant": "assistant",
     "thread": "thread",
@@ -213,6 +215,35 @@ class Engine:
     ) -> dict[str, Any]:
         return page_body(await self.store.list(kind, owner=owner, **params, **where))
 
+    async def _check_references(self, body: dict[str, Any], owner: str | None, where: str = "") -> None:
+        """Files a body points at must exist and be the caller's (400 naming the parameter and
+        the id), within the spec's counts: 20 code_interpreter files, one vector store."""
+        resources = body.get("tool_resources") or {}
+        file_ids = (resources.get("code_interpreter") or {}).get("file_ids") or []
+        param = f"{where}tool_resources.code_interpreter.file_ids"
+        if len(file_ids) > MAX_CODE_FILES:
+            raise InvalidRequestError(
+                f"Invalid '{param}': at most {MAX_CODE_FILES} files, got {len(file_ids)}.", param=param
+            )
+        for index, file_id in enumerate(file_ids):
+            await self._check_file(file_id, owner, f"{param}[{index}]")
+        stores = (resources.get("file_search") or {}).get("vector_store_ids") or []
+        if len(stores) > 1:
+            param = f"{where}tool_resources.file_search.vector_store_ids"
+            raise InvalidRequestError(
+                f"Invalid '{param}': at most 1 vector store, got {len(stores)}.", param=param
+            )
+        for index, attachment in enumerate(body.get("attachments") or []):
+            await self._check_file(attachment.get("file_id"), owner, f"{where}attachments[{index}].file_id")
+
+    async def _check_messages(self, messages: list[dict[str, Any]], owner: str | None, where: str) -> None:
+        for index, message in enumerate(messages):
+            await self._check_references(message, owner, f"{where}[{index}].")
+
+    async def _check_file(self, file_id: Any, owner: str | None, param: str) -> None:
+        if not isinstance(file_id, str) or await self.store.get("file", file_id, owner) is None:
+            raise InvalidRequestError(f"Invalid '{param}': no file found with id '{file_id}'.", param=param)
+
     @staticmethod
     def _deleted(kind: str, object_id: str) -> dict[str, Any]:
         return {"id": object_id, "object": f"{kind}.deleted", "deleted": True}
@@ -220,6 +251,7 @@ class Engine:
     # -- assistants ----------------------------------------------------------------------
 
     async def create_assistant(self, body: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
+        await self._check_references(body, owner)
         obj = build(
             Assistant,
             **{
@@ -247,6 +279,7 @@ class Engine:
         self, assistant_id: str, body: dict[str, Any], owner: str | None = None
     ) -> dict[str, Any]:
         obj = await self._get("assistant", assistant_id, owner)
+        await self._check_references(body, owner)
         changes = {k: v for k, v in body.items() if v is not None or k not in ("metadata", "tools")}
         obj = build(Assistant, **{**obj, **changes})
         return await self.store.put("assistant", obj)
@@ -280,6 +313,8 @@ class Engine:
         )
 
     async def create_thread(self, body: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
+        await self._check_references(body, owner)
+        await self._check_messages(body.get("messages") or [], owner, "messages")
         thread = build(
             Thread,
             id=new_id("thread"),
@@ -300,6 +335,7 @@ class Engine:
         self, thread_id: str, body: dict[str, Any], owner: str | None = None
     ) -> dict[str, Any]:
         thread = await self._get("thread", thread_id, owner)
+        await self._check_references(body, owner)
         thread.update({k: v for k, v in body.items() if v is not None})
         return await self.store.put("thread", build(Thread, **thread))
 
@@ -323,6 +359,7 @@ class Engine:
         self, thread_id: str, body: dict[str, Any], owner: str | None = None
     ) -> dict[str, Any]:
         await self._get("thread", thread_id, owner)
+        await self._check_references(body, owner)
         message = self._new_message(thread_id, body)
         await self.store.insert_if_idle(thread_id, [("thread.message", message)], owner)
         return message
@@ -378,6 +415,7 @@ class Engine:
             instructions = assistant.get("instructions") or ""
         if body.get("additional_instructions"):
             instructions = (instructions + "\n\n" if instructions else "") + body["additional_instructions"]
+        await self._check_messages(body.get("additional_messages") or [], owner, "additional_messages")
         tools = body["tools"] if body.get("tools") is not None else assistant.get("tools") or []
         choice = body.get("tool_choice") or "auto"
         self._check_tool_choice(choice, tools)
@@ -452,6 +490,9 @@ class Engine:
     ) -> tuple[dict[str, Any], Subscription | None]:
         await self._get("assistant", body["assistant_id"], owner, "assistant_id")
         thread_body = dict(body.get("thread") or {})
+        await self._check_references(body, owner)
+        await self._check_references(thread_body, owner, "thread.")
+        await self._check_messages(thread_body.get("messages") or [], owner, "thread.messages")
         if body.get("tool_resources") is not None:
             thread_body["tool_resources"] = body["tool_resources"]
         thread = await self.create_thread(thread_body, owner)

@@ -98,3 +98,70 @@ def test_list_params_are_checked(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as err:
         client.files.list(extra_query={"colour": "red"})
     assert err.value.body["param"] == "colour"
+
+
+def test_file_references_must_exist(client: openai.OpenAI) -> None:
+    """Bodies that point at files: an unknown id is a 400 naming the parameter and the id."""
+    real = client.files.create(file=("a.txt", b"x"), purpose="assistants")
+    assistant = client.beta.assistants.create(model="test/echo")
+    resources = {"code_interpreter": {"file_ids": [real.id, "file_nope"]}}
+    attachment = [{"file_id": "file_gone", "tools": [{"type": "code_interpreter"}]}]
+    cases = [
+        (
+            lambda: client.beta.assistants.create(model="test/echo", tool_resources=resources),
+            "tool_resources.code_interpreter.file_ids[1]",
+        ),
+        (
+            lambda: client.beta.assistants.update(assistant.id, tool_resources=resources),
+            "tool_resources.code_interpreter.file_ids[1]",
+        ),
+        (
+            lambda: client.beta.threads.create(tool_resources=resources),
+            "tool_resources.code_interpreter.file_ids[1]",
+        ),
+        (
+            lambda: client.beta.threads.create(
+                messages=[
+                    {"role": "user", "content": "hi"},
+                    {"role": "user", "content": "x", "attachments": attachment},
+                ]
+            ),
+            "messages[1].attachments[0].file_id",
+        ),
+        (
+            lambda: client.beta.threads.create_and_run(
+                assistant_id=assistant.id,
+                thread={"messages": [{"role": "user", "content": "x", "attachments": attachment}]},
+            ),
+            "thread.messages[0].attachments[0].file_id",
+        ),
+        (
+            lambda: client.beta.assistants.create(
+                model="test/echo", tool_resources={"code_interpreter": {"file_ids": [real.id] * 21}}
+            ),
+            "tool_resources.code_interpreter.file_ids",
+        ),
+        (
+            lambda: client.beta.assistants.create(
+                model="test/echo", tool_resources={"file_search": {"vector_store_ids": ["vs_a", "vs_b"]}}
+            ),
+            "tool_resources.file_search.vector_store_ids",
+        ),
+    ]
+    for call, param in cases:
+        with pytest.raises(openai.BadRequestError) as err:
+            call()
+        assert err.value.body["param"] == param
+    thread = client.beta.threads.create()
+    with pytest.raises(openai.BadRequestError) as err:
+        client.beta.threads.messages.create(thread.id, role="user", content="x", attachments=attachment)
+    assert err.value.body["param"] == "attachments[0].file_id" and "file_gone" in err.value.message
+    with pytest.raises(openai.BadRequestError) as err:
+        client.beta.threads.runs.create(
+            thread_id=thread.id,
+            assistant_id=assistant.id,
+            additional_messages=[{"role": "user", "content": "x", "attachments": attachment}],
+        )
+    assert err.value.body["param"] == "additional_messages[0].attachments[0].file_id"
+    assert client.beta.threads.messages.list(thread.id).data == []  # nothing half-written
+    assert [a.id for a in client.beta.assistants.list()] == [assistant.id]

@@ -77,6 +77,7 @@ def completed_run(client: openai.OpenAI, text: str = "hello there") -> tuple[Ass
 
 
 def test_assistant_create_with_all_fields(client: openai.OpenAI) -> None:
+    data = client.files.create(file=("data.csv", b"a,b\n"), purpose="assistants")
     assistant = client.beta.assistants.create(
         model="test/echo",
         name="Weather bot",
@@ -84,7 +85,7 @@ def test_assistant_create_with_all_fields(client: openai.OpenAI) -> None:
         instructions="Be brief.",
         tools=[FUNCTION_TOOL, {"type": "code_interpreter"}, {"type": "file_search"}],
         tool_resources={
-            "code_interpreter": {"file_ids": ["file-abc"]},
+            "code_interpreter": {"file_ids": [data.id]},
             "file_search": {"vector_store_ids": ["vs_abc"]},
         },
         metadata={"team": "weather", "tier": "gold"},
@@ -107,7 +108,7 @@ def test_assistant_create_with_all_fields(client: openai.OpenAI) -> None:
     assert function.function.parameters == FUNCTION_TOOL["function"]["parameters"]
     assert assistant.tool_resources is not None
     assert assistant.tool_resources.code_interpreter is not None
-    assert assistant.tool_resources.code_interpreter.file_ids == ["file-abc"]
+    assert assistant.tool_resources.code_interpreter.file_ids == [data.id]
     assert assistant.tool_resources.file_search is not None
     assert assistant.tool_resources.file_search.vector_store_ids == ["vs_abc"]
     assert assistant.metadata == {"team": "weather", "tier": "gold"}
