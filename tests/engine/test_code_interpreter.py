@@ -35,6 +35,7 @@ def code_client(make_client, monkeypatch: pytest.MonkeyPatch) -> openai.OpenAI: 
     is made) and secrets in the environment the kernels must not see."""
     monkeypatch.setenv("ASSISTANT_KIT_CODE_TIMEOUT", "10")  # matplotlib imports slowly on a busy machine
     monkeypatch.setenv("ASSISTANT_KIT_CODE_MEMORY_MB", "400")
+    monkeypatch.setenv("ASSISTANT_KIT_CODE_IDLE_SECONDS", "20")  # in-process engines live on: free kernels
     monkeypatch.setenv("OPENAI_API_KEY", "sk-parent-secret")
     monkeypatch.setenv("ASSISTANT_KIT_MASTER_KEY", "mk-parent-secret")
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw-parent-secret@db/kit")

@@ -258,12 +258,14 @@ def test_cancel_run_waiting_for_tool_outputs(client: openai.OpenAI) -> None:
 
 
 def test_expiry_while_waiting_for_tool_outputs(make_client) -> None:  # type: ignore[no-untyped-def]
-    client = make_client(run_expiry_seconds=1)
+    # 3 s: the run must reach requires_action and be seen there first, also on a busy CI machine
+    # (created_at is whole seconds, so the wait can be as short as 2 s).
+    client = make_client(run_expiry_seconds=3)
     a, t = _setup(client, "test/tools", tools=TOOLS[:1])
     run = client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id)
-    assert run.status == "requires_action" and run.expires_at - run.created_at == 1
+    assert run.status == "requires_action" and run.expires_at - run.created_at == 3
     run = wait_for(
-        lambda: (r := client.beta.threads.runs.retrieve(run.id, thread_id=t.id)).status == "expired" and r, 4
+        lambda: (r := client.beta.threads.runs.retrieve(run.id, thread_id=t.id)).status == "expired" and r, 6
     )
     (step,) = client.beta.threads.runs.steps.list(run_id=run.id, thread_id=t.id).data
     assert step.status == "expired" and step.expired_at
