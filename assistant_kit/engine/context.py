@@ -93,6 +93,11 @@ async def next_request(
     choice = run.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") in BUILTIN_TOOLS:
         choice = {"type": "function", "function": {"name": choice["type"]}}
+    if (choice == "required" or isinstance(choice, dict)) and _engine_ran_code(steps):
+        # A forced choice has been honoured; forcing it again would make the engine loop on its
+        # own tool until the run expires (no client in the loop to stop it). Function calls are
+        # unaffected: each of them returns the run to the client.
+        choice = "auto"
     fmt = run.get("response_format")
     return ModelRequest(
         messages=system + history,
@@ -136,3 +141,7 @@ def _message_text(message: dict[str, Any]) -> str:
         elif part["type"] == "image_file":
             parts.append(f"[image file: {part['image_file']['file_id']}]")
     return "\n".join(parts)
+
+
+def _engine_ran_code(steps: list[dict[str, Any]]) -> bool:
+    return any(c["type"] == "code_interpreter" for s in steps for c in s["step_details"]["tool_calls"])

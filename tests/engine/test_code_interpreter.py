@@ -338,3 +338,22 @@ def test_cancel_while_code_runs(code_client: openai.OpenAI) -> None:
     assert run.status == "cancelled"
     (step,) = _code_steps(code_client, thread.id, run.id)
     assert step.status == "cancelled"
+
+
+def test_forced_code_interpreter_is_honoured_once(make_client, fake_upstream) -> None:  # type: ignore[no-untyped-def]
+    """tool_choice={"type": "code_interpreter"} forces the first turn; later turns are "auto", so
+    a model that would always obey cannot keep the engine running code until the run expires."""
+    client = make_client(
+        api_key="sk-x", api_base=fake_upstream.url, code_interpreter=CodeInterpreterSettings.local()
+    )
+    assistant = _assistant(client, model="openai/m")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+    fake_upstream.reply_tool_calls([("code_interpreter", {"code": "print(1)"})])
+    fake_upstream.reply_text("done")
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, tool_choice={"type": "code_interpreter"}
+    )
+    assert run.status == "completed", run.last_error
+    first, second = (r.body for r in fake_upstream.requests[-2:])
+    assert first["tool_choice"] == {"type": "function", "function": {"name": "code_interpreter"}}
+    assert second["tool_choice"] == "auto"
