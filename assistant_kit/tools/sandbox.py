@@ -51,10 +51,8 @@ A pool belongs to the event loop that first uses it.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import base64
 import contextlib
-import functools
 import importlib.util
 import logging
 import os
@@ -65,12 +63,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidRequestError
+from .kernel import LIVE, kernel_argv, kernel_env, kill
+from .kernel import manager as make_manager
 
 __all__ = ["ExecutionResult", "KernelPool", "SandboxLimits", "kernel_env", "unavailable_reason"]
 
@@ -78,16 +78,7 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'assistant-kit[code-interpreter]'"
 _POLL = 0.05  # seconds between watchdog checks (memory, death) while code runs
-_KERNEL_FLAGS = (
-    "--HistoryManager.enabled=False",  # no SQLite history file to open at start, nothing to leak
-    "--InteractiveShell.xmode=Plain",  # short tracebacks: what the model needs, no source context
-    "--InteractiveShell.colors=nocolor",
-)
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-_PASS_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "LD_LIBRARY_PATH")
-_PASS_ENV_WINDOWS = ("SYSTEMROOT", "WINDIR", "COMSPEC", "PATHEXT")
-_SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|_URL$|^ASSISTANT_KIT_", re.I)
-_THREAD_CAPS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 _GONE = "variables and imports are gone"
 
 
@@ -137,112 +128,6 @@ def unavailable_reason() -> str | None:
     if not sys.executable:
         return "The code interpreter cannot find this Python's executable to start a kernel with."
     return None
-
-
-def kernel_env(private: Path, parent: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The kernel's environment: the allowlist taken from ``parent`` (default ``os.environ``), the
-    private dirs, thread caps; never a variable whose name looks secret."""
-    parent = os.environ if parent is None else parent
-    names = _PASS_ENV + (_PASS_ENV_WINDOWS if os.name == "nt" else ())
-    env = {name: parent[name] for name in names if name in parent}
-    env.update({name: value for name, value in parent.items() if name.startswith("LC_")})
-    tmp = private / "tmp"
-    env.update(
-        HOME=str(private),
-        USERPROFILE=str(private),
-        IPYTHONDIR=str(private / "ipython"),
-        MPLCONFIGDIR=str(private / "matplotlib"),
-        JUPYTER_CONFIG_DIR=str(private / "jupyter"),
-        JUPYTER_DATA_DIR=str(private / "jupyter"),
-        JUPYTER_RUNTIME_DIR=str(private / "jupyter" / "runtime"),
-        XDG_CACHE_HOME=str(private / "cache"),
-        XDG_CONFIG_HOME=str(private / "config"),
-        TMPDIR=str(tmp),
-        TEMP=str(tmp),
-        TMP=str(tmp),
-        PYTHONDONTWRITEBYTECODE="1",  # no __pycache__ beside modules the code writes
-        **dict.fromkeys(_THREAD_CAPS, "1"),
-    )
-    return {name: value for name, value in env.items() if not _SECRET_ENV.search(name)}
-
-
-def _kernel_argv(limits: SandboxLimits) -> list[str]:
-    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", *_KERNEL_FLAGS]
-    if os.name != "posix":  # no rlimits, no nice: the watchdog and the timeout still apply
-        return kernel
-    mb = 1024 * 1024
-    options = [
-        "nice=10",
-        f"CPU={limits.cpu_seconds}:{limits.cpu_seconds + 5}",  # SIGXCPU, then SIGKILL if caught
-        f"FSIZE={limits.max_file_mb * mb}",
-        "CORE=0",
-    ]
-    if sys.platform.startswith("linux"):
-        options.append(f"DATA={(limits.memory_mb * 5 // 4 + 128) * mb}")
-    launcher = str(Path(__file__).with_name("_launch.py"))
-    return [sys.executable, "-I", "-S", launcher, *options, "--", *kernel]
-
-
-def _manager(limits: SandboxLimits, private: Path) -> Any:
-    """An AsyncKernelManager for one kernel: our argv (not whatever "python3" kernelspec the user
-    has installed), its connection file in ``private``, and CurveZMQ between engine and kernel when
-    both ends support it (the kernel listens on localhost TCP; ipykernel's kernelspec metadata says
-    whether it can encrypt, and "auto" only encrypts then)."""
-    import zmq
-    from ipykernel.kernelspec import get_kernel_dict
-    from jupyter_client import AsyncKernelManager
-    from jupyter_client.kernelspec import KernelSpec
-
-    metadata = get_kernel_dict().get("metadata", {})
-    spec = KernelSpec(argv=_kernel_argv(limits), display_name="sandbox", language="python", metadata=metadata)
-    options = {}
-    if zmq.has("curve") and "transport_encryption" in AsyncKernelManager.class_trait_names():
-        options["transport_encryption"] = "auto"
-    manager = AsyncKernelManager(
-        kernel_spec_manager=_spec_manager_class()(spec), kernel_name="sandbox", **options
-    )
-    manager.connection_file = str(private / "kernel.json")
-    return manager
-
-
-@functools.cache
-def _spec_manager_class() -> type:
-    """A KernelSpecManager that knows one spec, the one it is given."""
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    class _OneSpec(KernelSpecManager):
-        def __init__(self, spec: Any, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.spec = spec
-
-        def get_kernel_spec(self, kernel_name: str) -> Any:
-            return self.spec
-
-    return _OneSpec
-
-
-# Every kernel process this Python started and has not reaped yet, for the atexit hook.
-_LIVE: set[subprocess.Popen[Any]] = set()
-
-
-def _kill(process: subprocess.Popen[Any]) -> None:
-    """SIGKILL the kernel and its process group (what its code spawned). Does not wait."""
-    with contextlib.suppress(OSError):
-        if hasattr(os, "killpg"):
-            os.killpg(process.pid, signal.SIGKILL)
-        elif process.poll() is None:
-            process.kill()
-
-
-@atexit.register
-def _kill_all() -> None:
-    """The safety net: no kernel outlives the Python that started it (a notebook closed, pytest done)."""
-    for process in list(_LIVE):
-        _kill(process)
-    for process in list(_LIVE):
-        with contextlib.suppress(Exception):
-            process.wait(timeout=2)
-    _LIVE.clear()
 
 
 class _Logs:
@@ -311,10 +196,10 @@ class _Kernel:
                 await self.wait(1.0)
             except Exception as exc:  # the kill below is what matters
                 log.debug("graceful kernel shutdown failed: %r", exc)
-        _kill(self.process)
+        kill(self.process)
         await self.wait(5.0)  # a dying process with a big heap takes a moment to unmap it
         if self.process.poll() is not None:
-            _LIVE.discard(self.process)
+            LIVE.discard(self.process)
         with contextlib.suppress(Exception):
             await self.manager.cleanup_resources()
 
@@ -483,7 +368,7 @@ class KernelPool:
         except BaseException:  # cancelled (a run cancelled) or broken: the code must not run on
             if slot.kernel is kernel:
                 slot.kernel = None
-            _kill(kernel.process)
+            kill(kernel.process)
             await asyncio.shield(kernel.stop(graceful=False))
             raise
         if status in ("timeout", "memory", "crashed"):
@@ -501,7 +386,9 @@ class KernelPool:
         workdir, private = self.workdir(key), self._private(key)
         private.mkdir(mode=0o700, parents=True, exist_ok=True)
         (private / "tmp").mkdir(mode=0o700, exist_ok=True)
-        manager = _manager(self.limits, private)
+        manager = make_manager(
+            kernel_argv(self.limits.cpu_seconds, self.limits.max_file_mb, self.limits.memory_mb), private
+        )
         # The kernel's own stdout/stderr (its log, C-level crash messages) go to a file of its own,
         # not into the engine's terminal or the notebook's.
         with open(private / "kernel.log", "ab") as kernel_log:
@@ -509,7 +396,7 @@ class KernelPool:
                 env=kernel_env(private), cwd=str(workdir), stdout=kernel_log, stderr=kernel_log
             )
         process = manager.provisioner.process
-        _LIVE.add(process)
+        LIVE.add(process)
         client = manager.client()
         client.start_channels(stdin=False, hb=False, control=False)
         kernel = _Kernel(manager, client, process)
@@ -552,7 +439,7 @@ class KernelPool:
                     status, reason = "crashed", kernel.stopped or _death_reason(exit_code, limits)
                     break
                 if kernel.rss() > limits.memory_mb * 1024 * 1024:
-                    _kill(kernel.process)
+                    kill(kernel.process)
                     status = "memory"
                     reason = (
                         f"Execution used more than {limits.memory_mb} MB of memory and was stopped; "
@@ -648,7 +535,7 @@ class KernelPool:
             await kernel.stop(graceful=True)
             return
         kernel.stopped = f"The kernel was shut down while this code was running, so {_GONE}."
-        _kill(kernel.process)
+        kill(kernel.process)
         await kernel.wait(5.0)
 
     async def shutdown(self, key: str, *, remove_files: bool = False) -> None:

@@ -1,0 +1,135 @@
+"""One kernel process of the code_interpreter: its command line (wrapped in ``_launch.py``, which
+sets the rlimits), its environment (an allowlist, then anything secret-looking dropped), its
+jupyter_client manager, and the ``atexit`` net that kills every kernel this Python started.
+:mod:`.sandbox` explains the choices; this module only makes processes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+_KERNEL_FLAGS = (
+    "--HistoryManager.enabled=False",  # no SQLite history file to open at start, nothing to leak
+    "--InteractiveShell.xmode=Plain",  # short tracebacks: what the model needs, no source context
+    "--InteractiveShell.colors=nocolor",
+)
+_PASS_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "LD_LIBRARY_PATH")
+_PASS_ENV_WINDOWS = ("SYSTEMROOT", "WINDIR", "COMSPEC", "PATHEXT")
+_SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|_URL$|^ASSISTANT_KIT_", re.I)
+_THREAD_CAPS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def kernel_env(private: Path, parent: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The kernel's environment: the allowlist taken from ``parent`` (default ``os.environ``), the
+    private dirs, thread caps; never a variable whose name looks secret."""
+    parent = os.environ if parent is None else parent
+    names = _PASS_ENV + (_PASS_ENV_WINDOWS if os.name == "nt" else ())
+    env = {name: parent[name] for name in names if name in parent}
+    env.update({name: value for name, value in parent.items() if name.startswith("LC_")})
+    tmp = private / "tmp"
+    env.update(
+        HOME=str(private),
+        USERPROFILE=str(private),
+        IPYTHONDIR=str(private / "ipython"),
+        MPLCONFIGDIR=str(private / "matplotlib"),
+        JUPYTER_CONFIG_DIR=str(private / "jupyter"),
+        JUPYTER_DATA_DIR=str(private / "jupyter"),
+        JUPYTER_RUNTIME_DIR=str(private / "jupyter" / "runtime"),
+        XDG_CACHE_HOME=str(private / "cache"),
+        XDG_CONFIG_HOME=str(private / "config"),
+        TMPDIR=str(tmp),
+        TEMP=str(tmp),
+        TMP=str(tmp),
+        PYTHONDONTWRITEBYTECODE="1",  # no __pycache__ beside modules the code writes
+        **dict.fromkeys(_THREAD_CAPS, "1"),
+    )
+    return {name: value for name, value in env.items() if not _SECRET_ENV.search(name)}
+
+
+def kernel_argv(cpu_seconds: int, max_file_mb: int, memory_mb: int) -> list[str]:
+    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", *_KERNEL_FLAGS]
+    if os.name != "posix":  # no rlimits, no nice: the watchdog and the timeout still apply
+        return kernel
+    mb = 1024 * 1024
+    options = [
+        "nice=10",
+        f"CPU={cpu_seconds}:{cpu_seconds + 5}",  # SIGXCPU, then SIGKILL if caught
+        f"FSIZE={max_file_mb * mb}",
+        "CORE=0",
+    ]
+    if sys.platform.startswith("linux"):
+        options.append(f"DATA={(memory_mb * 5 // 4 + 128) * mb}")
+    launcher = str(Path(__file__).with_name("_launch.py"))
+    return [sys.executable, "-I", "-S", launcher, *options, "--", *kernel]
+
+
+def manager(argv: list[str], private: Path) -> Any:
+    """An AsyncKernelManager for one kernel: our argv (not whatever "python3" kernelspec the user
+    has installed), its connection file in ``private``, and CurveZMQ between engine and kernel when
+    both ends support it (the kernel listens on localhost TCP; ipykernel's kernelspec metadata says
+    whether it can encrypt, and "auto" only encrypts then)."""
+    import zmq
+    from ipykernel.kernelspec import get_kernel_dict
+    from jupyter_client import AsyncKernelManager
+    from jupyter_client.kernelspec import KernelSpec
+
+    metadata = get_kernel_dict().get("metadata", {})
+    spec = KernelSpec(argv=argv, display_name="sandbox", language="python", metadata=metadata)
+    options = {}
+    if zmq.has("curve") and "transport_encryption" in AsyncKernelManager.class_trait_names():
+        options["transport_encryption"] = "auto"
+    manager = AsyncKernelManager(
+        kernel_spec_manager=_spec_manager_class()(spec), kernel_name="sandbox", **options
+    )
+    manager.connection_file = str(private / "kernel.json")
+    return manager
+
+
+@functools.cache
+def _spec_manager_class() -> type:
+    """A KernelSpecManager that knows one spec, the one it is given."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    class _OneSpec(KernelSpecManager):
+        def __init__(self, spec: Any, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.spec = spec
+
+        def get_kernel_spec(self, kernel_name: str) -> Any:
+            return self.spec
+
+    return _OneSpec
+
+
+# Every kernel process this Python started and has not reaped yet, for the atexit hook.
+LIVE: set[subprocess.Popen[Any]] = set()
+
+
+def kill(process: subprocess.Popen[Any]) -> None:
+    """SIGKILL the kernel and its process group (what its code spawned). Does not wait."""
+    with contextlib.suppress(OSError):
+        if hasattr(os, "killpg"):
+            os.killpg(process.pid, signal.SIGKILL)
+        elif process.poll() is None:
+            process.kill()
+
+
+@atexit.register
+def kill_all() -> None:
+    """The safety net: no kernel outlives the Python that started it (a notebook closed, pytest done)."""
+    for process in list(LIVE):
+        kill(process)
+    for process in list(LIVE):
+        with contextlib.suppress(Exception):
+            process.wait(timeout=2)
+    LIVE.clear()
