@@ -66,7 +66,7 @@ from ..models.registry import ProviderSettings
 from ..store.sql import ACTIVE_RUN_STATUSES, LEASED_RUN_STATUSES
 from ..tools import code_interpreter as ci
 from . import code_calls
-from .context import BUILTIN_TOOLS, next_request
+from .context import next_request
 
 if TYPE_CHECKING:
     from .core import Engine
@@ -351,7 +351,7 @@ class RunExecutor:
             if calls:
                 functions = [c for c in calls if c["type"] == "function"]
                 unsupported = [
-                    c["function"]["name"] for c in functions if c["function"]["name"] in BUILTIN_TOOLS
+                    c["function"]["name"] for c in functions if c["function"]["name"] in request.builtin_tools
                 ]
                 if unsupported:
                     return await self._fail(
