@@ -119,8 +119,7 @@ async def _upload(request: Request, engine: Engine, form: Any) -> Any:
         if key not in ("file", "purpose", "expires_after[anchor]", "expires_after[seconds]"):
             raise InvalidRequestError(f"Unrecognized request argument supplied: {key}", param=key)
     filename = upload.filename or "upload"
-    engine.files.check_upload(filename, upload.size or 0, form.get("purpose"))
-    content = await upload.read()
+    content = await upload.read()  # already parsed (spooled) by Starlette: the size is known now
     engine.files.check_upload(filename, len(content), form.get("purpose"))
     expires = None
     if "expires_after[anchor]" in form or "expires_after[seconds]" in form:
@@ -213,7 +212,7 @@ async def create_message(request: Request, engine: Engine) -> Any:
 
 
 async def list_messages(request: Request, engine: Engine) -> Any:
-    params = list_params(request.query_params, run_filter=True)
+    params = list_params(request.query_params, filters=("run_id",))
     return await engine.list_messages(_p(request, "thread_id"), params, _owner(request))
 
 

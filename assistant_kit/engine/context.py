@@ -46,7 +46,8 @@ async def next_request(
         if s["type"] == "tool_calls"
     ]
     made: dict[str, list[dict[str, Any]]] = {}
-    if any(c["type"] == "code_interpreter" for s in steps for c in s["step_details"]["tool_calls"]):
+    ran_code = _engine_ran_code(steps)
+    if ran_code:
         for call_id, file in await executor.store.files_made_in(run["thread_id"]):
             made.setdefault(call_id, []).append(file)
     history: list[dict[str, Any]] = []
@@ -93,7 +94,7 @@ async def next_request(
     choice = run.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") in BUILTIN_TOOLS:
         choice = {"type": "function", "function": {"name": choice["type"]}}
-    if (choice == "required" or isinstance(choice, dict)) and _engine_ran_code(steps):
+    if (choice == "required" or isinstance(choice, dict)) and ran_code:
         # A forced choice has been honoured; forcing it again would make the engine loop on its
         # own tool until the run expires (no client in the loop to stop it). Function calls are
         # unaffected: each of them returns the run to the client.

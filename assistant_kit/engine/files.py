@@ -26,6 +26,7 @@ from openai.types import FileObject
 from .._ids import new_id, now
 from ..errors import InvalidRequestError, NotFoundError
 from .runs import build
+from .validation import list_params
 
 if TYPE_CHECKING:
     from .core import Engine
@@ -135,39 +136,12 @@ class Files:
     async def list(self, query: Any, owner: str | None = None) -> dict[str, Any]:
         from .core import page_body
 
-        params = list_params(query)
-        purpose = params.pop("purpose")
-        where = {"purpose": purpose} if purpose else {}
-        page = await self.store.list("file", owner=owner, **params, **where)
+        params = list_params(
+            query, filters=("purpose",), default_limit=10_000, max_limit=10_000, before=False, ignored=()
+        )
+        page = await self.store.list("file", owner=owner, **params)
         page.data = [f for f in page.data if not _expired(f)]
         return page_body(page)
-
-
-def list_params(query: Any) -> dict[str, Any]:
-    allowed = {"purpose", "limit", "order", "after"}
-    for key in query:
-        if key not in allowed:
-            raise InvalidRequestError(f"Unrecognized query parameter: {key}", param=key)
-    out: dict[str, Any] = {"limit": 10_000, "order": "desc", "after": query.get("after") or None}
-    out["purpose"] = query.get("purpose") or None
-    if "limit" in query:
-        try:
-            out["limit"] = int(query["limit"])
-        except ValueError:
-            raise InvalidRequestError(
-                f"Invalid 'limit': expected an integer, got '{query['limit']}'.", param="limit"
-            ) from None
-        if not 1 <= out["limit"] <= 10_000:
-            raise InvalidRequestError(
-                f"Invalid 'limit': {out['limit']} is outside [1, 10000].", param="limit"
-            )
-    if "order" in query:
-        if query["order"] not in ("asc", "desc"):
-            raise InvalidRequestError(
-                f"Invalid 'order': expected 'asc' or 'desc', got '{query['order']}'.", param="order"
-            )
-        out["order"] = query["order"]
-    return out
 
 
 def _expiry_seconds(expires_after: dict[str, Any]) -> int:

@@ -228,14 +228,24 @@ def check_ranges(body: Mapping[str, Any]) -> None:
             )
 
 
-def list_params(query: Mapping[str, str], *, run_filter: bool = False) -> dict[str, Any]:
-    """``limit`` 1-100 (default 20), ``order`` asc|desc (default desc), ``after``/``before``."""
-    allowed = {"limit", "order", "after", "before"} | ({"run_id"} if run_filter else set())
-    allowed |= {"include[]", "include"}
+def list_params(
+    query: Mapping[str, str],
+    *,
+    filters: tuple[str, ...] = (),
+    default_limit: int = 20,
+    max_limit: int = 100,
+    before: bool = True,
+    ignored: tuple[str, ...] = ("include[]", "include"),
+) -> dict[str, Any]:
+    """A list route's query: ``limit`` 1..``max_limit`` (default ``default_limit``), ``order``
+    asc|desc (default desc), ``after`` and (when the route has it) ``before`` cursors, and the
+    route's ``filters`` (``run_id``, ``purpose``), present in the result only when given.
+    ``ignored`` parameters are accepted and dropped; any other is a 400 naming it."""
+    allowed = {"limit", "order", "after", *(("before",) if before else ()), *filters, *ignored}
     for key in query:
         if key not in allowed:
             raise InvalidRequestError(f"Unrecognized query parameter: {key}", param=key)
-    out: dict[str, Any] = {"limit": 20, "order": "desc", "after": None, "before": None}
+    out: dict[str, Any] = {"limit": default_limit, "order": "desc", "after": None, "before": None}
     if "limit" in query:
         try:
             out["limit"] = int(query["limit"])
@@ -243,17 +253,17 @@ def list_params(query: Mapping[str, str], *, run_filter: bool = False) -> dict[s
             raise InvalidRequestError(
                 f"Invalid 'limit': expected an integer, got '{query['limit']}'.", param="limit"
             ) from None
-        if not 1 <= out["limit"] <= 100:
-            raise InvalidRequestError(f"Invalid 'limit': {out['limit']} is outside [1, 100].", param="limit")
+        if not 1 <= out["limit"] <= max_limit:
+            raise InvalidRequestError(
+                f"Invalid 'limit': {out['limit']} is outside [1, {max_limit}].", param="limit"
+            )
     if "order" in query:
         if query["order"] not in ("asc", "desc"):
             raise InvalidRequestError(
                 f"Invalid 'order': expected 'asc' or 'desc', got '{query['order']}'.", param="order"
             )
         out["order"] = query["order"]
-    for key in ("after", "before"):
+    for key in ("after", "before", *filters):
         if query.get(key):
             out[key] = query[key]
-    if run_filter and query.get("run_id"):
-        out["run_id"] = query["run_id"]
     return out

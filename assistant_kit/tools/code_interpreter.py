@@ -28,7 +28,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,7 +103,7 @@ def clip(text: str, limit: int = MODEL_LOG_CHARS) -> str:
     return f"{text[:half]}\n… [{dropped:,} characters omitted] …\n{text[-half:]}"
 
 
-def model_result(call: dict[str, Any], made: list[dict[str, Any]] = ()) -> str:  # type: ignore[assignment]
+def model_result(call: dict[str, Any], made: Sequence[dict[str, Any]] = ()) -> str:
     """What the model reads as the tool's result: the logs (clipped) and a note of each
     image and file the code made."""
     outputs = (call.get("code_interpreter") or {}).get("outputs") or []

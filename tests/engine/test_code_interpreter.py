@@ -48,6 +48,15 @@ def _assistant(client: openai.OpenAI, **kw: Any) -> Any:
     )
 
 
+def _upstream_setup(make_client: Any, fake_upstream: Any) -> tuple[openai.OpenAI, Any, Any]:
+    """A code-running client whose model is the fake upstream, an assistant and a thread on it."""
+    client = make_client(
+        api_key="sk-x", api_base=fake_upstream.url, code_interpreter=CodeInterpreterSettings.local()
+    )
+    assistant = _assistant(client, model="openai/m")
+    return client, assistant, client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+
+
 def _run(client: openai.OpenAI, text: str, **kw: Any) -> tuple[Any, Any]:
     assistant = _assistant(client, **kw)
     thread = client.beta.threads.create(messages=[{"role": "user", "content": text}])
@@ -293,11 +302,7 @@ def test_off_by_default_for_an_engine_built_directly(tmp_path: Path) -> None:
 
 def test_model_history_carries_code_and_logs(make_client, fake_upstream) -> None:  # type: ignore[no-untyped-def]
     """An upstream model sees its call as a function call with the code, and the logs as the result."""
-    client = make_client(
-        api_key="sk-x", api_base=fake_upstream.url, code_interpreter=CodeInterpreterSettings.local()
-    )
-    assistant = _assistant(client, model="openai/m")
-    thread = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+    client, assistant, thread = _upstream_setup(make_client, fake_upstream)
     fake_upstream.reply_tool_calls([("code_interpreter", {"code": "print(6 * 7)"})])
     fake_upstream.reply_text("The answer is 42.")
     run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
@@ -343,11 +348,7 @@ def test_cancel_while_code_runs(code_client: openai.OpenAI) -> None:
 def test_forced_code_interpreter_is_honoured_once(make_client, fake_upstream) -> None:  # type: ignore[no-untyped-def]
     """tool_choice={"type": "code_interpreter"} forces the first turn; later turns are "auto", so
     a model that would always obey cannot keep the engine running code until the run expires."""
-    client = make_client(
-        api_key="sk-x", api_base=fake_upstream.url, code_interpreter=CodeInterpreterSettings.local()
-    )
-    assistant = _assistant(client, model="openai/m")
-    thread = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+    client, assistant, thread = _upstream_setup(make_client, fake_upstream)
     fake_upstream.reply_tool_calls([("code_interpreter", {"code": "print(1)"})])
     fake_upstream.reply_text("done")
     run = client.beta.threads.runs.create_and_poll(
