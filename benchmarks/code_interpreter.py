@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +50,7 @@ async def bare() -> tuple[float, float]:
 
     started = time.perf_counter()
     manager = AsyncKernelManager(kernel_name="python3")
-    await manager.start_kernel()
+    await manager.start_kernel(stderr=subprocess.DEVNULL)  # its log (a TCP warning) is noise here
     client = manager.client()
     client.start_channels()
     await client.wait_for_ready(timeout=60)

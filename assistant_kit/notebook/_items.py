@@ -86,6 +86,7 @@ class CallItem(Item):
     __slots__ = (
         "announced",
         "args",
+        "code_printed",
         "error",
         "failure",
         "id",
@@ -114,6 +115,7 @@ class CallItem(Item):
         self.input_done = False  # code_interpreter: outputs began or the step ended
         self.announced = False  # text mode progress ↓
         self.output_announced = False
+        self.code_printed = 0  # chars of the code written, always at a line's end until input_done
         self.logs_printed = 0
         self.images_printed = 0
 

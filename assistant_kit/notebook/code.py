@@ -103,12 +103,25 @@ class FileImages:
         if cached is not None:
             return cached
         try:
-            value: bytes | str = self.client.files.content(file_id).content
+            value = self._download(file_id)
         except Exception as exc:  # any failure becomes a note: never raise into a render
             value = _failure(exc)
         with self._lock:
             self._content[file_id] = value
         return value
+
+    def _download(self, file_id: str) -> bytes | str:
+        """The bytes, read as they stream in and abandoned past ``max_bytes`` (a note then):
+        a 50 MB file written by the code is not fetched to be refused."""
+        with self.client.files.with_streaming_response.content(file_id) as response:
+            data = bytearray()
+            for chunk in response.iter_bytes():
+                data += chunk
+                if len(data) > self.max_bytes:
+                    length = response.headers.get("content-length", "")
+                    size = f"{int(length):,} bytes" if length.isdigit() else f"over {self.max_bytes:,} bytes"
+                    return f"{size} is too large to inline"
+        return bytes(data)
 
     def info(self, file_id: str) -> FileInfo | None:
         """The file's name and size (None when it cannot be retrieved)."""

@@ -19,8 +19,9 @@ Modes (``mode=None`` chooses):
     in a background thread; a cell that blocks on the stream is stopped with *interrupt*.
 ``text`` (outside a Jupyter kernel: scripts, the terminal, terminal IPython)
     Text deltas to stdout as they arrive, tool calls as ``→ name(args)`` / ``← output``
-    lines, code_interpreter calls as their code, logs and ``[image file-…]`` lines, a
-    status line at the end (:mod:`.terminal`). Control characters are neutralised.
+    lines, code_interpreter calls as their code (line by line as each line completes), logs
+    and ``[image file-…]`` lines, a status line at the end (:mod:`.terminal`). Control
+    characters are neutralised.
 ``static`` (``ASSISTANT_KIT_LIVE=0``: nbval, docs builds)
     Nothing while streaming; one display of the snapshot at :meth:`close`.
 
@@ -35,9 +36,12 @@ more per ``WEIGHT_BYTES`` of HTML, so images re-sent with a call's live updates 
 the byte limit too. Transitions flush at once — a run or step or message reaching a final
 state or ``requires_action``, a tool result, an error, :meth:`close` — their number is
 bounded by the objects, not the tokens.
-There is no timer thread: the view changes only when the consumer hands it an event — so
-the last fragments of a code_interpreter call's code, when throttled, show with the next
-event (its first output, or its step's end), not while the kernel is still starting.
+Changes held back by the throttle are not left waiting for the next event: a one-shot timer
+flushes them when the interval has passed. Without it the last fragments of a
+code_interpreter call's code would show only with the call's first output — after the code
+had run, however long that took. The timer runs in the consumer's context (ipykernel routes
+its output to the cell that started the run); a lock keeps it and the consumer's thread from
+rendering at the same time.
 
 At :meth:`close` the live view is *replaced* by the static snapshot (:meth:`to_html`): the
 header's handle (or the widget panel's output) gets the snapshot and every other handle is
@@ -47,9 +51,11 @@ emptied, so saved and exported notebooks show the transcript. The snapshot's tim
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -160,11 +166,17 @@ class RunView:
         self._term = TextWriter(file, title, files)
         self._widgets: dict[str, Any] = {}
         self._ipywidgets: Any = None
+        self._lock = threading.RLock()
+        self._timer: threading.Timer | None = None
 
     # ---- events ------------------------------------------------------------------------
 
     def on_event(self, event: Any) -> None:
         """One ``AssistantStreamEvent`` (``event.event`` + ``event.data``)."""
+        with self._lock:
+            self._on_event(event)
+
+    def _on_event(self, event: Any) -> None:
         name = getattr(event, "event", None) or ""
         data = getattr(event, "data", None)
         if name == "thread.message.delta":
@@ -191,6 +203,10 @@ class RunView:
 
     def on_tool_result(self, call_id: str, output: str, *, error: bool = False) -> None:
         """The output of a tool the caller executed itself, shown under that tool call."""
+        with self._lock:
+            self._on_tool_result(call_id, output, error=error)
+
+    def _on_tool_result(self, call_id: str, output: str, *, error: bool) -> None:
         call = self._calls.get(call_id) or self._new_call(call_id, "function")
         call.output = "" if output is None else str(output)
         call.error = error
@@ -201,8 +217,9 @@ class RunView:
 
     def on_error(self, message: str) -> None:
         """One clear error line in the render (no traceback)."""
-        self._add_error(message)
-        self._tick(True)
+        with self._lock:
+            self._add_error(message)
+            self._tick(True)
 
     def _add_error(self, message: str) -> None:
         message = " ".join(str(message).split()) or "error"
@@ -354,6 +371,26 @@ class RunView:
             sent = self._flush_text() if self.mode == "text" else self._flush_live()
             if sent:
                 self._next_allowed = now + sent * self._interval
+        elif self._timer is None and self._pending():
+            self._defer(self._next_allowed - now)
+
+    def _pending(self) -> bool:
+        if self.mode == "text":
+            return self._term.pending()
+        return bool(self._dirty) or self._header_dirty
+
+    def _defer(self, delay: float) -> None:
+        """Flush what the throttle held back once ``delay`` has passed, unless an event does first."""
+        context = contextvars.copy_context()
+        timer = threading.Timer(delay, context.run, args=(self._deferred_flush,))
+        timer.daemon = True
+        self._timer = timer
+        timer.start()
+
+    def _deferred_flush(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._tick(False)
 
     def _flush_live(self) -> int:
         sent = 0
@@ -435,6 +472,13 @@ class RunView:
     def close(self, run: Any = None) -> None:
         """Final flush. Live modes replace the live view by the snapshot; text mode ends
         with a newline and a status line; static mode displays the snapshot once."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._close(run)
+
+    def _close(self, run: Any) -> None:
         if self._closed:
             return
         if run is not None:

@@ -45,6 +45,10 @@ class TextWriter:
     def _out(self) -> TextIO:
         return self.file if self.file is not None else sys.stdout
 
+    def pending(self) -> bool:
+        """Whether text is buffered, not yet written."""
+        return bool(self._buf)
+
     def flush(self) -> int:
         """Write what is buffered; the number of writes (0 or 1)."""
         if not self._buf:
@@ -106,7 +110,8 @@ class TextWriter:
 
     def calls(self, items: Iterable[Item], *, but: Item | None = None, final: bool = False) -> None:
         """Announce the tool calls not announced yet (except ``but``, the one just starting)
-        and their outputs; a code call only once its code is complete (or ``final``)."""
+        and their outputs; a code call's code as its lines complete (all of it once a later call
+        starts, or ``final``)."""
         for item in items:
             if item is but or not isinstance(item, CallItem):
                 continue
@@ -122,14 +127,21 @@ class TextWriter:
                 self.line(prefix + truncate(item.output, 1000))
 
     def code(self, call: CallItem, *, force: bool = False) -> None:
-        """A code call's progress: its code (once complete), new logs, new images, its error."""
-        if not call.announced:
-            if not (call.input_done or force):
-                return
+        """A code call's progress: its code line by line as the lines complete (a terminal cannot
+        rewrite a half-written line; the last one is written when the input is done), new logs,
+        new images, its error."""
+        code = call.arguments
+        done = call.input_done or force
+        end = len(code) if done else code.rfind("\n") + 1
+        if not call.announced and (end or done):
             call.announced = True
             self.line("→ code_interpreter")
-            for code_line in call.arguments.splitlines():
+        if end > call.code_printed:
+            for code_line in code[call.code_printed : end].splitlines():
                 self.line("    " + code_line)
+            call.code_printed = end
+        if not done:
+            return
         logs = call.output or ""
         if len(logs) > call.logs_printed and call.logs_printed < LOG_LIMIT:
             chunk = logs[call.logs_printed : LOG_LIMIT]

@@ -131,9 +131,11 @@ def test_fetch_failures_are_short_escaped_notes(kit: openai.OpenAI) -> None:
     assert_inert(html)
     svg = kit.files.create(file=("x.svg", b"<svg><script>alert(1)</script></svg>"), purpose="assistants")
     assert "not a PNG, JPEG, GIF or WebP image" in image_html(svg.id, files)
-    big = kit.files.create(file=("big.png", tiny_png(64, 64)), purpose="assistants")
+    png = tiny_png(64, 64)
+    big = kit.files.create(file=("big.png", png), purpose="assistants")
     small = FileImages(kit, max_bytes=20)
-    assert "too large to inline" in image_html(big.id, small)
+    assert f"not shown: {len(png):,} bytes is too large to inline" in image_html(big.id, small)
+    assert small.size(big.id) == len(png)  # from the file's metadata: the bytes were not kept
     assert files.info("file-nope") is None and files.size("file-nope") is None
     assert image_line("file-nope", files) == "[image file-nope]"
     dead = FileImages(openai.OpenAI(api_key="x", base_url="http://127.0.0.1:9/v1", max_retries=0))

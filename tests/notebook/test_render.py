@@ -479,6 +479,64 @@ def test_code_call_grows_highlighted_then_shows_logs_and_images(
     assert "[image]" in view.to_text() and plot_id not in view.to_text().split("assistant:")[0]
 
 
+def test_code_held_back_by_the_throttle_shows_before_the_code_has_run(capture: Callable[[], Any]) -> None:
+    """The code streams faster than the throttle allows; the model then stops writing and the
+    kernel runs the code (no events). The whole code is on screen well before the output."""
+    events = code_run_events(CODE, LOG_CHUNKS)
+    first_output = next(i for i, e in enumerate(events) if "logs" in str(getattr(e.data, "delta", "")))
+    view = RunView("handles", max_rate=10)
+    with capture() as cap:
+        for event in events[:first_output]:
+            view.on_event(event)
+        assert CODE not in _visible(_records(cap)[-1]["data"]["text/html"])  # held back
+        deadline = time.perf_counter() + 5
+        while time.perf_counter() < deadline:  # the kernel is "running"
+            records = [r for r in _records(cap) if r["data"]["text/plain"].startswith("→ code_interpreter")]
+            if records and CODE in _visible(records[-1]["data"]["text/html"]):
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the end of the code was not shown while the code ran")
+        waited = 5 - (deadline - time.perf_counter())
+        for event in events[first_output:]:
+            view.on_event(event)
+        view.close()
+    assert waited < 1.0, waited  # one throttle interval or a few, not the execution's length
+    assert view.to_text().startswith("→ code_interpreter\n    import math")
+
+
+def test_text_mode_writes_code_lines_as_they_complete() -> None:
+    events = code_run_events(CODE + "x = 1", LOG_CHUNKS)  # the last line has no newline
+    first_output = next(i for i, e in enumerate(events) if "logs" in str(getattr(e.data, "delta", "")))
+    out = io.StringIO()
+    view = RunView("text", file=out, max_rate=1000)
+    seen = []
+    for event in events[:first_output]:
+        view.on_event(event)
+        seen.append(out.getvalue().count("\n    "))
+        time.sleep(0.002)
+    assert out.getvalue().splitlines()[:2] == ["→ code_interpreter", "    import math"]
+    assert seen[-1] == 4 and sorted(seen) == seen and len(set(seen)) == 5  # line by line
+    assert "x = 1" not in out.getvalue()  # a line is written once it is complete
+    for event in events[first_output:]:
+        view.on_event(event)
+    view.close()
+    lines = out.getvalue().splitlines()
+    assert lines[5:7] == ["    x = 1", "← <script>alert(1)</script> 3.14"]
+
+
+def test_close_cancels_the_pending_flush(capture: Callable[[], Any]) -> None:
+    events = code_run_events(CODE, LOG_CHUNKS)
+    view = RunView("handles", max_rate=5)
+    with capture() as cap:
+        for event in events[:8]:
+            view.on_event(event)
+        view.close()
+        closed = len(_records(cap))
+        time.sleep(0.5)
+        assert len(_records(cap)) == closed  # nothing rendered after the snapshot
+
+
 def test_code_call_without_a_client_shows_images_by_id(capture: Callable[[], Any]) -> None:
     view = RunView("static")
     with capture() as cap:
@@ -603,7 +661,7 @@ def test_big_images_slow_the_live_updates_down(kit: openai.OpenAI, capture: Call
     with capture() as cap:
         for event in events[:image_at]:
             view.on_event(event)
-        time.sleep(0.15)
+        time.sleep(0.6)  # the held-back code is flushed by the timer, then the throttle reopens
         started = time.perf_counter()
         view.on_event(events[image_at])
         for _ in range(20):
