@@ -172,8 +172,8 @@ def _areas(stats: pstats.Stats) -> str:
         "upstream: read + SSE-decode chunks (openai AsyncStream.__stream__ > httpx2 > httpcore2 > h11)": cum(
             "openai/_streaming.py", "__stream__"
         ),
-        "run executor turn (engine/runs.py _turn, incl. the model stream it awaits)": cum(
-            "assistant_kit/engine/runs.py", "_turn"
+        "run executor turn (engine/steps.py turn, incl. the model stream it awaits)": cum(
+            "assistant_kit/engine/steps.py", "turn"
         ),
         "downstream: events out (starlette stream_response: engine/app.py _stream, sse(), uvicorn h11)": cum(
             "starlette/responses.py", "stream_response"

@@ -315,10 +315,10 @@ def _engine_loop_summary(prof: cProfile.Profile) -> str:
         "encoding + sending run events (engine/app.py _stream, events.sse, starlette)": cum(
             "starlette/responses.py", "stream_response"
         ),
-        "executor bookkeeping (runs.py _turn own code, _delta_events, hub.publish)": sum(
+        "executor bookkeeping (steps.py turn own code, _delta_events, hub.publish)": sum(
             tt
             for (f, _l, name), (_cc, _nc, tt, _ct, _c) in stats.items()
-            if "assistant_kit" in f and name in ("_turn", "_delta_events", "publish", "stream")
+            if "assistant_kit" in f and name in ("turn", "_delta_events", "publish", "stream")
         ),
     }
     lines = [f"engine loop busy CPU (profiled): {busy:.2f}s, of which"]

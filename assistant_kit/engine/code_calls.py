@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._ids import new_id
 from ..tools.code_interpreter import code_from_arguments
+from . import steps
 
 if TYPE_CHECKING:
     from .runs import RunExecutor, RunHandle
@@ -127,7 +128,7 @@ async def execute(
     saving: list[asyncio.Task[None]] = []
 
     def publish(output: dict[str, Any], at: int) -> None:
-        executor._publish_step_delta(rid, step, _output_delta(index, output, at))
+        steps.publish_step_delta(executor, rid, step, _output_delta(index, output, at))
 
     def add_logs(text: str) -> None:
         nonlocal logs

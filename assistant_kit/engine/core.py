@@ -29,7 +29,8 @@ from ..store import AsyncStore, Page, Store
 from ..tools.code_interpreter import CodeInterpreter, CodeInterpreterSettings
 from .events import EventHub, Subscription
 from .files import Files
-from .runs import TERMINAL, RunExecutor, build, text_content
+from .runs import TERMINAL, RunExecutor
+from .steps import build, text_content
 
 if TYPE_CHECKING:
     from .bus import PgBus

@@ -25,7 +25,7 @@ from openai.types import FileObject
 
 from .._ids import new_id, now
 from ..errors import InvalidRequestError, NotFoundError
-from .runs import build
+from .steps import build
 from .validation import list_params
 
 if TYPE_CHECKING:

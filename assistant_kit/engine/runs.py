@@ -10,7 +10,9 @@ A run executes as an asyncio task on the engine's loop, independent of the HTTP 
 that created it (a client that disconnects does not stop it). Each model turn becomes a
 ``message_creation`` step and/or a ``tool_calls`` step, persisted as it starts and as it
 ends. Events are published to the :class:`EventHub` as they happen, after the store has
-the state they describe, so a client that reacts to an event and re-reads sees it.
+the state they describe, so a client that reacts to an event and re-reads sees it. The steps
+and messages themselves (built, streamed into, closed) are :mod:`.steps`'s; this file decides
+when.
 
 Built-in tools are offered to the model as functions (the request for each turn is built in
 :mod:`.context`). A ``code_interpreter`` call becomes a
@@ -56,16 +58,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from openai.types.beta.threads import Message, Run
-from openai.types.beta.threads.runs import RunStep
+from openai.types.beta.threads import Run
 
-from .._ids import new_id, now
+from .._ids import now
 from ..errors import AssistantKitError, InvalidRequestError, ModelError
-from ..models.base import BaseChatModel, Finish, ModelRequest, TextDelta, ToolCallDelta, Usage
+from ..models.base import BaseChatModel
 from ..models.registry import ProviderSettings
 from ..store.sql import ACTIVE_RUN_STATUSES, LEASED_RUN_STATUSES
-from ..tools import code_interpreter as ci
-from . import code_calls
+from . import code_calls, steps
 from .context import next_request
 
 if TYPE_CHECKING:
@@ -75,15 +75,6 @@ log = logging.getLogger("assistant_kit.runs")
 
 TERMINAL = frozenset({"completed", "incomplete", "failed", "cancelled", "expired"})
 ORPHANED = "The server executing this run stopped (its lease was not renewed for {seconds:g} s)."
-
-
-def build(cls: type[Any], /, **fields: Any) -> dict[str, Any]:
-    """Validate ``fields`` as an ``openai.types.beta`` model and return its wire dict."""
-    return cls.model_validate(fields).model_dump(mode="json", by_alias=True)
-
-
-def text_content(value: str) -> dict[str, Any]:
-    return {"type": "text", "text": {"value": value, "annotations": []}}
 
 
 @dataclass
@@ -347,7 +338,7 @@ class RunExecutor:
             request = await next_request(self, handle, None if limit is None else limit - used)
             if request is None:
                 return await self._incomplete(handle, "max_prompt_tokens")
-            finish, calls, tool_step = await self._turn(handle, request)
+            finish, calls, tool_step = await steps.turn(self, handle, request)
             if calls:
                 functions = [c for c in calls if c["type"] == "function"]
                 unsupported = [
@@ -367,7 +358,7 @@ class RunExecutor:
                     if failure and tool_step is not None:  # the step fails once the outputs are in
                         tool_step["last_error"] = {"code": "server_error", "message": failure}
                     return await self._requires_action(handle, functions)
-                await self._end_tool_step(handle, tool_step, failure)
+                await steps.end_tool_step(self, handle, tool_step, failure)
                 continue
             if finish == "length":
                 return await self._incomplete(handle, "max_completion_tokens")
@@ -376,132 +367,6 @@ class RunExecutor:
             await self._save_run(run)
             self._publish_run(run)
             return
-
-    async def _turn(
-        self, handle: RunHandle, request: ModelRequest
-    ) -> tuple[str, list[dict[str, Any]], dict[str, Any] | None]:
-        """One model turn: stream it into a message and/or a tool-calls step."""
-        run = handle.run
-        rid = run["id"]
-        text_parts: list[str] = []
-        handle.open_text = text_parts
-        message = step = tool_step = None
-        calls: list[dict[str, Any]] = []
-        positions: dict[int, int] = {}
-        inputs: dict[int, code_calls.StreamedInput] = {}  # code_interpreter calls, by position
-        finish = "stop"
-        usage = Usage(0, 0)
-        async with contextlib.aclosing(handle.model.stream(request)) as events:
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    if not event.text:
-                        continue
-                    if message is None:
-                        step, message = await self._open_message(handle)
-                    text_parts.append(event.text)
-                    self.hub.publish(
-                        rid,
-                        "thread.message.delta",
-                        {
-                            "id": message["id"],
-                            "object": "thread.message.delta",
-                            "delta": {
-                                "content": [
-                                    {
-                                        "index": 0,
-                                        "type": "text",
-                                        "text": {"value": event.text, "annotations": []},
-                                    }
-                                ]
-                            },
-                        },
-                    )
-                elif isinstance(event, ToolCallDelta):
-                    if tool_step is None:
-                        tool_step = await self._open_step(
-                            handle, "tool_calls", {"type": "tool_calls", "tool_calls": []}
-                        )
-                    if event.index not in positions:
-                        position = positions[event.index] = len(calls)
-                        call_id = event.id or new_id("call")
-                        if event.name == ci.NAME and ci.NAME in request.builtin_tools:
-                            call = code_calls.new_call(call_id)
-                            inputs[position] = code_calls.StreamedInput(call)
-                        else:
-                            call = {
-                                "id": call_id,
-                                "type": "function",
-                                "function": {"name": event.name or "", "arguments": "", "output": None},
-                            }
-                        calls.append(call)
-                        self._publish_step_delta(rid, tool_step, {"index": position, **copy.deepcopy(call)})
-                    position = positions[event.index]
-                    if position in inputs:
-                        text = inputs[position].feed(event.arguments)
-                        if text:
-                            self._publish_step_delta(rid, tool_step, code_calls.input_delta(position, text))
-                    elif event.arguments:
-                        calls[positions[event.index]]["function"]["arguments"] += event.arguments
-                        self._publish_step_delta(
-                            rid,
-                            tool_step,
-                            {
-                                "index": positions[event.index],
-                                "type": "function",
-                                "function": {"arguments": event.arguments},
-                            },
-                        )
-                elif isinstance(event, Usage):
-                    usage = event
-                elif isinstance(event, Finish):
-                    finish = event.reason
-        for position, streamed in inputs.items():
-            text = streamed.finish()
-            if text and tool_step is not None:
-                self._publish_step_delta(rid, tool_step, code_calls.input_delta(position, text))
-        if message is None and tool_step is None:
-            step, message = await self._open_message(handle)  # an empty answer is still a turn
-        self._add_usage(run, usage)
-        step_usage = _usage_dict(usage)
-        if message is not None and step is not None:
-            message["content"] = self._answer_content(handle, message, "".join(text_parts))
-            if finish == "length":
-                message.update(
-                    status="incomplete", incomplete_at=now(), incomplete_details={"reason": "max_tokens"}
-                )
-            else:
-                message.update(status="completed", completed_at=now())
-            step.update(status="completed", completed_at=now(), usage=None if tool_step else step_usage)
-            await self.store.put_many([("thread.message", message), ("thread.run.step", step)])
-            handle.open_message = None
-            handle.open_steps.remove(step)
-            self.hub.publish(rid, f"thread.message.{message['status']}", copy.deepcopy(message))
-            self.hub.publish(rid, "thread.run.step.completed", copy.deepcopy(step))
-        if tool_step is not None:
-            tool_step["step_details"]["tool_calls"] = calls
-            tool_step["usage"] = step_usage
-            await self.store.put("thread.run.step", tool_step)
-        return finish, calls, tool_step
-
-    def _answer_content(self, handle: RunHandle, message: dict[str, Any], text: str) -> list[dict[str, Any]]:
-        """The answer's content: its text (with ``file_path`` annotations for files this run's
-        code wrote and the text names), then the images the code showed since the last answer."""
-        content = [text_content(text)]
-        if handle.made_files:
-            content[0]["text"]["annotations"] = ci.file_annotations(text, handle.made_files)
-        images = [
-            {"type": "image_file", "image_file": {"file_id": file_id, "detail": "auto"}}
-            for file_id in handle.made_images
-        ]
-        handle.made_images = []
-        if images:
-            delta = [{"index": i + 1, **part} for i, part in enumerate(images)]
-            self.hub.publish(
-                handle.run["id"],
-                "thread.message.delta",
-                {"id": message["id"], "object": "thread.message.delta", "delta": {"content": delta}},
-            )
-        return content + images
 
     async def _run_code(
         self, handle: RunHandle, step: dict[str, Any] | None, calls: list[dict[str, Any]]
@@ -518,89 +383,6 @@ class RunExecutor:
             failure = failure or reason
         await self.store.put("thread.run.step", step)
         return failure
-
-    async def _end_tool_step(
-        self, handle: RunHandle, step: dict[str, Any] | None, failure: str | None
-    ) -> None:
-        """A tool-calls step the engine answered itself is over: ``completed``, or ``failed``
-        with the sandbox's reason (the run goes on either way)."""
-        assert step is not None
-        if failure:
-            step.update(
-                status="failed", failed_at=now(), last_error={"code": "server_error", "message": failure}
-            )
-        else:
-            step.update(status="completed", completed_at=now())
-        await self.store.put("thread.run.step", step)
-        if step in handle.open_steps:
-            handle.open_steps.remove(step)
-        self.hub.publish(handle.run["id"], f"thread.run.step.{step['status']}", copy.deepcopy(step))
-
-    async def _open_message(self, handle: RunHandle) -> tuple[dict[str, Any], dict[str, Any]]:
-        run = handle.run
-        message = build(
-            Message,
-            id=new_id("msg"),
-            object="thread.message",
-            created_at=now(),
-            thread_id=run["thread_id"],
-            run_id=run["id"],
-            assistant_id=run["assistant_id"],
-            role="assistant",
-            status="in_progress",
-            content=[],
-            attachments=[],
-            metadata={},
-        )
-        step = await self._open_step(
-            handle,
-            "message_creation",
-            {"type": "message_creation", "message_creation": {"message_id": message["id"]}},
-            also=[("thread.message", message)],
-        )
-        handle.open_message = message
-        self.hub.publish(run["id"], "thread.message.created", copy.deepcopy(message))
-        self.hub.publish(run["id"], "thread.message.in_progress", copy.deepcopy(message))
-        return step, message
-
-    async def _open_step(
-        self,
-        handle: RunHandle,
-        kind: str,
-        details: dict[str, Any],
-        also: list[tuple[str, dict[str, Any]]] = (),
-    ) -> dict[str, Any]:
-        run = handle.run
-        step = build(
-            RunStep,
-            id=new_id("step"),
-            object="thread.run.step",
-            created_at=now(),
-            run_id=run["id"],
-            assistant_id=run["assistant_id"],
-            thread_id=run["thread_id"],
-            type=kind,
-            status="in_progress",
-            step_details=details,
-            metadata={},
-            expired_at=None,
-        )
-        await self.store.insert_many([("thread.run.step", step), *also])
-        handle.open_steps.append(step)
-        self.hub.publish(run["id"], "thread.run.step.created", copy.deepcopy(step))
-        self.hub.publish(run["id"], "thread.run.step.in_progress", copy.deepcopy(step))
-        return step
-
-    def _publish_step_delta(self, run_id: str, step: dict[str, Any], call: dict[str, Any]) -> None:
-        self.hub.publish(
-            run_id,
-            "thread.run.step.delta",
-            {
-                "id": step["id"],
-                "object": "thread.run.step.delta",
-                "delta": {"step_details": {"type": "tool_calls", "tool_calls": [call]}},
-            },
-        )
 
     # -- hand-offs and endings ---------------------------------------------------------
 
@@ -682,7 +464,7 @@ class RunExecutor:
     async def _finish(self, handle: RunHandle, status: str, error: dict[str, str] | None = None) -> None:
         """Write the run's final state with its open step/message closed (one transaction,
         refused if the run is no longer ours), then publish the closings and the run."""
-        items, events = self._close_open(handle, status, error)
+        items, events = steps.close_open(handle, status, error)
         await self._save_run(handle.run, also=items)
         for name, data in events:
             self.hub.publish(handle.run["id"], name, data)
@@ -704,7 +486,7 @@ class RunExecutor:
         run = copy.deepcopy(run)
         seen = run["status"]
         rid = run["id"]
-        steps = (await self.store.list("thread.run.step", run_id=rid, order="asc", limit=100)).data
+        run_steps = (await self.store.list("thread.run.step", run_id=rid, order="asc", limit=100)).data
         messages = (
             await self.store.list("thread.message", thread_id=run["thread_id"], run_id=rid, limit=100)
         ).data
@@ -712,7 +494,7 @@ class RunExecutor:
             run,
             ProviderSettings(),
             BaseChatModel(),
-            open_steps=[s for s in steps if s["status"] == "in_progress"],
+            open_steps=[s for s in run_steps if s["status"] == "in_progress"],
             open_message=next((m for m in messages if m["status"] == "in_progress"), None),
         )
         run.update(status=status, required_action=None)
@@ -720,7 +502,7 @@ class RunExecutor:
             run["cancelled_at"] = now()
         elif status == "failed":
             run.update(failed_at=now(), last_error=error)
-        items, events = self._close_open(closing, status, error)
+        items, events = steps.close_open(closing, status, error)
         written = await self.store.save_run(run, expect=(seen,), stale_before=stale_before, also=items)
         if handle is not None and not handle.running:
             self._forget(rid, handle)  # parked here: settled now, or changed by another process
@@ -731,38 +513,6 @@ class RunExecutor:
         self._publish_run(run)
         self.hub.tell("settled", rid)
         return copy.deepcopy(run)
-
-    def _close_open(
-        self, handle: RunHandle, status: str, error: dict[str, str] | None = None
-    ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
-        """Close whatever step/message the run left open when it stopped: the objects to write
-        and the events to publish once written."""
-        items: list[tuple[str, dict[str, Any]]] = []
-        stamp = now()
-        step_status = {"incomplete": "cancelled"}.get(status, status)
-        stamp_field = {"cancelled": "cancelled_at", "failed": "failed_at", "expired": "expired_at"}.get(
-            step_status, "cancelled_at"
-        )
-        for step in handle.open_steps:
-            step.update({"status": step_status, stamp_field: stamp})
-            if error:
-                step["last_error"] = error
-            items.append(("thread.run.step", step))
-        message = handle.open_message
-        if message is not None:
-            if handle.open_text:  # stopped mid-answer: keep what was streamed (and sent as deltas)
-                message["content"] = [text_content("".join(handle.open_text))]
-            reason = "max_tokens" if status == "incomplete" else f"run_{status}"
-            message.update(status="incomplete", incomplete_at=stamp, incomplete_details={"reason": reason})
-            items.append(("thread.message", message))
-        events: list[tuple[str, dict[str, Any]]] = []
-        if message is not None:
-            events.append(("thread.message.incomplete", copy.deepcopy(message)))
-        for step in handle.open_steps:
-            events.append((f"thread.run.step.{step_status}", copy.deepcopy(step)))
-        handle.open_steps = []
-        handle.open_message = None
-        return items, events
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -782,28 +532,10 @@ class RunExecutor:
     def _publish_run(self, run: dict[str, Any], event: str | None = None) -> None:
         self.hub.publish(run["id"], event or f"thread.run.{run['status']}", copy.deepcopy(run))
 
-    @staticmethod
-    def _add_usage(run: dict[str, Any], usage: Usage) -> None:
-        total = run.get("usage") or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-        total = {
-            "prompt_tokens": total["prompt_tokens"] + usage.prompt_tokens,
-            "completion_tokens": total["completion_tokens"] + usage.completion_tokens,
-        }
-        total["total_tokens"] = total["prompt_tokens"] + total["completion_tokens"]
-        run["usage"] = total
-
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("background run task failed", exc_info=task.exception())
 
 
-def _usage_dict(usage: Usage) -> dict[str, int]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-    }
-
-
-__all__ = ["TERMINAL", "Run", "RunExecutor", "build", "text_content"]
+__all__ = ["TERMINAL", "Run", "RunExecutor"]

@@ -14,6 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def content_text(content: Any) -> str:
+    """The text of a chat message's ``content``: a string, or the text parts of a list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
 @dataclass
 class ModelRequest:
     """A model turn in Chat Completions terms.

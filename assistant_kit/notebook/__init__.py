@@ -3,7 +3,7 @@ inspector and a cell magic — for exploratory notebooks, teaching demos and qui
 inspection in Jupyter, VS Code and Colab.
 
 Modules (imports point one way: _markup → code → html → _items → terminal → render →
-tables/inspect → session → magics):
+tables/inspect → _boundary → _runs → session → magics):
 
 ``_markup``  escaping, truncation, styles, text blocks, status badges (re-exported by ``html``).
 ``code``     the code_interpreter tool and its files: highlighted code (pygments, inline
@@ -20,6 +20,11 @@ tables/inspect → session → magics):
              assistants (images and files by file id, never bytes).
 ``inspect``  ``inspect(thread)``: transcript (code calls in place, images as thumbnails),
              runs, steps and a run timeline picture.
+``_boundary`` the edge between a session and the SDK: one ``SessionError`` for every failure,
+             parameter names checked before a request, URLs and database paths shown without
+             secrets.
+``_runs``    how a session drives a run: the stream into a ``RunView``, the tool-call loop for
+             Python callables, polled runs replayed as events, cancellation.
 ``session``  ``Session``: provider config + current assistant/thread/run, chainable.
 ``magics``   ``%load_ext assistant_kit`` → ``%%assistant`` cell magic.
 

@@ -33,31 +33,35 @@ Why the choices:
   While ``await session.arun(live="widgets")`` runs, the kernel still handles widget
   messages, so the view's Cancel button works; a blocking ``run()`` is stopped with an
   interrupt, and the session then cancels the run.
+
+This module is the public surface: construction, the current objects, the chainable
+operations and their ``a*`` twins. The machinery behind them lives in private modules —
+:mod:`._boundary` (SDK errors → ``SessionError``, parameter checks, secret-free config
+labels) and :mod:`._runs` (``RunDriver``, a base of ``Session``: streaming into a RunView,
+the tool-call loop, polled-run replay, cancellation).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import json
 import os
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
-from urllib.parse import urlsplit
 
 import openai
-import pydantic
 
 from ..errors import ModelConfigError, SessionError
+from ._boundary import db_label, safe_url
+from ._runs import ACTIVE, RunDriver, pending
 from .code import FileImages
-from .tools import call_tool, function_tool
+from .tools import function_tool
 
 if TYPE_CHECKING:
     import pandas as pd
-    from openai import Stream
-    from openai.types.beta import Assistant, AssistantStreamEvent, Thread
+    from openai.types.beta import Assistant, Thread
     from openai.types.beta.threads import Run
     from openai.types.beta.threads.required_action_function_tool_call import (
         RequiredActionFunctionToolCall,
@@ -70,75 +74,11 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 _PROVIDERS = (None, "local", "openai", "azure")
-_ACTIVE = frozenset({"queued", "in_progress", "cancelling"})
 _RUN_TARGET = ("thread_id", "assistant_id")  # the session's current objects, not parameters
-
-
-# --- errors at the boundary ----------------------------------------------------------------
-
-
-def _safe_url(url: str) -> str:
-    """``scheme://host[:port]`` — no userinfo, path or query, so nothing secret is shown."""
-    parts = urlsplit(str(url))
-    host = parts.hostname or ""
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
-
-
-def _explain(exc: openai.APIError, where: str) -> SessionError:
-    """One short :class:`SessionError` for an SDK error (the server's own message when it gave one)."""
-    who = where[:1].upper() + where[1:]
-    if isinstance(exc, openai.APITimeoutError):
-        return SessionError(f"{who} did not answer in time.")
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        reason = str(cause).strip() if cause else "connection failed"
-        return SessionError(f"Cannot reach {where} ({reason}). Is it running, and is the URL right?")
-    status = getattr(exc, "status_code", None)
-    if isinstance(exc.body, Mapping) and exc.body.get("message"):
-        message = str(exc.body["message"])
-    else:  # not an API error body (a proxy's HTML page, …): say who answered what, briefly
-        detail = " ".join(str(exc.body or "").split())
-        message = f"{who} answered HTTP {status}" + (f": {detail[:200]}" if detail else ".")
-    if isinstance(exc, openai.AuthenticationError):
-        message = f"{who} refused the API key: {message}"
-    return SessionError(message, status=status, param=exc.param, code=exc.code)
-
-
-def _db_label(url: str) -> str:
-    """A store for display: the SQLite path, or the URL with its password masked."""
-    if url == "sqlite://":
-        return ":memory:"
-    if url.startswith("sqlite:///"):
-        return url[len("sqlite:///") :]
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def _text(message: Any) -> str:
     return "".join(part.text.value for part in message.content if part.type == "text")
-
-
-def _pending(run: Run | None) -> list[RequiredActionFunctionToolCall]:
-    if run is None or run.status != "requires_action" or run.required_action is None:
-        return []
-    return list(run.required_action.submit_tool_outputs.tool_calls)
-
-
-@functools.cache
-def _event_adapter() -> pydantic.TypeAdapter[Any]:
-    from openai.types.beta import AssistantStreamEvent
-
-    return pydantic.TypeAdapter(AssistantStreamEvent)
-
-
-def _event(name: str, data: Any) -> AssistantStreamEvent:
-    """The SDK's stream event ``name`` carrying ``data`` (to replay a polled run)."""
-    return _event_adapter().validate_python({"event": name, "data": data})
 
 
 def _is_callable_tool(tool: Any) -> bool:
@@ -172,7 +112,7 @@ def _async_twin(method: Callable[_P, _T], *, runs: bool = False) -> Callable[_P,
     return twin
 
 
-class Session:
+class Session(RunDriver):
     """Provider config plus the current assistant, thread and run; every operation chains.
 
     Where calls go:
@@ -241,7 +181,7 @@ class Session:
             if not isinstance(client, openai.OpenAI):
                 raise SessionError("client= must be an openai.OpenAI (the a* methods use it from a thread).")
             self.client = client
-            self._config = [("remote", _safe_url(str(client.base_url)))]
+            self._config = [("remote", safe_url(str(client.base_url)))]
             self._where = f"the server at {self._config[0][1]}"
         elif base_url is not None:
             if db is not None:
@@ -255,17 +195,17 @@ class Session:
                 )
             except openai.OpenAIError as exc:
                 raise SessionError(str(exc)) from None
-            self._config = [("remote", _safe_url(base_url))]
+            self._config = [("remote", safe_url(base_url))]
             self._where = f"the Assistants server at {self._config[0][1]}"
         else:
             from ..client import local_client
             from ..store import database_url
 
-            self._config = [("local", _db_label(database_url(db)))]
+            self._config = [("local", db_label(database_url(db)))]
             if provider not in (None, "local"):
                 self._config.append(("provider", provider))
             if api_base:
-                self._config.append(("api_base", _safe_url(api_base)))
+                self._config.append(("api_base", safe_url(api_base)))
             self.client = local_client(
                 db,
                 custom_llm_provider=provider,
@@ -311,7 +251,7 @@ class Session:
     @property
     def pending_tool_calls(self) -> list[RequiredActionFunctionToolCall]:
         """The calls the last run waits for (status ``requires_action``), else ``[]``."""
-        return _pending(self._last_run)
+        return pending(self._last_run)
 
     @property
     def answer(self) -> str:
@@ -491,7 +431,7 @@ class Session:
         run = self._last_run
         if run is None:
             raise SessionError("No run to cancel: call run() first.")
-        if run.status not in _ACTIVE and run.status != "requires_action":
+        if run.status not in ACTIVE and run.status != "requires_action":
             raise SessionError(f"The last run ({run.id}) is already {run.status}; nothing to cancel.")
         runs = self.client.beta.threads.runs
         self._last_run = self._api(runs.cancel, run.id, thread_id=run.thread_id)
@@ -579,61 +519,12 @@ class Session:
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _api(self, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """``call(*args, **kwargs)`` with SDK errors turned into one :class:`SessionError`."""
-        try:
-            return call(*args, **kwargs)
-        except openai.APIError as exc:
-            error = _explain(exc, self._where)
-        raise error from None
-
-    def _poll(self, call: Callable[..., Run], **kwargs: Any) -> Run:
-        """A ``*_and_poll`` call; an interrupt cancels the thread's active run (the one polled)."""
-        try:
-            return self._api(call, **kwargs)
-        except KeyboardInterrupt:
-            try:
-                latest = self.client.beta.threads.runs.list(kwargs["thread_id"], limit=1, order="desc")
-            except openai.APIError:
-                raise KeyboardInterrupt from None
-            if latest.data:
-                self._last_run = latest.data[0]
-                self._cancel_quietly(wait=True)
-            raise
-
-    def _check_not_waiting(self, thread_id: str) -> None:
-        """A clear error (instead of the server's "active run") while our run waits for tools."""
-        run = self._last_run
-        if run is None or run.status != "requires_action" or run.thread_id != thread_id:
-            return
-        run = self._last_run = self._api(self.client.beta.threads.runs.retrieve, run.id, thread_id=thread_id)
-        if run.status == "requires_action":
-            names = ", ".join(c.function.name for c in _pending(run))
-            raise SessionError(
-                f"The last run ({run.id}) waits for tool outputs ({names}): call "
-                "submit_tool_outputs({call_id: output}) (or submit_tool_outputs() to run the session's "
-                "functions), or cancel() it, first."
-            )
-
     def _require(self, kind: str) -> Any:
         obj = self._assistant if kind == "assistant" else self._thread
         if obj is None:
             hint = "create_assistant(model)" if kind == "assistant" else "create_thread()"
             raise SessionError(f"No {kind} yet: call {hint} or get_{kind}(id) first.")
         return obj
-
-    @staticmethod
-    def _checked(
-        method: Callable[..., Any], params: dict[str, Any], exclude: Iterable[str] = ()
-    ) -> dict[str, Any]:
-        accepted = set(inspect.signature(method).parameters) - {"self", *exclude}
-        unknown = sorted(set(params) - accepted)
-        if unknown:
-            raise SessionError(
-                f"Unknown parameter(s) {', '.join(unknown)}. Accepted: {', '.join(sorted(accepted))}.",
-                param=unknown[0],
-            )
-        return params
 
     def _tools(self, tools: Iterable[Any] | None) -> list[Any] | None:
         """Dict tools as given; Python callables as function tools (and remembered to run)."""
@@ -647,162 +538,3 @@ class Session:
                 tool = spec
             converted.append(tool)
         return converted
-
-    def _view(self, live: str | bool | None) -> RunView:
-        from .render import RunView
-
-        mode = self.live if live is None else live
-        if mode is True:
-            mode = None
-        elif mode is False:
-            mode = "static"
-        assistant = self._assistant
-        title = (assistant.name or assistant.model) if assistant else ""
-        self._last_view = RunView(mode, title=title, on_cancel=self._cancel_quietly, files=self._files)
-        return self._last_view
-
-    def _can_run_tools(self, run: Run) -> bool:
-        calls = _pending(run)
-        return bool(calls) and all(c.function.name in self.functions for c in calls)
-
-    def _execute(
-        self, run: Run, view: RunView | None, results: dict[str, tuple[str, bool]]
-    ) -> list[dict[str, str]]:
-        outputs = []
-        for call in _pending(run):
-            output, failed = call_tool(self.functions[call.function.name], call.function.arguments)
-            results[call.id] = (output, failed)
-            if view is not None:
-                view.on_tool_result(call.id, output, error=failed)
-            outputs.append({"tool_call_id": call.id, "output": output})
-        return outputs
-
-    def _stream(
-        self,
-        events: Stream[AssistantStreamEvent],
-        live: str | bool | None,
-        auto: bool,
-        results: dict[str, tuple[str, bool]] | None = None,
-    ) -> None:
-        """Feed a run's events to one view; with ``auto``, run the tools and keep going."""
-        view = self._view(live)
-        if results and self._last_run is not None:  # outputs run before this view: show the calls first
-            view.on_event(_event("thread.run.requires_action", self._last_run))
-            for call_id, (output, failed) in results.items():
-                view.on_tool_result(call_id, output, error=failed)
-        try:
-            run = self._consume(events, view)
-            while auto and self._can_run_tools(run):
-                outputs = self._execute(run, view, {})
-                submit = self.client.beta.threads.runs.submit_tool_outputs
-                events = self._api(submit, run.id, thread_id=run.thread_id, tool_outputs=outputs, stream=True)
-                run = self._consume(events, view)
-        except SessionError as exc:
-            view.on_error(exc.message)
-            raise
-        except KeyboardInterrupt:
-            self._cancel_quietly(wait=True)
-            view.on_error("Interrupted: the run was cancelled.")
-            raise
-        finally:
-            view.close(self._last_run)
-
-    def _consume(self, events: Stream[AssistantStreamEvent], view: RunView) -> Run:
-        failed = False
-        cancelled = False
-        with events:
-            try:
-                for event in events:
-                    name = event.event
-                    if name.startswith("thread.run.") and not name.startswith("thread.run.step."):
-                        self._last_run = event.data  # type: ignore[assignment]
-                        failed = name == "thread.run.failed"
-                    view.on_event(event)
-                    if self._stop.is_set() and not cancelled:
-                        cancelled = True
-                        self._cancel_quietly()
-            except openai.APIError as exc:
-                if not failed:  # a failed run's ``error`` event only repeats its last_error
-                    raise _explain(exc, self._where) from None
-        run = self._last_run
-        if run is None:
-            raise SessionError(f"No run events came from {self._where}.")
-        if run.status in _ACTIVE:  # the stream ended early: read the run's real state
-            run = self._last_run = self._api(
-                self.client.beta.threads.runs.retrieve, run.id, thread_id=run.thread_id
-            )
-        return run
-
-    def _finish_polled(
-        self,
-        run: Run,
-        live: str | bool | None,
-        auto: bool,
-        results: dict[str, tuple[str, bool]] | None = None,
-    ) -> None:
-        """After ``*_and_poll``: run tools while allowed, then render the final state once."""
-        results = dict(results or {})
-        self._last_run = run
-        runs = self.client.beta.threads.runs
-        while auto and self._can_run_tools(run):
-            outputs = self._execute(run, None, results)
-            run = self._poll(
-                runs.submit_tool_outputs_and_poll,
-                run_id=run.id,
-                thread_id=run.thread_id,
-                tool_outputs=outputs,
-            )
-            self._last_run = run
-        self._render_final(run, live, results)
-
-    def _render_final(self, run: Run, live: str | bool | None, results: dict[str, tuple[str, bool]]) -> None:
-        """Replay a polled run's final state — its steps, messages and tool results, then the
-        run — through a RunView, so a polled run looks like a streamed one that ended."""
-        view = self._view(live)
-        threads = self.client.beta.threads
-        try:
-            steps = self._api(
-                lambda: list(threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc"))
-            )
-            messages = self._api(
-                lambda: list(threads.messages.list(run.thread_id, run_id=run.id, order="asc"))
-            )
-        except SessionError as exc:
-            view.on_error(exc.message)
-            view.close(run)
-            raise
-        by_id = {m.id: m for m in messages}
-        for step in steps:
-            details = step.step_details
-            if details.type == "message_creation" and details.message_creation.message_id in by_id:
-                message = by_id[details.message_creation.message_id]
-                view.on_event(_event(f"thread.message.{message.status}", message))
-            if details.type != "tool_calls":
-                view.on_event(_event(f"thread.run.step.{step.status}", step))
-                continue
-            # The calls first, then each output as a tool result (so errors are marked as such).
-            bare = step.model_copy(deep=True)
-            calls = [c for c in bare.step_details.tool_calls if c.type == "function"]  # type: ignore[union-attr]
-            outputs = {c.id: c.function.output for c in calls}
-            for call in calls:
-                call.function.output = None
-            view.on_event(_event(f"thread.run.step.{step.status}", bare))
-            for call_id, output in outputs.items():
-                if output is not None:
-                    view.on_tool_result(call_id, output, error=call_id in results and results[call_id][1])
-        view.on_event(_event(f"thread.run.{run.status}", run))
-        view.close(run)
-
-    def _cancel_quietly(self, wait: bool = False) -> None:
-        """Cancel the active run, if any, ignoring errors (the view's Cancel button, an
-        interrupt); ``wait``: until it has stopped, so ``last_run`` says so."""
-        run = self._last_run
-        if run is None or (run.status not in _ACTIVE and run.status != "requires_action"):
-            return
-        runs = self.client.beta.threads.runs
-        try:
-            runs.cancel(run.id, thread_id=run.thread_id)
-            if wait:
-                self._last_run = runs.poll(run.id, thread_id=run.thread_id, poll_interval_ms=50)
-        except openai.APIError:
-            pass

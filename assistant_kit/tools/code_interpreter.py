@@ -2,8 +2,9 @@
 is offered, its arguments, and what the model is told afterwards.
 
 Execution itself lives in :mod:`assistant_kit.tools.sandbox` (a Jupyter kernel per thread);
-the run executor (:mod:`assistant_kit.engine.runs`) owns the step and its events. This module
-is the seam between them, free of both, so each side can change alone.
+the run executor (:mod:`assistant_kit.engine.runs`, with :mod:`assistant_kit.engine.steps` and
+:mod:`assistant_kit.engine.code_calls`) owns the step and its events. This module is the seam
+between them, free of both, so each side can change alone.
 
 Policy (decided here, documented in the README):
 
