@@ -4,12 +4,14 @@ Each notebook runs in its own ``python -m pytest --nbval-lax`` subprocess (a fre
 this interpreter, ``--nbval-current-env``) with ``ASSISTANT_KIT_LIVE=0`` — run views render
 once, statically — and ``ASSISTANT_KIT_DB`` pointing into a temporary directory.
 
-What is checked: every cell executes without an error. The notebooks are committed without
-outputs, and nbval compares outputs only for cells that have a stored execution, so
-``--nbval-lax`` is the only mode that applies; the deterministic cells (scripted models
-``test/echo`` and ``test/tools``) check their results with ``assert`` instead. Cells whose
-output depends on the embedded model carry ``# NBVAL_IGNORE_OUTPUT`` for anyone who runs
-them with stored outputs.
+What is checked: every cell executes without an error. ``--nbval-lax`` compares no stored
+output (only cells marked ``# NBVAL_CHECK_OUTPUT``, and there are none): the outputs of the
+embedded model, ids and times differ from run to run, so the deterministic cells (scripted
+models ``test/echo`` and ``test/tools``) check their results with ``assert`` instead. Cells
+whose output varies carry ``# NBVAL_IGNORE_OUTPUT`` for anyone who runs them under strict
+nbval. The notebooks are committed without outputs, except 02, which keeps the outputs of
+one run (static renders) so that a reader on GitHub, nbviewer or Colab sees the executed
+program, its output and its plot before running anything (README: how to regenerate them).
 
 Notebooks 01 and 02 run the embedded model ``local/smollm2`` and are skipped, with the
 install command, when it is missing; all of them are skipped without nbval or ipykernel.
