@@ -47,8 +47,10 @@ import asyncio
 import inspect
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
 
 import openai
@@ -110,6 +112,38 @@ def _async_twin(method: Callable[_P, _T], *, runs: bool = False) -> Callable[_P,
     twin.__doc__ = f"Async twin of :meth:`{method.__name__}` (``await session.a{method.__name__}(...)``)."
     twin.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
     return twin
+
+
+FileSource = str | os.PathLike[str] | tuple[str, bytes]
+FilesArg = FileSource | Iterable[FileSource]
+_FILE_ID = re.compile(r"file[-_][A-Za-z0-9]+")
+
+
+def _file_sources(files: FilesArg) -> list[str | tuple[str, bytes | Path]]:
+    """``files`` as uploads — ``(name, bytes)`` or ``(name, path)`` — and file ids, checked
+    before anything is sent: a missing path is a :class:`SessionError` naming it."""
+    if isinstance(files, (str, os.PathLike)) or (
+        isinstance(files, tuple) and len(files) == 2 and isinstance(files[1], bytes)
+    ):
+        files = [files]  # type: ignore[list-item]
+    sources: list[str | tuple[str, bytes | Path]] = []
+    for item in files:  # type: ignore[union-attr]
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
+            sources.append((str(item[0]), item[1]))
+        elif isinstance(item, (str, os.PathLike)):
+            path = Path(item).expanduser()
+            if path.is_file():
+                sources.append((path.name, path))
+            elif isinstance(item, str) and _FILE_ID.fullmatch(item):
+                sources.append(item)
+            else:
+                raise SessionError(f"files: {str(item)!r} is not a file (nor a file id).", param="files")
+        else:
+            raise SessionError(
+                f"files: expected paths, (name, bytes) pairs or file ids, got {type(item).__name__}.",
+                param="files",
+            )
+    return sources
 
 
 class Session(RunDriver):
@@ -322,14 +356,55 @@ class Session(RunDriver):
         return self
 
     def add_message(
-        self, content: str | Iterable[dict[str, Any]], *, role: str = "user", **params: Any
+        self,
+        content: str | Iterable[dict[str, Any]],
+        *,
+        role: str = "user",
+        files: FilesArg = (),
+        **params: Any,
     ) -> Session:
-        """Add a message to the current thread (``attachments``, ``metadata`` pass through)."""
+        """Add a message to the current thread (``attachments``, ``metadata`` pass through).
+
+        ``files``: data for code_interpreter — paths, ``(name, bytes)`` pairs or ids of
+        uploaded files (one, or a list). Each is uploaded (purpose ``"assistants"``) and
+        attached to the message for code_interpreter, so the code finds it in its working
+        directory under its name. Nothing is sent when one of them is missing."""
         thread = self._require("thread")
         self._check_not_waiting(thread.id)
         create = self.client.beta.threads.messages.create
-        self._api(create, thread.id, role=role, content=content, **self._checked(create, params))
+        params = self._checked(create, params)
+        uploads = _file_sources(files)
+        ids = [self._upload(source) for source in uploads]
+        if ids:
+            tools = [{"type": "code_interpreter"}]
+            params["attachments"] = [
+                *(params.get("attachments") or ()),
+                *({"file_id": file_id, "tools": tools} for file_id in ids),
+            ]
+        self._api(create, thread.id, role=role, content=content, **params)
         return self
+
+    def _upload(self, source: str | tuple[str, bytes | Path]) -> str:
+        if isinstance(source, str):
+            return source  # an uploaded file's id: the server checks that it exists and is ours
+        name, data = source
+        if isinstance(data, Path):
+            with data.open("rb") as handle:
+                return self._api(self.client.files.create, file=(name, handle), purpose="assistants").id
+        return self._api(self.client.files.create, file=(name, data), purpose="assistants").id
+
+    def save_file(self, file_id: str, path: str | os.PathLike[str] | None = None) -> Path:
+        """Download a file — one the code wrote, a plot — to ``path`` (a file, or a directory to
+        put it in under its own name; default: the current directory). Returns where it went.
+        Only the last part of the server's file name is used: a name cannot climb directories."""
+        target = Path(path) if path is not None else Path()
+        if path is None or target.is_dir():
+            info = self._api(self.client.files.retrieve, file_id)
+            name = Path(str(info.filename)).name
+            target = target / (name if name not in ("", ".", "..") else file_id)
+        data = self._api(self.client.files.content, file_id).content
+        target.write_bytes(data)
+        return target
 
     # --- runs --------------------------------------------------------------------------------
 
@@ -487,6 +562,7 @@ class Session(RunDriver):
     acreate_thread = _async_twin(create_thread)
     aget_thread = _async_twin(get_thread)
     aadd_message = _async_twin(add_message)
+    asave_file = _async_twin(save_file)
     arun = _async_twin(run, runs=True)
     asubmit_tool_outputs = _async_twin(submit_tool_outputs, runs=True)
     acancel = _async_twin(cancel)

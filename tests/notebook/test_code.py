@@ -292,3 +292,44 @@ def test_session_text_mode_and_a_failed_execution(tmp_path: Path, monkeypatch: p
     assert "✗ failed" in html and escape(failure[2:]) in html
     step_row = session.steps().iloc[0]
     assert step_row["status"] == "failed" and "timed out" in step_row["last_error"].lower()
+
+
+@pytest.mark.timeout(120)
+def test_session_files_go_in_and_come_back(tmp_path: Path) -> None:
+    from assistant_kit.errors import SessionError
+    from assistant_kit.notebook.session import Session
+
+    data = tmp_path / "data.csv"
+    data.write_text("x,y\n1,2\n3,4\n")
+    session = Session(tmp_path / "kit.db", live="static").create_assistant(
+        "test/tools", tools=[{"type": "code_interpreter"}]
+    )
+    uploaded = session.client.files.create(file=("by_id.txt", b"from an id"), purpose="assistants").id
+    program = (
+        "```python\n"
+        "import csv\n"
+        "rows = list(csv.DictReader(open('data.csv')))\n"
+        "print('sum y:', sum(int(r['y']) for r in rows))\n"
+        "print(open('notes.txt').read(), open('by_id.txt').read())\n"
+        "n = open('out.txt', 'w').write('written <by> the code')\n"
+        "```"
+    )
+    session.create_thread()
+    with pytest.raises(SessionError, match=r"files: '.*missing\.csv' is not a file") as missing:
+        session.add_message(program, files=[data, tmp_path / "missing.csv"])
+    assert missing.value.param == "files"
+    assert session.messages().empty  # nothing was sent
+    session.add_message(program, files=[data, ("notes.txt", b"a note"), uploaded]).run()
+    message = session.client.beta.threads.messages.list(session.thread.id, order="asc").data[0]
+    assert [a.tools[0].type for a in message.attachments] == ["code_interpreter"] * 3
+    assert message.attachments[2].file_id == uploaded
+    assert session.steps()["tool_outputs"][0] == ["sum y: 6\na note from an id\n"]
+    (written,) = session.messages()["file_path_ids"].iloc[-1]
+    saved = session.save_file(written, tmp_path)  # a directory: the file keeps its name
+    assert saved == tmp_path / "out.txt" and saved.read_text() == "written <by> the code"
+    other = session.save_file(written, tmp_path / "copy.txt")
+    assert other.read_bytes() == saved.read_bytes()
+    with pytest.raises(SessionError, match="file_nope"):
+        session.save_file("file_nope", tmp_path)
+    with pytest.raises(SessionError, match="expected paths"):
+        session.add_message("x", files=[42])
