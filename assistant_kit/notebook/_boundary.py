@@ -11,7 +11,8 @@ not like a crash inside a library. Everything that crosses the edge goes through
   left to the run's view.)
 * **Parameters in.** ``**params`` passed through to the SDK are checked against the SDK
   method's signature first (:meth:`Boundary._checked`): a typo is a ``SessionError`` naming
-  the accepted parameters instead of a ``TypeError`` from deep in the client.
+  the accepted parameters instead of a ``TypeError`` from deep in the client; files to
+  upload (:func:`file_sources`) are checked before anything is sent.
 * **Config shown.** Reprs name where calls go; :func:`safe_url` and :func:`db_label` keep
   keys, passwords, paths and queries out of them.
 
@@ -22,7 +23,10 @@ both call the SDK the same way, as ``self._api(...)``.
 from __future__ import annotations
 
 import inspect
+import os
+import re
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -73,6 +77,38 @@ def explain(exc: openai.APIError, where: str) -> SessionError:
     if isinstance(exc, openai.AuthenticationError):
         message = f"{who} refused the API key: {message}"
     return SessionError(message, status=status, param=exc.param, code=exc.code)
+
+
+FileSource = str | os.PathLike[str] | tuple[str, bytes]
+FilesArg = FileSource | Iterable[FileSource]
+_FILE_ID = re.compile(r"file[-_][A-Za-z0-9]+")
+
+
+def file_sources(files: FilesArg) -> list[str | tuple[str, bytes | Path]]:
+    """``files`` as uploads — ``(name, bytes)`` or ``(name, path)`` — and file ids, checked
+    before anything is sent: a missing path is a :class:`SessionError` naming it."""
+    if isinstance(files, (str, os.PathLike)) or (
+        isinstance(files, tuple) and len(files) == 2 and isinstance(files[1], bytes)
+    ):
+        files = [files]  # type: ignore[list-item]
+    sources: list[str | tuple[str, bytes | Path]] = []
+    for item in files:  # type: ignore[union-attr]
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
+            sources.append((str(item[0]), item[1]))
+        elif isinstance(item, (str, os.PathLike)):
+            path = Path(item).expanduser()
+            if path.is_file():
+                sources.append((path.name, path))
+            elif isinstance(item, str) and _FILE_ID.fullmatch(item):
+                sources.append(item)
+            else:
+                raise SessionError(f"files: {str(item)!r} is not a file (nor a file id).", param="files")
+        else:
+            raise SessionError(
+                f"files: expected paths, (name, bytes) pairs or file ids, got {type(item).__name__}.",
+                param="files",
+            )
+    return sources
 
 
 class Boundary:

@@ -47,7 +47,6 @@ import asyncio
 import inspect
 import json
 import os
-import re
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
@@ -56,7 +55,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
 import openai
 
 from ..errors import ModelConfigError, SessionError
-from ._boundary import db_label, safe_url
+from ._boundary import FilesArg, db_label, file_sources, safe_url
 from ._runs import ACTIVE, RunDriver, pending
 from .code import FileImages
 from .tools import function_tool
@@ -112,38 +111,6 @@ def _async_twin(method: Callable[_P, _T], *, runs: bool = False) -> Callable[_P,
     twin.__doc__ = f"Async twin of :meth:`{method.__name__}` (``await session.a{method.__name__}(...)``)."
     twin.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
     return twin
-
-
-FileSource = str | os.PathLike[str] | tuple[str, bytes]
-FilesArg = FileSource | Iterable[FileSource]
-_FILE_ID = re.compile(r"file[-_][A-Za-z0-9]+")
-
-
-def _file_sources(files: FilesArg) -> list[str | tuple[str, bytes | Path]]:
-    """``files`` as uploads — ``(name, bytes)`` or ``(name, path)`` — and file ids, checked
-    before anything is sent: a missing path is a :class:`SessionError` naming it."""
-    if isinstance(files, (str, os.PathLike)) or (
-        isinstance(files, tuple) and len(files) == 2 and isinstance(files[1], bytes)
-    ):
-        files = [files]  # type: ignore[list-item]
-    sources: list[str | tuple[str, bytes | Path]] = []
-    for item in files:  # type: ignore[union-attr]
-        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
-            sources.append((str(item[0]), item[1]))
-        elif isinstance(item, (str, os.PathLike)):
-            path = Path(item).expanduser()
-            if path.is_file():
-                sources.append((path.name, path))
-            elif isinstance(item, str) and _FILE_ID.fullmatch(item):
-                sources.append(item)
-            else:
-                raise SessionError(f"files: {str(item)!r} is not a file (nor a file id).", param="files")
-        else:
-            raise SessionError(
-                f"files: expected paths, (name, bytes) pairs or file ids, got {type(item).__name__}.",
-                param="files",
-            )
-    return sources
 
 
 class Session(RunDriver):
@@ -373,7 +340,7 @@ class Session(RunDriver):
         self._check_not_waiting(thread.id)
         create = self.client.beta.threads.messages.create
         params = self._checked(create, params)
-        uploads = _file_sources(files)
+        uploads = file_sources(files)
         ids = [self._upload(source) for source in uploads]
         if ids:
             tools = [{"type": "code_interpreter"}]
