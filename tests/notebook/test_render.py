@@ -501,7 +501,7 @@ def test_code_held_back_by_the_throttle_shows_before_the_code_has_run(capture: C
         for event in events[first_output:]:
             view.on_event(event)
         view.close()
-    assert waited < 1.0, waited  # one throttle interval or a few, not the execution's length
+    assert waited < 2.5, waited  # a throttle interval or a few (a busy machine), not the execution's length
     assert view.to_text().startswith("→ code_interpreter\n    import math")
 
 
