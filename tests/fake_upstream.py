@@ -124,14 +124,18 @@ class FakeUpstream:
         self._push(Reply("text", chunks=chunks, delay=delay, finish=finish, usage=usage))
 
     def reply_tool_calls(
-        self, calls: list[tuple[str, str | dict[str, Any]]], *, text: str = "", delay: float = 0.0
+        self,
+        calls: list[tuple[str, str | dict[str, Any]]],
+        *,
+        text: str = "",
+        delay: float = 0.0,
+        finish: str = "tool_calls",
     ) -> None:
         """Call tools ``[(name, arguments)]`` in one turn, optionally after some ``text``.
-        Each call streams as an id+name fragment followed by argument fragments."""
+        Each call streams as an id+name fragment followed by argument fragments; ``finish``
+        ``"length"`` with cut arguments is a model stopped by ``max_tokens``."""
         normalized = [(n, a if isinstance(a, str) else json.dumps(a)) for n, a in calls]
-        self._push(
-            Reply("tools", chunks=words(text), tool_calls=normalized, delay=delay, finish="tool_calls")
-        )
+        self._push(Reply("tools", chunks=words(text), tool_calls=normalized, delay=delay, finish=finish))
 
     def reply_error(
         self,

@@ -339,6 +339,11 @@ class RunExecutor:
             if request is None:
                 return await self._incomplete(handle, "max_prompt_tokens")
             finish, calls, tool_step = await steps.turn(self, handle, request)
+            if finish == "length":
+                # Cut off by the token budget: the turn's tool calls may be cut too (code or
+                # JSON arguments ending mid-way), so nothing is run or handed to the client;
+                # the open tool step ends cancelled with the run.
+                return await self._incomplete(handle, "max_completion_tokens")
             if calls:
                 functions = [c for c in calls if c["type"] == "function"]
                 unsupported = [
@@ -360,8 +365,6 @@ class RunExecutor:
                     return await self._requires_action(handle, functions)
                 await steps.end_tool_step(self, handle, tool_step, failure)
                 continue
-            if finish == "length":
-                return await self._incomplete(handle, "max_completion_tokens")
             run["status"] = "completed"
             run["completed_at"] = now()
             await self._save_run(run)

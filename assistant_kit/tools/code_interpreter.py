@@ -113,24 +113,25 @@ def model_result(call: dict[str, Any], made: Sequence[dict[str, Any]] = ()) -> s
     images = [o["image"]["file_id"] for o in outputs if o.get("type") == "image"]
     if images:
         parts.append(f"[{len(images)} image(s) shown to the user: {', '.join(images)}]")
-    for file in made:
-        if file.get("purpose") == "assistants_output" and not file["filename"].endswith(".png"):
+    for file in made:  # the files the code wrote (its plots are the images above, not these)
+        if file.get("purpose") == "assistants_output":
             parts.append(f"[file written: {file['filename']} ({file['bytes']} bytes), id {file['id']}]")
     return "\n".join(parts)
 
 
 def file_annotations(text: str, files: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``file_path`` annotations for the files a run's code wrote, where the answer mentions
-    them: as ``sandbox:/mnt/data/NAME`` (the hosted tool's convention), ``/mnt/data/NAME`` or
-    plain ``NAME``, the longest form matched at each place."""
+    them: as ``sandbox:/mnt/data/NAME`` (the hosted tool's convention, e.g. a markdown link),
+    ``/mnt/data/NAME`` or plain ``NAME``, the longest form matched at each place. A plain name
+    counts only as a whole path (not the tail of ``xNAME`` or ``dir/NAME``, not the head of
+    ``NAME.bak``; a sentence's full stop may follow). ``files`` come in the order written:
+    when the code wrote one name twice, the answer means the latest file."""
+    latest = {file["filename"]: file for file in files}
     annotations: list[dict[str, Any]] = []
     taken: list[tuple[int, int]] = []
-    for file in files:
-        name = file["filename"]
+    for name, file in latest.items():
         pattern = re.compile(
-            r"(?:sandbox:)?(?:/mnt/data/)?(?<![\w./-])" + re.escape(name) + r"(?![\w-])"
-            if "/" not in name
-            else r"(?:sandbox:)?(?:/mnt/data/)?" + re.escape(name)
+            r"(?:sandbox:/mnt/data/|/mnt/data/|(?<![\w./-]))" + re.escape(name) + r"(?![\w.-]*\w)"
         )
         for match in pattern.finditer(text):
             start, end = match.span()

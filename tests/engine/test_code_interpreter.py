@@ -314,6 +314,29 @@ def test_model_history_carries_code_and_logs(make_client, fake_upstream) -> None
     assert "working directory" in second["tools"][0]["function"]["description"]
 
 
+def test_tool_calls_cut_off_by_max_tokens_are_not_run(make_client, fake_upstream, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A turn that ends with finish_reason "length" may carry cut calls: the code is not run,
+    the function is not handed to the client; the run ends incomplete, its tool step cancelled."""
+    client, assistant, thread = _upstream_setup(make_client, fake_upstream)
+    marker = tmp_path / "ran"
+    code = json.dumps({"code": f"open({str(marker)!r}, 'w').write('x')\nprint('and more')"})
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    client.beta.assistants.update(assistant.id, tools=[{"type": "code_interpreter"}, weather])
+    fake_upstream.reply_tool_calls(
+        [("code_interpreter", code[: code.index("print")]), ("get_weather", '{"city": "Par')], finish="length"
+    )
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, max_completion_tokens=256, poll_interval_ms=50
+    )
+    assert run.status == "incomplete" and run.incomplete_details.reason == "max_completion_tokens"
+    assert run.required_action is None
+    (step,) = _code_steps(client, thread.id, run.id)
+    assert step.status == "cancelled"
+    code_call, function_call = step.step_details.tool_calls
+    assert code_call.code_interpreter.outputs == [] and not marker.exists()
+    assert function_call.function.arguments == '{"city": "Par'
+
+
 def test_cancel_while_code_runs(code_client: openai.OpenAI) -> None:
     import time
 
