@@ -51,7 +51,21 @@ DEFAULT_PROGRAM = """squares = [n * n for n in range(1, 6)]
 print("squares:", squares)
 print("sum:", sum(squares))
 """
-_FENCED = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL)
+# A fenced block: an opening fence with any info string, its body, the closing fence. Every
+# block is matched, so one block's closing fence never opens the next; only blocks whose
+# language is python (or none) are run.
+_FENCE = re.compile(r"```[ \t]*([^\n`]*?)[ \t]*\r?\n(.*?)```", re.DOTALL)
+_PYTHON = frozenset({"", "python", "py", "python3", "ipython"})
+
+
+def _programs(text: str) -> list[str]:
+    """The python code blocks of ``text`` (CRLF line ends made LF)."""
+    programs = []
+    for info, body in _FENCE.findall(text):
+        language = (info.split() or [""])[0].lower()
+        if language in _PYTHON:
+            programs.append(body.replace("\r\n", "\n"))
+    return programs
 
 
 def _words(text: str) -> list[str]:
@@ -159,7 +173,7 @@ class ToolsModel(_Scripted):
                     answered[name] = output
         last_role = request.messages[-1].get("role") if request.messages else None
         if code and last_role in ("user", "tool"):
-            programs = _FENCED.findall(_last_user_text(request)) or [DEFAULT_PROGRAM]
+            programs = _programs(_last_user_text(request)) or [DEFAULT_PROGRAM]
             if len(code_outputs) < len(programs):
                 arguments = json.dumps({"code": programs[len(code_outputs)]})
                 yield ToolCallDelta(0, id=new_id("call"), name=CODE)

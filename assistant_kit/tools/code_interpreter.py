@@ -226,7 +226,7 @@ class CodeInterpreter:
 
     settings: CodeInterpreterSettings = field(default_factory=CodeInterpreterSettings)
     _pool: KernelPool | None = None
-    _placed: dict[str, set[str]] = field(default_factory=dict)  # thread → file ids in its dir
+    _placed: dict[str, dict[str, str]] = field(default_factory=dict)  # thread → {file id: name}
 
     def __repr__(self) -> str:
         state = "on" if self.settings.enabled else "off"
@@ -262,20 +262,18 @@ class CodeInterpreter:
             )
 
     async def place_files(self, thread_id: str, files: list[tuple[dict[str, Any], bytes]]) -> list[str]:
-        """Write input files into the thread's working directory (once per file id); returns
-        the names they have there, for the model."""
-        placed = self._placed.setdefault(thread_id, set())
+        """Write input files into the thread's working directory, once per file id, each under
+        a name that stays its own while the thread lives: the file's name, or — when another
+        file of the thread already has that name — the name with the file id added. Returns
+        the names, for the model."""
+        placed = self._placed.setdefault(thread_id, {})
         names = []
-        taken: set[str] = set()
         for file, content in files:
-            name = Path(file["filename"]).name or file["id"]
-            if name in taken:
-                stem, dot, ext = name.partition(".")
-                name = f"{stem}-{file['id']}{dot}{ext}"
-            taken.add(name)
-            if file["id"] not in placed:
+            name = placed.get(file["id"])
+            if name is None:
+                name = input_name(file["filename"], file["id"], set(placed.values()))
                 await self.pool.put_file(thread_id, name, content)
-                placed.add(file["id"])
+                placed[file["id"]] = name
             names.append(name)
         return names
 
@@ -305,6 +303,19 @@ class CodeInterpreter:
     async def aclose(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()
+
+
+def input_name(filename: str, file_id: str, taken: set[str]) -> str:
+    """The name an input file gets in the working directory: the last part of its file name
+    (the file id when that is empty, ``.``, ``..`` or has NUL), with the id added before the
+    extension when the name is ``taken``."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    if name in ("", ".", "..") or "\0" in name:
+        name = file_id
+    if name in taken:
+        stem, dot, ext = name.partition(".")
+        name = f"{stem}-{file_id}{dot}{ext}"
+    return name
 
 
 def arguments_json(code: str) -> str:

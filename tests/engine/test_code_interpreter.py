@@ -246,6 +246,30 @@ def test_input_files_and_written_files(code_client: openai.OpenAI) -> None:
     assert text.value[note.start_index : note.end_index] == "total.txt"
 
 
+def test_input_files_keep_their_names_for_the_thread(code_client: openai.OpenAI) -> None:
+    """Two input files named alike: the first keeps the name, the second gets its id added —
+    and a file keeps its name in later runs, whatever the order of the ids then."""
+    first = code_client.files.create(file=("data.csv", b"AAA"), purpose="assistants")
+    second = code_client.files.create(file=("data.csv", b"BBB"), purpose="assistants")
+    dotdot = code_client.files.create(file=("..", b"odd name"), purpose="assistants")
+    listing = "import os\nprint(sorted((n, open(n).read()) for n in os.listdir('.')))"
+    assistant = _assistant(code_client, tool_resources={"code_interpreter": {"file_ids": [first.id]}})
+    thread = code_client.beta.threads.create(messages=[{"role": "user", "content": fenced(listing)}])
+    run = code_client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "completed", run.last_error
+    (step,) = _code_steps(code_client, thread.id, run.id)
+    assert _logs(step.step_details.tool_calls[0]) == "[('data.csv', 'AAA')]\n"
+    code_client.beta.assistants.update(
+        assistant.id, tool_resources={"code_interpreter": {"file_ids": [second.id, first.id, dotdot.id]}}
+    )
+    code_client.beta.threads.messages.create(thread.id, role="user", content=fenced(listing))
+    run = code_client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "completed", run.last_error
+    (step,) = _code_steps(code_client, thread.id, run.id)
+    expected = [("data.csv", "AAA"), (f"data-{second.id}.csv", "BBB"), (dotdot.id, "odd name")]
+    assert _logs(step.step_details.tool_calls[0]) == f"{sorted(expected)}\n"
+
+
 def test_code_then_functions_then_answer(code_client: openai.OpenAI) -> None:
     weather = {
         "type": "function",

@@ -19,7 +19,7 @@ from assistant_kit.models.base import (
     Usage,
 )
 from assistant_kit.models.registry import register_model, resolve_model
-from assistant_kit.models.scripted import FunctionModel
+from assistant_kit.models.scripted import DEFAULT_PROGRAM, FunctionModel
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -227,6 +227,35 @@ def test_tool_choice_none_and_named() -> None:
 def test_tools_without_tools_echoes() -> None:
     events = drain(resolve_model("test/tools"), ModelRequest([{"role": "user", "content": "hi"}]))
     assert text_of(events) == "hi" and events[-1] == Finish("stop")
+
+
+CODE_TOOL = {"type": "function", "function": {"name": "code_interpreter", "parameters": {"type": "object"}}}
+
+
+@pytest.mark.parametrize(
+    ("message", "programs"),
+    [
+        ("Install:\n```bash\npip x\n```\nThen run:\n```python\nprint(1)\n```\n", ["print(1)\n"]),
+        ("```Python\r\nprint(2)\r\n```", ["print(2)\n"]),
+        ("Solve: ```python\nx = 1\nprint(x)```", ["x = 1\nprint(x)"]),
+        ("```\nprint(3)\n```\n```py title=x\nprint(4)\n```", ["print(3)\n", "print(4)\n"]),
+        ("no code here, ```python print(5)``` inline", [DEFAULT_PROGRAM]),
+    ],
+)
+def test_tools_runs_the_python_blocks_of_the_message(message: str, programs: list[str]) -> None:
+    """code_interpreter offered: one call per python block (other languages are skipped),
+    one round each; no block → the default program."""
+    model = resolve_model("test/tools")
+    messages: list[dict[str, Any]] = [{"role": "user", "content": message}]
+    ran = []
+    for _ in range(len(programs) + 1):
+        request = ModelRequest(messages, tools=[CODE_TOOL], builtin_tools={"code_interpreter"})
+        calls = tool_calls_of(drain(model, request))
+        if not calls:
+            break
+        ran += [json.loads(c["arguments"])["code"] for c in calls]
+        answer(messages, calls)
+    assert ran == programs
 
 
 # --- FunctionModel ---------------------------------------------------------------------
