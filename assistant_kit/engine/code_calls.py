@@ -22,6 +22,8 @@ kernel) ends the logs with its reason, which is also what the caller records as 
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -187,21 +189,53 @@ async def _keep_files(
     owner: str | None,
     call_id: str,
 ) -> None:
-    """Store the files the code wrote as ``assistants_output`` files (too large ones are
-    skipped: the limit of uploads applies)."""
+    """Store the files the code wrote as ``assistants_output`` files (empty and too large
+    ones are skipped: the limit of uploads applies)."""
     files = executor.engine.files
     for path in paths:
         try:
-            content = path.read_bytes()
-        except OSError:
-            continue
-        if not content or len(content) > files.max_bytes:
-            continue
-        try:
-            name = str(path.relative_to(workdir))
+            relative = path.relative_to(workdir)
         except ValueError:
-            name = path.name
+            continue
+        content = await asyncio.to_thread(read_written, workdir, relative, files.max_bytes)
+        if content is None:
+            continue
+        # A name that is not UTF-8 (the code may write any bytes) is stored with U+FFFD instead.
+        name = os.fsencode(str(relative)).decode("utf-8", "replace")
         made = await files.create(
             name, content, "assistants_output", owner, thread_id=handle.run["thread_id"], call_id=call_id
         )
         handle.made_files.append(made)
+
+
+def read_written(workdir: Path, relative: Path, limit: int) -> bytes | None:
+    """The bytes of a file the code wrote, or None: only a regular file inside ``workdir`` of
+    1 to ``limit`` bytes, read no further than that. The code still runs (a thread it started)
+    while this reads, so the path is walked without following symlinks and the file opened
+    without blocking: a symlink, FIFO or device swapped in since the snapshot is not read, and
+    a sparse 1 GB file is refused by its size, not loaded."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    try:
+        if nofollow and os.open in os.supports_dir_fd:
+            directory = os.open(workdir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                for part in relative.parts[:-1]:
+                    inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | nofollow, dir_fd=directory)
+                    os.close(directory)
+                    directory = inner
+                fd = os.open(relative.name, os.O_RDONLY | nofollow | os.O_NONBLOCK, dir_fd=directory)
+            finally:
+                os.close(directory)
+        else:  # no dir_fd walk here (Windows): refuse links, then open
+            path = workdir / relative
+            if any(p.is_symlink() for p in (path, *path.parents) if p != workdir and workdir in p.parents):
+                return None
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= limit:
+            return None
+        data = handle.read(limit + 1)
+    return data if 0 < len(data) <= limit else None

@@ -115,13 +115,32 @@ def _spec_manager_class() -> type:
 LIVE: set[subprocess.Popen[Any]] = set()
 
 
-def kill(process: subprocess.Popen[Any]) -> None:
-    """SIGKILL the kernel and its process group (what its code spawned). Does not wait."""
+def descendants(process: subprocess.Popen[Any]) -> list[Any]:
+    """The kernel's living descendants (``psutil.Process`` objects), to kill with it."""
+    if process.poll() is not None:
+        return []
+    try:
+        import psutil
+
+        return list(psutil.Process(process.pid).children(recursive=True))
+    except Exception:
+        return []
+
+
+def kill(process: subprocess.Popen[Any], family: list[Any] | None = None) -> None:
+    """SIGKILL the kernel, its process group and its other descendants — code can start a
+    process in a session of its own, outside the group; ``family`` is a list taken earlier
+    (before a graceful exit orphaned them). Does not wait. A descendant orphaned before any
+    list was taken is out of reach."""
+    family = descendants(process) if family is None else family
     with contextlib.suppress(OSError):
         if hasattr(os, "killpg"):
             os.killpg(process.pid, signal.SIGKILL)
         elif process.poll() is None:
             process.kill()
+    for child in family:
+        with contextlib.suppress(Exception):
+            child.kill()
 
 
 @atexit.register

@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidRequestError
-from .kernel import LIVE, kernel_argv, kernel_env, kill
+from .kernel import LIVE, descendants, kernel_argv, kernel_env, kill
 from .kernel import manager as make_manager
 
 __all__ = ["ExecutionResult", "KernelPool", "SandboxLimits", "kernel_env", "unavailable_reason"]
@@ -92,6 +92,8 @@ class SandboxLimits:
     idle_seconds: float = 600.0  # a kernel unused this long is shut down
     max_output_chars: int = 20_000  # logs per execution; the rest dropped with a marker
     max_images: int = 20  # images per execution; more are dropped with a note in the logs
+    max_image_bytes: int = 20 * 1024 * 1024  # a bigger image is dropped with a note in the logs
+    max_files: int = 100  # written files reported per execution; the rest named in a note
     max_file_mb: int = 1024  # largest file the code may write (RLIMIT_FSIZE)
     start_timeout: float = 60.0  # seconds a kernel may take to start (a cold start on a busy machine)
 
@@ -141,9 +143,11 @@ class _Logs:
 
     def add(self, text: str) -> str:
         """Keep what fits of ``text``; return the part kept (what to stream)."""
-        text = _ANSI.sub("", text)
-        kept = text[: max(self.limit - self.size, 0)]
-        self.dropped += len(text) - len(kept)
+        room = max(self.limit - self.size, 0)
+        head = text[: room * 2 + 1024]  # colour codes are stripped from what may fit, not from 200 MB
+        clean = _ANSI.sub("", head)
+        kept = clean[:room]
+        self.dropped += len(text) - len(head) + len(clean) - len(kept)
         if kept:
             self.parts.append(kept)
             self.size += len(kept)
@@ -190,13 +194,16 @@ class _Kernel:
         open files are flushed), then SIGKILL its process group and reap it."""
         with contextlib.suppress(Exception):
             self.client.stop_channels()
+        family = descendants(self.process)  # before a graceful exit orphans them
         if graceful and self.process.poll() is None:
             try:  # not manager.shutdown_kernel(): it polls at 0.1 s steps and takes ~0.6 s, not ~0.1
                 await self.manager.request_shutdown()
                 await self.wait(1.0)
             except Exception as exc:  # the kill below is what matters
                 log.debug("graceful kernel shutdown failed: %r", exc)
-        kill(self.process)
+            finally:  # even when this stop is cancelled while it waits
+                kill(self.process, family)
+        kill(self.process, family)
         await self.wait(5.0)  # a dying process with a big heap takes a moment to unmap it
         if self.process.poll() is not None:
             LIVE.discard(self.process)
@@ -218,6 +225,18 @@ class _Slot:
     kernel: _Kernel | None = None
     users: int = 0
     generation: int = 0
+
+
+def _png(value: Any, limit: int) -> bytes | str:
+    """An ``image/png`` display value as bytes, or why it is not kept."""
+    if not isinstance(value, str):
+        return "not base64 text"
+    if len(value) * 3 // 4 > limit:
+        return f"over {limit:,} bytes"
+    try:
+        return base64.b64decode(value, validate=False)
+    except ValueError:
+        return "invalid base64"
 
 
 def _death_reason(code: int, limits: SandboxLimits) -> str:
@@ -379,6 +398,10 @@ class KernelPool:
         kernel.last_used = time.monotonic()
         self._ensure_reaper()
         files = sorted(Path(path) for path, mark in after.items() if before.get(path) != mark)
+        if len(files) > self.limits.max_files:
+            more = len(files) - self.limits.max_files
+            files = files[: self.limits.max_files]
+            logs += f"\n… [{more:,} more files written; only the first {len(files)} are kept as files]"
         seconds = time.monotonic() - started
         return ExecutionResult(status, logs, images, files, reason, cold, seconds)
 
@@ -392,9 +415,19 @@ class KernelPool:
         # The kernel's own stdout/stderr (its log, C-level crash messages) go to a file of its own,
         # not into the engine's terminal or the notebook's.
         with open(private / "kernel.log", "ab") as kernel_log:
-            await manager.start_kernel(
-                env=kernel_env(private), cwd=str(workdir), stdout=kernel_log, stderr=kernel_log
-            )
+            try:
+                await manager.start_kernel(
+                    env=kernel_env(private), cwd=str(workdir), stdout=kernel_log, stderr=kernel_log
+                )
+            except BaseException:  # cancelled (or failed) after Popen: no kernel is left behind
+                started = getattr(manager.provisioner, "process", None)
+                if started is not None:
+                    kill(started)
+                    with contextlib.suppress(Exception):
+                        started.wait(timeout=5)
+                with contextlib.suppress(Exception):  # its sockets and zmq context
+                    await asyncio.shield(manager.cleanup_resources())
+                raise
         process = manager.provisioner.process
         LIVE.add(process)
         client = manager.client()
@@ -476,15 +509,22 @@ class KernelPool:
                 elif status == "ok":
                     status = "error"
             elif kind in ("execute_result", "display_data"):
+                # The code controls this data (display(..., raw=True)): anything malformed is a
+                # note in the logs, never an exception out of the sandbox.
                 data = content.get("data", {})
+                if not isinstance(data, dict):
+                    continue
                 if "image/png" in data:
-                    if len(images) < limits.max_images:
-                        images.append(base64.b64decode(data["image/png"]))
-                        emit("image", images[-1])
+                    png = _png(data["image/png"], limits.max_image_bytes)
+                    if isinstance(png, str):
+                        add_logs(f"[image not kept: {png}]\n")
+                    elif len(images) < limits.max_images:
+                        images.append(png)
+                        emit("image", png)
                     else:
                         images_dropped += 1
                 elif "text/plain" in data:
-                    add_logs(data["text/plain"] + "\n")
+                    add_logs(f"{data['text/plain']}\n")
         if status in ("ok", "error"):
             await self._drain_reply(kernel, msg_id)
         emit("logs", logs.finish(images_dropped))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +269,53 @@ def test_input_files_keep_their_names_for_the_thread(code_client: openai.OpenAI)
     (step,) = _code_steps(code_client, thread.id, run.id)
     expected = [("data.csv", "AAA"), (f"data-{second.id}.csv", "BBB"), (dotdot.id, "odd name")]
     assert _logs(step.step_details.tool_calls[0]) == f"{sorted(expected)}\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX file types")
+def test_written_files_are_read_only_when_regular_inside_and_small(tmp_path: Path) -> None:
+    from assistant_kit.engine.code_calls import read_written
+
+    work, outside = tmp_path / "work", tmp_path / "secret.txt"
+    (work / "sub").mkdir(parents=True)
+    outside.write_text("secret")
+    (work / "ok.txt").write_text("fine")
+    (work / "sub" / "deep.txt").write_text("deep")
+    (work / "link.txt").symlink_to(outside)
+    (work / "linkdir").symlink_to(tmp_path)
+    os.mkfifo(work / "pipe")
+    with open(work / "sparse.bin", "wb") as handle:
+        handle.truncate(10**9)
+    (work / "empty.txt").write_bytes(b"")
+    got = {
+        name: read_written(work, Path(name), 1000)
+        for name in [
+            "ok.txt",
+            "sub/deep.txt",
+            "link.txt",
+            "linkdir/secret.txt",
+            "pipe",
+            "sparse.bin",
+            "empty.txt",
+        ]
+    }
+    assert got == {
+        "ok.txt": b"fine",
+        "sub/deep.txt": b"deep",
+        "link.txt": None,
+        "linkdir/secret.txt": None,
+        "pipe": None,  # and no hang: opened without blocking, refused by its type
+        "sparse.bin": None,  # refused by its size, never read
+        "empty.txt": None,
+    }
+
+
+def test_odd_written_file_names_keep_the_store_readable(code_client: openai.OpenAI) -> None:
+    program = "open(b'bad\\xffname.txt', 'wb').write(b'1')\nprint('ok')"
+    thread, run = _run(code_client, fenced(program))
+    assert run.status == "completed", run.last_error
+    names = [f.filename for f in code_client.files.list(purpose="assistants_output")]
+    assert "bad\ufffdname.txt" in names
+    assert code_client.beta.threads.messages.list(thread.id).data  # readable
 
 
 def test_code_then_functions_then_answer(code_client: openai.OpenAI) -> None:

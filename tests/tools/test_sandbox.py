@@ -432,3 +432,76 @@ asyncio.run(main())  # never closes the pool: the atexit hook must kill the kern
     while psutil.pid_exists(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not psutil.pid_exists(pid)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.005, 0.02])
+def test_cancelling_while_the_kernel_starts_leaves_no_kernel(run: Run, delay: float) -> None:
+    async def body(pool: KernelPool) -> None:
+        starting = asyncio.create_task(pool.execute("t", "print(1)"))
+        await asyncio.sleep(delay)
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+        assert kernels_under(pool.root) == []  # not only once the pool is closed
+        assert (await pool.execute("t", "print(2)")).logs == "2\n"
+
+    run(body)
+
+
+def test_malformed_display_data_is_a_note_not_a_crash(run: Run) -> None:
+    async def body(pool: KernelPool) -> None:
+        code = (
+            "from IPython.display import display\n"
+            "display({'image/png': 'abcde'}, raw=True)\n"
+            "display({'image/png': 12}, raw=True)\n"
+            "display({'text/plain': 123}, raw=True)\n"
+            "x = 41"
+        )
+        result = await pool.execute("t", code)
+        assert result.status == "ok", result
+        assert result.logs.splitlines() == [
+            "[image not kept: invalid base64]",
+            "[image not kept: not base64 text]",
+            "123",
+        ]
+        assert result.images == []
+        assert (await pool.execute("t", "print(x + 1)")).logs == "42\n"  # the same kernel
+
+    run(body)
+
+
+def test_written_files_are_capped_with_a_note(run: Run) -> None:
+    async def body(pool: KernelPool) -> None:
+        result = await pool.execute("t", "for i in range(12): open(f'f{i:02}.txt', 'w').write('x')")
+        assert [p.name for p in result.files] == [f"f{i:02}.txt" for i in range(5)]
+        assert result.logs.endswith("[7 more files written; only the first 5 are kept as files]")
+
+    run(body, max_files=5)
+
+
+def test_a_process_in_a_session_of_its_own_dies_with_the_kernel(run: Run) -> None:
+    async def body(pool: KernelPool) -> None:
+        code = (
+            "import subprocess, sys\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'],"
+            " start_new_session=True)\n"
+            "print(child.pid)"
+        )
+        result = await pool.execute("t", code)
+        child = psutil.Process(int(result.logs))
+        assert child.is_running()
+        await pool.shutdown("t")
+        deadline = time.monotonic() + 5
+        while _alive(child) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert not _alive(child)
+
+    run(body)
+
+
+def _alive(process: psutil.Process) -> bool:
+    """Running and not a zombie (an orphan's zombie waits for init, which may not reap here)."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
