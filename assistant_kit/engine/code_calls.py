@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._ids import new_id
 from ..tools.code_interpreter import code_from_arguments
+from . import files as file_objects
 from . import steps
 
 if TYPE_CHECKING:
@@ -103,8 +104,10 @@ async def input_files(executor: RunExecutor, run: dict[str, Any], owner: str | N
     files = []
     for file_id in dict.fromkeys(ids):
         file = await store.get("file", file_id, owner)
-        content = await store.file_content(file_id) if file is not None else None
-        if file is None or content is None:
+        if file is None or file_objects.expired(file):
+            continue
+        content = await store.file_content(file_id)
+        if content is None:
             continue
         files.append((file, content))
     if not files:

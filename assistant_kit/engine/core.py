@@ -28,7 +28,7 @@ from ..models.registry import ProviderSettings, resolve_model
 from ..store import AsyncStore, Page, Store
 from ..tools.code_interpreter import CodeInterpreter, CodeInterpreterSettings
 from .events import EventHub, Subscription
-from .files import Files
+from .files import Files, expired
 from .runs import TERMINAL, RunExecutor
 from .steps import build, text_content
 
@@ -217,8 +217,9 @@ class Engine:
         return page_body(await self.store.list(kind, owner=owner, **params, **where))
 
     async def _check_references(self, body: dict[str, Any], owner: str | None, where: str = "") -> None:
-        """Files a body points at must exist and be the caller's (400 naming the parameter and
-        the id), within the spec's counts: 20 code_interpreter files, one vector store."""
+        """Files a body points at — tool_resources, attachments, ``image_file`` content parts —
+        must exist and be the caller's (400 naming the parameter and the id), within the
+        spec's counts: 20 code_interpreter files, one vector store."""
         resources = body.get("tool_resources") or {}
         file_ids = (resources.get("code_interpreter") or {}).get("file_ids") or []
         param = f"{where}tool_resources.code_interpreter.file_ids"
@@ -236,13 +237,19 @@ class Engine:
             )
         for index, attachment in enumerate(body.get("attachments") or []):
             await self._check_file(attachment.get("file_id"), owner, f"{where}attachments[{index}].file_id")
+        content = body.get("content")
+        for index, part in enumerate(content if isinstance(content, list) else ()):
+            if isinstance(part, dict) and part.get("type") == "image_file":
+                file_id = (part.get("image_file") or {}).get("file_id")
+                await self._check_file(file_id, owner, f"{where}content[{index}].image_file.file_id")
 
     async def _check_messages(self, messages: list[dict[str, Any]], owner: str | None, where: str) -> None:
         for index, message in enumerate(messages):
             await self._check_references(message, owner, f"{where}[{index}].")
 
     async def _check_file(self, file_id: Any, owner: str | None, param: str) -> None:
-        if not isinstance(file_id, str) or await self.store.get("file", file_id, owner) is None:
+        file = await self.store.get("file", file_id, owner) if isinstance(file_id, str) else None
+        if file is None or expired(file):
             raise InvalidRequestError(f"Invalid '{param}': no file found with id '{file_id}'.", param=param)
 
     @staticmethod

@@ -117,7 +117,7 @@ class Files:
 
     async def get(self, file_id: str, owner: str | None = None, param: str | None = None) -> dict[str, Any]:
         obj = await self.store.get("file", file_id, owner)
-        if obj is None or _expired(obj):
+        if obj is None or expired(obj):
             raise NotFoundError("file", file_id, param=param)
         return obj
 
@@ -139,8 +139,18 @@ class Files:
         params = list_params(
             query, filters=("purpose",), default_limit=10_000, max_limit=10_000, before=False, ignored=()
         )
-        page = await self.store.list("file", owner=owner, **params)
-        page.data = [f for f in page.data if not _expired(f)]
+        # Expired files are not listed; pages are refilled past them, so a page is short only
+        # at the end (a client pages on while has_more is true).
+        limit = params["limit"]
+        data: list[dict[str, Any]] = []
+        while True:
+            page = await self.store.list("file", owner=owner, **params)
+            data += [f for f in page.data if not expired(f)]
+            if not page.has_more or len(data) >= limit:
+                break
+            params["after"] = page.data[-1]["id"]
+        page.has_more = page.has_more or len(data) > limit
+        page.data = data[:limit]
         return page_body(page)
 
 
@@ -163,5 +173,6 @@ def _expiry_seconds(expires_after: dict[str, Any]) -> int:
     return seconds
 
 
-def _expired(obj: dict[str, Any]) -> bool:
+def expired(obj: dict[str, Any]) -> bool:
+    """Past its ``expires_after``: as good as deleted."""
     return obj.get("expires_at") is not None and obj["expires_at"] <= now()

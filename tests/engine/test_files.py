@@ -58,6 +58,31 @@ def test_expires_after_is_kept(client: openai.OpenAI) -> None:
     assert err.value.body["param"] == "expires_after.seconds"
 
 
+def test_an_expired_file_is_gone_and_pages_fill_past_it(
+    client: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant_kit.engine import files as files_module
+
+    hour = {"anchor": "created_at", "seconds": 3600}
+    first = client.files.create(file=("first.txt", b"1"), purpose="user_data")
+    gone = [
+        client.files.create(file=(f"gone{i}.txt", b"x"), purpose="user_data", expires_after=hour)
+        for i in range(3)
+    ]
+    last = client.files.create(file=("last.txt", b"2"), purpose="user_data")
+    real_now = files_module.now
+    monkeypatch.setattr(files_module, "now", lambda: real_now() + 3601)  # an hour later
+    page = client.files.list(purpose="user_data", limit=1)
+    assert [f.id for f in page.data] == [last.id] and page.has_more
+    assert [f.id for f in page.get_next_page().data] == [first.id]  # not an empty page
+    assert [f.id for f in client.files.list(purpose="user_data", limit=1)] == [last.id, first.id]
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve(gone[0].id)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.beta.threads.create(tool_resources={"code_interpreter": {"file_ids": [gone[1].id]}})
+    assert err.value.body["param"] == "tool_resources.code_interpreter.file_ids[0]"
+
+
 def test_empty_file_is_refused(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as err:
         client.files.create(file=("empty.txt", b""), purpose="assistants")
@@ -134,6 +159,20 @@ def test_file_references_must_exist(client: openai.OpenAI) -> None:
                 thread={"messages": [{"role": "user", "content": "x", "attachments": attachment}]},
             ),
             "thread.messages[0].attachments[0].file_id",
+        ),
+        (
+            lambda: client.beta.threads.create(
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "look"},
+                            {"type": "image_file", "image_file": {"file_id": "file_nope"}},
+                        ],
+                    }
+                ]
+            ),
+            "messages[0].content[1].image_file.file_id",
         ),
         (
             lambda: client.beta.assistants.create(

@@ -49,13 +49,14 @@ def objects() -> dict[str, Any]:
         model="test/tools", name=EVIL, instructions=EVIL, description=EVIL, tools=[WEATHER_TOOL]
     )
     thread = beta.threads.create(metadata={"note": EVIL, "api_key": SECRET})
+    picture = kit.files.create(file=("picture.png", tiny_png()), purpose="vision").id
     user_message = beta.threads.messages.create(
         thread_id=thread.id,
         role="user",
         content=[
             {"type": "text", "text": EVIL},
             {"type": "image_url", "image_url": {"url": "http://evil.example/a.png"}},
-            {"type": "image_file", "image_file": {"file_id": "file-abc"}},
+            {"type": "image_file", "image_file": {"file_id": picture}},
         ],
     )
     waiting = beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
@@ -163,7 +164,8 @@ def test_message_content_is_escaped_text_never_markup(objects: dict[str, Any]) -
     html = object_html(objects["user_message"])
     assert escape(EVIL) in html
     assert "[image_url: <code>http://evil.example/a.png</code>]" in html  # the URL as text
-    assert "[image_file: <code>file-abc</code>]" in html
+    image_file = objects["user_message"].content[2].image_file.file_id
+    assert f"[image_file: <code>{image_file}</code>]" in html
     text = object_text(objects["user_message"])
     assert "[image_url: http://evil.example/a.png]" in text
     assert EVIL in text  # text/plain is not HTML: shown verbatim
