@@ -94,6 +94,7 @@ class SandboxLimits:
     max_images: int = 20  # images per execution; more are dropped with a note in the logs
     max_image_bytes: int = 20 * 1024 * 1024  # a bigger image is dropped with a note in the logs
     max_files: int = 100  # written files reported per execution; the rest named in a note
+    max_listed_files: int = 20_000  # files listed to find what the code wrote (a huge tree stays cheap)
     max_file_mb: int = 1024  # largest file the code may write (RLIMIT_FSIZE)
     start_timeout: float = 60.0  # seconds a kernel may take to start (a cold start on a busy machine)
 
@@ -255,16 +256,21 @@ def _death_reason(code: int, limits: SandboxLimits) -> str:
     return f"The kernel died while running this code ({how}); it will be restarted, so {_GONE}."
 
 
-def _snapshot(root: Path, limit: int = 20_000) -> dict[str, tuple[int, int]]:
+def _snapshot(root: Path, limit: int) -> tuple[dict[str, tuple[int, int]], set[str] | None]:
     """path -> (mtime_ns, size) of the regular files under ``root``, skipping hidden names,
-    ``__pycache__`` and symlinks; at most ``limit`` entries, so a huge tree stays cheap."""
+    ``__pycache__`` and symlinks; directories are listed whole until ``limit`` files are found,
+    so a huge tree stays cheap. Also: the directories listed when the listing stopped short
+    (None when it covered everything) — a file of another directory is not known to be new."""
     found: dict[str, tuple[int, int]] = {}
     pending = [str(root)]
+    scanned: set[str] = set()
     while pending and len(found) < limit:
+        directory = pending.pop()
         try:
-            entries = os.scandir(pending.pop())
+            entries = os.scandir(directory)
         except OSError:
             continue
+        scanned.add(directory)
         with entries:
             for entry in entries:
                 if entry.name.startswith(".") or entry.name == "__pycache__":
@@ -277,7 +283,7 @@ def _snapshot(root: Path, limit: int = 20_000) -> dict[str, tuple[int, int]]:
                         found[entry.path] = (stat.st_mtime_ns, stat.st_size)
                 except OSError:
                     continue
-    return found
+    return found, (scanned if pending else None)
 
 
 class KernelPool:
@@ -381,7 +387,7 @@ class KernelPool:
             slot.kernel = kernel
         workdir = self.workdir(key)
         kernel.last_used = time.monotonic()
-        before = await asyncio.to_thread(_snapshot, workdir)
+        before, listed = await asyncio.to_thread(_snapshot, workdir, self.limits.max_listed_files)
         try:
             status, reason, logs, images = await self._run(kernel, code, on_output)
         except BaseException:  # cancelled (a run cancelled) or broken: the code must not run on
@@ -394,10 +400,13 @@ class KernelPool:
             if slot.kernel is kernel:
                 slot.kernel = None
             await kernel.stop(graceful=False)
-        after = await asyncio.to_thread(_snapshot, workdir)
+        after, _ = await asyncio.to_thread(_snapshot, workdir, self.limits.max_listed_files)
         kernel.last_used = time.monotonic()
         self._ensure_reaper()
-        files = sorted(Path(path) for path, mark in after.items() if before.get(path) != mark)
+        changed = [path for path, mark in after.items() if before.get(path) != mark]
+        if listed is not None:  # the listing before stopped short: only what it covered is known
+            changed = [path for path in changed if os.path.dirname(path) in listed]
+        files = sorted(Path(path) for path in changed)
         if len(files) > self.limits.max_files:
             more = len(files) - self.limits.max_files
             files = files[: self.limits.max_files]

@@ -505,3 +505,23 @@ def _alive(process: psutil.Process) -> bool:
         return process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_a_tree_too_big_to_list_reports_no_untouched_files(run: Run) -> None:
+    async def body(pool: KernelPool) -> None:
+        make = (
+            "import os\n"
+            "for d in range(4):\n"
+            "    os.makedirs(f'd{d}')\n"
+            "    for i in range(30): n = open(f'd{d}/{i}', 'w').write('x')"
+        )
+        assert (await pool.execute("t", make)).status == "ok"
+        # The listing before this one stops at 50 files (two directories): once d3 is gone, the
+        # listing after reaches directories the first did not — their files are not new.
+        result = await pool.execute(
+            "t", "import shutil; shutil.rmtree('d3'); n = open('new.txt', 'w').write('x')"
+        )
+        assert result.status == "ok", result
+        assert [p.name for p in result.files] == ["new.txt"]
+
+    run(body, max_listed_files=50)
