@@ -14,7 +14,9 @@ Decisions:
 - **Directories.** The code's cwd is ``root/<key>/``; everything else the kernel writes (HOME,
   IPYTHONDIR, MPLCONFIGDIR, TMPDIR, the connection file, the kernel's own log) goes to
   ``root/.<key>.private/``, so a before/after snapshot of the working dir reports exactly the files
-  the code wrote. Hidden names, ``__pycache__`` and symlinks are never reported.
+  the code wrote. Hidden names, ``__pycache__`` and symlinks are never reported. What an
+  execution produced — logs, images, written files — is captured within limits by
+  :mod:`._capture`.
 - **Environment.** Built from an allowlist (``PATH``, ``LANG``, ``LANGUAGE``, ``LC_*``, ``TZ``,
   ``PYTHONPATH``, ``LD_LIBRARY_PATH``, and the few variables Windows needs to start a process), plus
   the private dirs and one-thread caps for BLAS/OpenMP, then anything secret-looking is dropped
@@ -51,13 +53,11 @@ A pool belongs to the event loop that first uses it.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import importlib.util
 import logging
 import os
 import queue
-import re
 import shutil
 import signal
 import subprocess
@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidRequestError
+from ._capture import Logs, png_bytes, snapshot
 from .kernel import LIVE, descendants, kernel_argv, kernel_env, kill
 from .kernel import manager as make_manager
 
@@ -78,7 +79,6 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'assistant-kit[code-interpreter]'"
 _POLL = 0.05  # seconds between watchdog checks (memory, death) while code runs
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _GONE = "variables and imports are gone"
 
 
@@ -131,44 +131,6 @@ def unavailable_reason() -> str | None:
     if not sys.executable:
         return "The code interpreter cannot find this Python's executable to start a kernel with."
     return None
-
-
-class _Logs:
-    """One execution's logs, capped at ``limit`` characters: what is over is counted, not kept."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.parts: list[str] = []
-        self.size = 0
-        self.dropped = 0
-
-    def add(self, text: str) -> str:
-        """Keep what fits of ``text``; return the part kept (what to stream)."""
-        room = max(self.limit - self.size, 0)
-        head = text[: room * 2 + 1024]  # colour codes are stripped from what may fit, not from 200 MB
-        clean = _ANSI.sub("", head)
-        kept = clean[:room]
-        self.dropped += len(text) - len(head) + len(clean) - len(kept)
-        if kept:
-            self.parts.append(kept)
-            self.size += len(kept)
-        return kept
-
-    def finish(self, images_dropped: int) -> str:
-        """The closing marker, if anything was dropped (appended once)."""
-        notes = []
-        if self.dropped:
-            notes.append(f"output truncated: {self.dropped:,} more characters")
-        if images_dropped:
-            notes.append(f"{images_dropped:,} more images not kept")
-        marker = "".join(f"\n… [{note}]" for note in notes)
-        if marker:
-            self.parts.append(marker)
-        return marker
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
 
 
 class _Kernel:
@@ -228,18 +190,6 @@ class _Slot:
     generation: int = 0
 
 
-def _png(value: Any, limit: int) -> bytes | str:
-    """An ``image/png`` display value as bytes, or why it is not kept."""
-    if not isinstance(value, str):
-        return "not base64 text"
-    if len(value) * 3 // 4 > limit:
-        return f"over {limit:,} bytes"
-    try:
-        return base64.b64decode(value, validate=False)
-    except ValueError:
-        return "invalid base64"
-
-
 def _death_reason(code: int, limits: SandboxLimits) -> str:
     if code < 0 and -code == getattr(signal, "SIGXCPU", None):
         return (
@@ -254,36 +204,6 @@ def _death_reason(code: int, limits: SandboxLimits) -> str:
     else:
         how = f"exit code {code}"
     return f"The kernel died while running this code ({how}); it will be restarted, so {_GONE}."
-
-
-def _snapshot(root: Path, limit: int) -> tuple[dict[str, tuple[int, int]], set[str] | None]:
-    """path -> (mtime_ns, size) of the regular files under ``root``, skipping hidden names,
-    ``__pycache__`` and symlinks; directories are listed whole until ``limit`` files are found,
-    so a huge tree stays cheap. Also: the directories listed when the listing stopped short
-    (None when it covered everything) — a file of another directory is not known to be new."""
-    found: dict[str, tuple[int, int]] = {}
-    pending = [str(root)]
-    scanned: set[str] = set()
-    while pending and len(found) < limit:
-        directory = pending.pop()
-        try:
-            entries = os.scandir(directory)
-        except OSError:
-            continue
-        scanned.add(directory)
-        with entries:
-            for entry in entries:
-                if entry.name.startswith(".") or entry.name == "__pycache__":
-                    continue
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        pending.append(entry.path)
-                    elif entry.is_file(follow_symlinks=False):
-                        stat = entry.stat(follow_symlinks=False)
-                        found[entry.path] = (stat.st_mtime_ns, stat.st_size)
-                except OSError:
-                    continue
-    return found, (scanned if pending else None)
 
 
 class KernelPool:
@@ -387,7 +307,7 @@ class KernelPool:
             slot.kernel = kernel
         workdir = self.workdir(key)
         kernel.last_used = time.monotonic()
-        before, listed = await asyncio.to_thread(_snapshot, workdir, self.limits.max_listed_files)
+        before, listed = await asyncio.to_thread(snapshot, workdir, self.limits.max_listed_files)
         try:
             status, reason, logs, images = await self._run(kernel, code, on_output)
         except BaseException:  # cancelled (a run cancelled) or broken: the code must not run on
@@ -400,7 +320,7 @@ class KernelPool:
             if slot.kernel is kernel:
                 slot.kernel = None
             await kernel.stop(graceful=False)
-        after, _ = await asyncio.to_thread(_snapshot, workdir, self.limits.max_listed_files)
+        after, _ = await asyncio.to_thread(snapshot, workdir, self.limits.max_listed_files)
         kernel.last_used = time.monotonic()
         self._ensure_reaper()
         changed = [path for path, mark in after.items() if before.get(path) != mark]
@@ -454,7 +374,7 @@ class KernelPool:
     ) -> tuple[str, str | None, str, list[bytes]]:
         """Send ``code``, collect its output until the kernel is idle, a limit is hit or it dies."""
         limits = self.limits
-        logs = _Logs(limits.max_output_chars)
+        logs = Logs(limits.max_output_chars)
         images: list[bytes] = []
         images_dropped = 0
 
@@ -524,7 +444,7 @@ class KernelPool:
                 if not isinstance(data, dict):
                     continue
                 if "image/png" in data:
-                    png = _png(data["image/png"], limits.max_image_bytes)
+                    png = png_bytes(data["image/png"], limits.max_image_bytes)
                     if isinstance(png, str):
                         add_logs(f"[image not kept: {png}]\n")
                     elif len(images) < limits.max_images:
