@@ -22,6 +22,7 @@ kernel) ends the logs with its reason, which is also what the caller records as 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -145,6 +146,10 @@ async def execute(
         logs["logs"] += text
         publish({"type": "logs", "logs": text}, outputs.index(logs))
 
+    def add_line(text: str) -> None:
+        """``text`` on a line of its own."""
+        add_logs(("\n" if logs is not None and not logs["logs"].endswith("\n") else "") + text)
+
     async def save_image(file_id: str, png: bytes, at: int) -> None:
         await executor.engine.files.create(
             f"{call['id']}-{at}.png",
@@ -175,8 +180,10 @@ async def execute(
     if result.logs.startswith(streamed):
         add_logs(result.logs[len(streamed) :])  # whatever the sandbox did not stream
     if result.reason:
-        add_logs(("\n" if logs is not None and not logs["logs"].endswith("\n") else "") + result.reason)
-    await _keep_files(executor, handle, result.files, code.workdir(thread_id), owner, call["id"])
+        add_line(result.reason)
+    notes = await _keep_files(executor, handle, result.files, code.workdir(thread_id), owner, call["id"])
+    if notes:
+        add_line("\n".join(notes) + "\n")
     if result.status == "unavailable":
         from ..errors import AssistantKitError
 
@@ -191,24 +198,33 @@ async def _keep_files(
     workdir: Path,
     owner: str | None,
     call_id: str,
-) -> None:
-    """Store the files the code wrote as ``assistants_output`` files (empty and too large
-    ones are skipped: the limit of uploads applies)."""
+) -> list[str]:
+    """Store the files the code wrote as ``assistants_output`` files. Empty ones are skipped;
+    too large ones (the limit of uploads applies) too, and named in the returned notes, so
+    the logs tell the model and the user why there is no file to download."""
     files = executor.engine.files
+    notes = []
     for path in paths:
         try:
             relative = path.relative_to(workdir)
         except ValueError:
             continue
-        content = await asyncio.to_thread(read_written, workdir, relative, files.max_bytes)
-        if content is None:
-            continue
         # A name that is not UTF-8 (the code may write any bytes) is stored with U+FFFD instead.
         name = os.fsencode(str(relative)).decode("utf-8", "replace")
+        content = await asyncio.to_thread(read_written, workdir, relative, files.max_bytes)
+        if content is None:
+            with contextlib.suppress(OSError):
+                size = path.lstat().st_size
+                if size > files.max_bytes:
+                    notes.append(
+                        f"[file not kept: {name} is {size:,} bytes, over the {files.max_bytes:,}-byte limit]"
+                    )
+            continue
         made = await files.create(
             name, content, "assistants_output", owner, thread_id=handle.run["thread_id"], call_id=call_id
         )
         handle.made_files.append(made)
+    return notes
 
 
 def read_written(workdir: Path, relative: Path, limit: int) -> bytes | None:

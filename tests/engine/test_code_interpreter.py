@@ -310,12 +310,21 @@ def test_written_files_are_read_only_when_regular_inside_and_small(tmp_path: Pat
 
 
 def test_odd_written_file_names_keep_the_store_readable(code_client: openai.OpenAI) -> None:
-    program = "open(b'bad\\xffname.txt', 'wb').write(b'1')\nprint('ok')"
+    program = (
+        "open(b'bad\\xffname.txt', 'wb').write(b'1')\n"
+        "open('big.bin', 'wb').truncate(100 * 2**20)\n"  # sparse: costs no disk
+        "print('ok')"
+    )
     thread, run = _run(code_client, fenced(program))
     assert run.status == "completed", run.last_error
     names = [f.filename for f in code_client.files.list(purpose="assistants_output")]
-    assert "bad\ufffdname.txt" in names
+    assert "bad\ufffdname.txt" in names and "big.bin" not in names
     assert code_client.beta.threads.messages.list(thread.id).data  # readable
+    (step,) = _code_steps(code_client, thread.id, run.id)
+    limit = 64 * 2**20
+    assert _logs(step.step_details.tool_calls[0]) == (
+        f"ok\n[file not kept: big.bin is {100 * 2**20:,} bytes, over the {limit:,}-byte limit]\n"
+    )
 
 
 def test_code_then_functions_then_answer(code_client: openai.OpenAI) -> None:
