@@ -146,7 +146,10 @@ def test_streams_token_by_token_through_the_engine(kit: openai.OpenAI, assistant
     end = time.monotonic() - start
     assert run.status in ("completed", "incomplete")
     assert len(arrivals) > 10
-    assert arrivals[0] < end / 2  # incremental, not one burst at the end
+    # Incremental, not one burst at the end: the deltas span most of the generation. (Not
+    # "the first delta comes before half the run": prompt evaluation on a busy 2-core machine
+    # can take longer than the whole answer.)
+    assert arrivals[-1] - arrivals[0] > (end - arrivals[0]) / 2, (arrivals[0], arrivals[-1], end)
     assert len({round(t, 2) for t in arrivals}) > 5
     text = messages[0].content[0].text.value
     assert text.strip()
