@@ -245,10 +245,12 @@ def read_written(workdir: Path, relative: Path, limit: int) -> bytes | None:
                 fd = os.open(relative.name, os.O_RDONLY | nofollow | os.O_NONBLOCK, dir_fd=directory)
             finally:
                 os.close(directory)
-        else:  # no dir_fd walk here (Windows): refuse links, then open
-            path = workdir / relative
-            if any(p.is_symlink() for p in (path, *path.parents) if p != workdir and workdir in p.parents):
-                return None
+        else:  # no dir_fd walk here (Windows): refuse a link anywhere on the way, then open
+            path = workdir
+            for part in relative.parts:
+                path = path / part
+                if path.is_symlink():
+                    return None
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except OSError:
         return None

@@ -1,6 +1,7 @@
 """What one execution produced, captured within limits: its logs (capped, colour codes
 stripped), its images (checked: display data is the code's to forge), and the files it
-wrote (found by listing the working directory before and after; see :func:`snapshot`).
+wrote (found by listing the working directory before and after; see :func:`snapshot`) —
+plus the one rule for the name a file may have in the working directory (:func:`base_name`).
 
 Kept apart from :mod:`.sandbox`, which owns the kernels and their lifecycle, because these
 are plain functions of data — testable without a kernel, and the only place that decides
@@ -15,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Logs", "png_bytes", "snapshot"]
+__all__ = ["Logs", "base_name", "png_bytes", "snapshot"]
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
@@ -98,3 +99,10 @@ def snapshot(root: Path, limit: int) -> tuple[dict[str, tuple[int, int]], set[st
                 except OSError:
                     continue
     return found, (scanned if pending else None)
+
+
+def base_name(name: str) -> str | None:
+    """``name``'s last component (``/`` or ``\\``), the only part used in a working directory;
+    None when that is unusable (empty, ``.``, ``..``, or with NUL)."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return None if base in ("", ".", "..") or "\0" in base else base

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._capture import base_name
+
 if TYPE_CHECKING:
     from .sandbox import ExecutionResult, KernelPool, SandboxLimits
 
@@ -309,10 +311,8 @@ def input_name(filename: str, file_id: str, taken: set[str]) -> str:
     """The name an input file gets in the working directory: the last part of its file name
     (the file id when that is empty, ``.``, ``..`` or has NUL; the id and the extension when it
     is over 200 bytes), with the id added before the extension when the name is ``taken``."""
-    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
-    if name in ("", ".", "..") or "\0" in name:
-        name = file_id
-    elif len(os.fsencode(name)) > 200:  # file systems allow 255 bytes: keep the extension, if short
+    name = base_name(filename) or file_id
+    if len(os.fsencode(name)) > 200:  # file systems allow 255 bytes: keep the extension, if short
         suffix = Path(name).suffix
         name = file_id + (suffix if len(os.fsencode(suffix)) <= 16 else "")
     if name in taken:

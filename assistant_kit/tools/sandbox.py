@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidRequestError
-from ._capture import Logs, png_bytes, snapshot
+from ._capture import Logs, base_name, png_bytes, snapshot
 from .kernel import LIVE, descendants, kernel_argv, kernel_env, kill
 from .kernel import manager as make_manager
 
@@ -240,8 +240,8 @@ class KernelPool:
     async def put_file(self, key: str, name: str, data: bytes) -> Path:
         """Write an input file (tool_resources) into the key's working dir; ``name`` is reduced to
         its last component, and one that is empty, '.', '..' or has NUL is refused."""
-        base = name.replace("\\", "/").rsplit("/", 1)[-1]
-        if base in ("", ".", "..") or "\0" in base:
+        base = base_name(name)
+        if base is None:
             raise InvalidRequestError(f"Invalid file name for the code interpreter: {name!r}.", param="name")
         self._check_key(key)
         slot = self._slots.setdefault(key, _Slot())

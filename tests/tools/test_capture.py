@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from assistant_kit.tools._capture import Logs, png_bytes, snapshot
+from assistant_kit.tools._capture import Logs, base_name, png_bytes, snapshot
 
 
 def test_logs_keep_what_fits_without_colour_codes_and_count_the_rest() -> None:
@@ -44,3 +44,13 @@ def test_snapshot_lists_regular_files_and_says_when_it_stopped_short(tmp_path: P
     assert listed is None  # everything was listed
     files, listed = snapshot(tmp_path, 1)
     assert listed == {str(tmp_path)} and list(files) == [str(tmp_path / "a.txt")]
+
+
+def test_base_name_keeps_the_last_component_or_refuses() -> None:
+    assert [base_name(n) for n in ["a.csv", "../x", "/etc/passwd", "C:\\dir\\b.csv"]] == [
+        "a.csv",
+        "x",
+        "passwd",
+        "b.csv",
+    ]
+    assert [base_name(n) for n in ["", ".", "..", "dir/..", "a\0b"]] == [None] * 5
