@@ -23,6 +23,18 @@ Context window
     evaluate on a laptop-class CPU (here ~110 tokens/s on one busy core: 2000 tokens ≈ 18 s),
     and a 135M model's answers degrade long before.
 
+Which CPU code (the AMX crash)
+    The model loads with llama.cpp's "extra buffer types" off (``use_extra_bufts = False``
+    in the model params): those repack the weights for CPU-specific kernels — AMX on Intel
+    Xeons since Sapphire Rapids, AVX2/NEON for Q4_0 files — and the AMX one segfaults in
+    ``decode`` on some Sapphire Rapids hosts (ggml-org/llama.cpp#20824). Turned off, every
+    CPU runs the ordinary ggml kernels, whatever wheel is installed (a ``-march=native``
+    wheel built on an AMX machine included). ``Llama(...)`` does not expose the field, but
+    fills its params from ``llama_cpp.llama_model_default_params()``, so :func:`_load`
+    wraps that function while the constructor runs (under a lock). SmolLM2's Q4_1 file has
+    no repacked kernels anyway, so it loses no speed; a user's Q4_0 file on an ARM laptop
+    would lose the repacked speed-up, a trade made for never crashing.
+
 Grammars
     llama.cpp's grammar parser prints to fd 2 and an invalid grammar would crash the sampler,
     so :meth:`_Runtime.grammar` test-parses a GBNF grammar with stderr silenced and returns
@@ -60,6 +72,7 @@ def _import_llama() -> Any:
 
 
 _load_lock = threading.Lock()
+_params_lock = threading.Lock()
 _runtimes: dict[str, _Runtime] = {}
 
 
@@ -129,6 +142,26 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def _load(llama_cpp: Any, **kwargs: Any) -> Any:
+    """``llama_cpp.Llama(**kwargs)`` with llama.cpp's extra buffer types turned off (why: the
+    module docstring). Bindings without the field load as they are."""
+    bindings = llama_cpp.llama_cpp
+    defaults = bindings.llama_model_default_params
+
+    def params() -> Any:
+        found = defaults()
+        if any(name == "use_extra_bufts" for name, *_ in type(found)._fields_):
+            found.use_extra_bufts = False
+        return found
+
+    with _params_lock:
+        bindings.llama_model_default_params = params
+        try:
+            return llama_cpp.Llama(**kwargs)
+        finally:
+            bindings.llama_model_default_params = defaults
+
+
 class _Runtime:
     """A loaded ``Llama`` with its chat formatter; ``lock`` serializes generations."""
 
@@ -140,7 +173,8 @@ class _Runtime:
         self.lock = threading.Lock()
         threads = n_threads()
         try:
-            self.llama = llama_cpp.Llama(
+            self.llama = _load(
+                llama_cpp,
                 model_path=path,
                 n_ctx=N_CTX,
                 n_threads=threads,

@@ -131,7 +131,8 @@ def _assert_nothing_open(kit: openai.OpenAI, thread_id: str, run_id: str) -> Non
 @pytest.mark.local_model
 @needs_model
 def test_streams_token_by_token_through_the_engine(kit: openai.OpenAI, assistant: Any) -> None:
-    local.runtime(_model_file() or "")  # loaded once per process; keep the load out of the timing
+    # The worker starts and loads the model once per process; keep that out of the timing.
+    local.LocalChatModel("smollm2", _model_file() or "").count_tokens([{"role": "user", "content": "hi"}])
     thread = _thread(kit, "Write three sentences about cats.")
     arrivals: list[float] = []
     start = time.monotonic()
@@ -157,10 +158,20 @@ def test_streams_token_by_token_through_the_engine(kit: openai.OpenAI, assistant
 
 
 def _llama_usage(messages: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
-    """What llama-cpp-python's own create_chat_completion reports for ``messages``."""
-    rt = local.runtime(_model_file() or "")
-    with rt.lock:
-        return rt.llama.create_chat_completion(messages, **kwargs)
+    """What llama-cpp-python's own create_chat_completion reports for ``messages`` — called
+    in a child process (native code never runs in the test process), on the model loaded
+    as the kit loads it."""
+    code = (
+        "import json, sys\n"
+        "from assistant_kit.models._local_runtime import runtime\n"
+        "messages, kwargs = json.loads(sys.argv[2]), json.loads(sys.argv[3])\n"
+        "print(json.dumps(runtime(sys.argv[1]).llama.create_chat_completion(messages, **kwargs)))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-c", code, _model_file() or "", json.dumps(messages), json.dumps(kwargs)]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 @pytest.mark.local_model
@@ -332,9 +343,13 @@ def test_prompt_longer_than_the_context_fails_the_run(kit: openai.OpenAI, assist
 @pytest.mark.local_model
 @needs_model
 def test_unsupported_argument_schemas_are_loosened_not_fatal() -> None:
-    rt = local.runtime(_model_file() or "")
+    # Grammar compilation in this process (no decoding; the model loads as the worker loads it).
+    from assistant_kit.models._local_runtime import runtime
+    from assistant_kit.models._local_tools import _tools_grammar
+
+    rt = runtime(_model_file() or "")
     assert rt.schema_grammar(local.tool_call_schema([EMAIL])) is None  # the converter refuses
-    assert local._tools_grammar(rt, [WEATHER, EMAIL]) is not None
+    assert _tools_grammar(rt, [WEATHER, EMAIL]) is not None
     refs = {
         "type": "function",
         "function": {
@@ -382,7 +397,9 @@ def test_corrupt_gguf_fails_the_run_naming_the_path(
     assert str(corrupt) in run.last_error.message
     assert "Could not load the local model file" in run.last_error.message
     _assert_nothing_open(kit, thread.id, run.id)
-    assert str(corrupt) not in local._runtimes  # a failed load is not cached
+    # A failed load is not cached, and the worker survives it: the same again.
+    run = kit.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "failed" and "Could not load the local model file" in run.last_error.message
 
 
 def test_missing_file_named_by_env_var(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
