@@ -67,6 +67,8 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             result = await handler(request, engine)
         except AssistantKitError as exc:
             return _error(exc)
+        except Exception as exc:  # a bug: answered in OpenAI's shape, the connection kept
+            return _unexpected(request, exc)
         if isinstance(result, Response):
             return result
         if isinstance(result, Subscription):
@@ -337,7 +339,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _unexpected(request, exc)
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    """A 500 in OpenAI's error shape for an exception nothing expected. Returned, not
+    raised, so the server keeps the connection alive (Starlette's last-resort handler
+    re-raises, and uvicorn then closes it). The log names the route, not the query."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(
         {
             "error": {

@@ -23,7 +23,7 @@ from openai.types.beta import Assistant, Thread
 from openai.types.beta.threads import Message, Run
 
 from .._ids import new_id, now
-from ..errors import InvalidRequestError, NotFoundError
+from ..errors import AssistantKitError, InvalidRequestError, NotFoundError
 from ..models.registry import ProviderSettings, resolve_model
 from ..store import AsyncStore, Page, Store
 from ..tools.code_interpreter import CodeInterpreter, CodeInterpreterSettings
@@ -380,7 +380,9 @@ class Engine:
         self, thread_id: str, message_id: str, body: dict[str, Any], owner: str | None = None
     ) -> dict[str, Any]:
         message = await self.get_message(thread_id, message_id, owner)
-        message["metadata"] = body.get("metadata") or {}
+        if body.get("metadata") is None:  # nothing to change: `{}` keeps the metadata it had
+            return message
+        message["metadata"] = body["metadata"]
         return await self.store.put("thread.message", message)
 
     async def delete_message(
@@ -505,9 +507,13 @@ class Engine:
             thread_body["tool_resources"] = body["tool_resources"]
         thread = await self.create_thread(thread_body, owner)
         run_body = {k: v for k, v in body.items() if k not in ("thread", "tool_resources")}
-        return await self.create_run(
-            thread["id"], run_body, owner, settings, stream=stream, thread_created=thread
-        )
+        try:
+            return await self.create_run(
+                thread["id"], run_body, owner, settings, stream=stream, thread_created=thread
+            )
+        except AssistantKitError:  # the run was refused (a model without credentials, say):
+            await self.store.delete_thread(thread["id"])  # then the request created nothing
+            raise
 
     async def get_run(self, thread_id: str, run_id: str, owner: str | None = None) -> dict[str, Any]:
         await self._get("thread", thread_id, owner)
@@ -525,7 +531,9 @@ class Engine:
         self, thread_id: str, run_id: str, body: dict[str, Any], owner: str | None = None
     ) -> dict[str, Any]:
         run = await self.get_run(thread_id, run_id, owner)
-        metadata = body.get("metadata") or {}
+        if body.get("metadata") is None:  # nothing to change: `{}` keeps the metadata it had
+            return run
+        metadata = body["metadata"]
         handle = self.executor.handles.get(run_id)
         target = handle.run if handle is not None and handle.running else run
         # Only the metadata changes: a compare-and-set on the status, re-read on a race, so

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -109,16 +110,66 @@ def _best_error(exc: Any) -> Any:
     return errors[0]
 
 
+#: Deepest nesting a request body may have (a tool's JSON schema is the deepest legitimate part).
+MAX_DEPTH = 64
+#: Integers in requests are 32-bit on OpenAI's side; larger ones overflow somewhere downstream.
+MAX_INT = 2**31 - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def parse_json(raw: bytes) -> dict[str, Any]:
+    """The JSON object in ``raw``, checked before anything can be stored: valid UTF-8 and
+    valid Unicode (a ``\\ud800`` escape decodes to a lone surrogate, which no database
+    encoding can hold — stored, it would make every later read of the object fail), no
+    ``NaN``/``Infinity``, nesting at most :data:`MAX_DEPTH` deep. Errors name the parameter."""
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise InvalidRequestError(
+            f"The request body is nested too deeply (more than {MAX_DEPTH} levels)."
+        ) from None
     except ValueError as exc:
         raise InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise InvalidRequestError("The request body must be a JSON object.")
+    check_tree(body)
     return body
+
+
+def check_tree(body: Any) -> None:
+    """Every string (keys too) valid Unicode, nesting at most :data:`MAX_DEPTH`; iterative,
+    so no body can exhaust the stack."""
+    stack: list[tuple[Any, str, int]] = [(body, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidRequestError(
+                f"Invalid value for '{path}': nested more than {MAX_DEPTH} levels deep.", param=path or None
+            )
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise InvalidRequestError(
+                    f"Invalid value for '{path}': the string contains a lone UTF-16 surrogate "
+                    "(it is not valid Unicode).",
+                    param=path or None,
+                )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if _SURROGATE.search(key):
+                    raise InvalidRequestError(
+                        f"Invalid key in '{path or 'body'}': it contains a lone UTF-16 surrogate.",
+                        param=path or None,
+                    )
+                stack.append((item, where, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
 
 
 def validate_body(kind: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +199,7 @@ def validate_body(kind: str, body: dict[str, Any]) -> dict[str, Any]:
             check_metadata(message.get("metadata"), f"thread.messages[{index}].metadata")
     check_ranges(body)
     check_lengths(body)
+    check_names(body)
     if body.get("stream") is not None and not isinstance(body["stream"], bool):
         raise InvalidRequestError("Invalid 'stream': expected a boolean.", param="stream")
     choice = body.get("tool_choice")
@@ -209,22 +261,70 @@ def check_lengths(body: Mapping[str, Any]) -> None:
         raise InvalidRequestError("Invalid 'content': at least one content part is needed.", param="content")
 
 
+def _number(body: Mapping[str, Any], key: str, param: str | None = None) -> Any:
+    """``body[key]`` if it is a number; a boolean is a 400 (JSON ``true`` is not ``1``)."""
+    value = body.get(key)
+    if isinstance(value, bool):
+        param = param or key
+        raise InvalidRequestError(f"Invalid '{param}': expected a number, got a boolean.", param=param)
+    return value
+
+
 def check_ranges(body: Mapping[str, Any]) -> None:
     for key, low, high in (("temperature", 0, 2), ("top_p", 0, 1)):
-        value = body.get(key)
+        value = _number(body, key)
         if value is not None and not low <= value <= high:
             raise InvalidRequestError(f"Invalid '{key}': {value} is outside [{low}, {high}].", param=key)
     for key in ("max_prompt_tokens", "max_completion_tokens"):
-        value = body.get(key)
-        if value is not None and value < 256:  # the spec's minimum for both limits
-            raise InvalidRequestError(f"Invalid '{key}': {value} is below the minimum of 256.", param=key)
+        value = _number(body, key)
+        if value is not None and not 256 <= value <= MAX_INT:  # the spec's minimum for both limits
+            raise InvalidRequestError(
+                f"Invalid '{key}': {value} is outside [256, {MAX_INT}] (256 is the spec's minimum).",
+                param=key,
+            )
     strategy = body.get("truncation_strategy")
     if strategy and strategy.get("type") == "last_messages":
-        if not isinstance(strategy.get("last_messages"), int) or strategy["last_messages"] < 1:
+        param = "truncation_strategy.last_messages"
+        value = _number(strategy, "last_messages", param)
+        if not isinstance(value, int) or not 1 <= value <= MAX_INT:
             raise InvalidRequestError(
-                "Invalid 'truncation_strategy.last_messages': must be an integer ≥ 1 when "
-                "type is 'last_messages'.",
-                param="truncation_strategy.last_messages",
+                f"Invalid '{param}': must be an integer in [1, {MAX_INT}] when type is 'last_messages'.",
+                param=param,
+            )
+
+
+_FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+MAX_MODEL_CHARS = 256
+
+
+def check_names(body: Mapping[str, Any]) -> None:
+    """Model and function names as OpenAI accepts them: a model name of 1-256 printable
+    characters; function names ``^[a-zA-Z0-9_-]{1,64}$`` (in ``tools`` and ``tool_choice``)."""
+    model = body.get("model")
+    if isinstance(model, str) and (
+        not model.strip() or len(model) > MAX_MODEL_CHARS or not model.isprintable()
+    ):
+        raise InvalidRequestError(
+            f"Invalid 'model': expected a model name of 1-{MAX_MODEL_CHARS} printable characters.",
+            param="model",
+        )
+    for index, tool in enumerate(body.get("tools") or ()):
+        function = tool.get("function") if isinstance(tool, Mapping) else None
+        name = function.get("name") if isinstance(function, Mapping) else None
+        if isinstance(name, str) and not _FUNCTION_NAME.match(name):
+            param = f"tools[{index}].function.name"
+            raise InvalidRequestError(
+                f"Invalid '{param}': '{name[:70]}' must be 1-64 characters of a-z, A-Z, 0-9, "
+                "underscore or dash.",
+                param=param,
+            )
+    choice = body.get("tool_choice")
+    if isinstance(choice, Mapping) and isinstance(choice.get("function"), Mapping):
+        name = choice["function"].get("name")
+        if isinstance(name, str) and not _FUNCTION_NAME.match(name):
+            raise InvalidRequestError(
+                f"Invalid 'tool_choice.function.name': '{name[:70]}' is not a valid function name.",
+                param="tool_choice.function.name",
             )
 
 

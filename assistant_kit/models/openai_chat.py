@@ -91,11 +91,19 @@ def _strip_userinfo(url: str) -> str:
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
+def _is_openai(base: str) -> bool:
+    return (urlsplit(base).hostname or "").lower() == "api.openai.com"
+
+
 def create_openai(name: str, settings: ProviderSettings) -> OpenAIChatModel:
     """OpenAI, or any OpenAI-compatible server when ``api_base`` (or ``OPENAI_BASE_URL``)
     is set; a local server may need no key, so a dummy one is sent."""
     base = settings.api_base or _env("OPENAI_BASE_URL")
-    key = settings.api_key or _env("OPENAI_API_KEY")
+    key = settings.api_key
+    if key is None and (settings.api_base is None or _is_openai(settings.api_base)):
+        # OPENAI_API_KEY goes where the environment sends it (OpenAI, or OPENAI_BASE_URL),
+        # never to a server named explicitly in code or a route (an Ollama host, say).
+        key = _env("OPENAI_API_KEY")
     if not key and not base:
         raise ModelConfigError(
             f"No credentials for model '{name}': set the OPENAI_API_KEY environment variable, "

@@ -5,7 +5,8 @@ Resolution order for a model name:
 1. a route in ``ProviderSettings.model_list`` whose ``model_name`` matches exactly
    (LiteLLM's ``model_list`` shape: ``{"model_name": ..., "litellm_params": {"model": ...,
    "api_base": ..., "api_key": ..., "api_version": ...}}``) — its ``litellm_params.model``
-   is resolved again with the route's credentials;
+   is resolved again with the route's credentials (a route to a host of its own never
+   inherits the provider's key: :func:`_route_credentials`);
 2. a user-registered exact name (:func:`register_model`);
 3. the longest registered prefix (``test/``, ``openai/``, ``azure/``, ``local/``, …);
 4. a plain name goes to the settings' provider: Azure deployment when the provider is
@@ -136,10 +137,8 @@ def resolve_model(name: str, settings: ProviderSettings | None = None) -> BaseCh
             target = params.pop("model", None) or name
             route_settings = settings.replace(
                 model_list=(),
-                api_key=params.get("api_key", settings.api_key),
-                api_base=params.get("api_base", settings.api_base),
-                api_version=params.get("api_version", settings.api_version),
                 provider=params.get("custom_llm_provider", settings.provider),
+                **_route_credentials(params, settings),
             )
             if target == name and "/" not in target:
                 return _plain(target, route_settings)
@@ -150,6 +149,22 @@ def resolve_model(name: str, settings: ProviderSettings | None = None) -> BaseCh
         if name.startswith(prefix):
             return _prefixes[prefix](name[len(prefix) :], settings)
     return _plain(name, settings)
+
+
+def _route_credentials(params: dict[str, Any], settings: ProviderSettings) -> dict[str, Any]:
+    """A route's ``api_base``/``api_key``/``api_version``. Credentials stay with the host they
+    were written for: a route naming a host of its own (an ``api_base`` other than the
+    settings') gets only its own key and version — never the provider's, which would send
+    e.g. the Azure key to the Ollama machine. A route without ``api_base`` talks to the
+    settings' host and uses its credentials unless it names its own."""
+    base = params.get("api_base")
+    if base is not None and (base or "").rstrip("/") != (settings.api_base or "").rstrip("/"):
+        return {"api_base": base, "api_key": params.get("api_key"), "api_version": params.get("api_version")}
+    return {
+        "api_base": settings.api_base,
+        "api_key": params.get("api_key", settings.api_key),
+        "api_version": params.get("api_version", settings.api_version),
+    }
 
 
 def _plain(name: str, settings: ProviderSettings) -> BaseChatModel:

@@ -5,7 +5,7 @@ Layers, outermost first, each a plain ASGI callable wrapping the next::
     ProxyApp            lifespan (clean shutdown), Azure-style paths, dispatch
     └ AuthMiddleware    key → owner in the scope, 401 (see auth.py)
       └ BodyLimit       413 past general_settings.max_request_size_mb
-        └ own routes    /health, /key/generate, /openapi.json (at / and /v1)
+        └ own routes    /health, /key/{generate,delete,info}, /openapi.json (at / and /v1)
           or backend    the engine app (engine/app.py), or PassThrough (passthrough.py)
 
 Decisions:
@@ -44,7 +44,14 @@ from ..engine.app import create_app
 from ..engine.core import Engine
 from ..engine.files import max_file_bytes
 from ..store import AsyncStore, Store
-from .auth import AuthMiddleware, KeyRing, error_response, generate_key_endpoint
+from .auth import (
+    AuthMiddleware,
+    KeyRing,
+    delete_key_endpoint,
+    error_response,
+    generate_key_endpoint,
+    key_info_endpoint,
+)
 from .config import Config
 from .openapi import document_bytes
 from .passthrough import PassThrough
@@ -132,6 +139,36 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, f"{exc.detail} ({request.method} {request.url.path})", code=None)
 
 
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        500, f"Internal server error: {type(exc).__name__}", code="server_error", type="server_error"
+    )
+
+
+async def _last_resort(app: ASGIApp, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+    """Run ``app``; an exception that escapes every layer becomes a 500 in OpenAI's error
+    shape (when no response has started), logged with the path but not the query string (it
+    may hold a key), and is not re-raised, so uvicorn keeps the connection alive."""
+    started = False
+
+    async def watched(message: MutableMapping[str, Any]) -> None:
+        nonlocal started
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
+
+    try:
+        await app(scope, receive, watched)
+    except Exception as exc:
+        log.error("unhandled error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
+        if not started:
+            response = error_response(
+                500, f"Internal server error: {type(exc).__name__}", code="server_error", type="server_error"
+            )
+            await response(scope, receive, send)
+
+
 class ProxyApp:
     """Auth, limits, health, keys and the OpenAPI document around the engine (or a
     pass-through). ``store``: an already open store (tests); otherwise the config's
@@ -162,12 +199,14 @@ class ProxyApp:
         own_routes = [
             Route("/health", self.health, methods=["GET"]),
             Route("/key/generate", generate_key_endpoint(self.keyring), methods=["POST"]),
+            Route("/key/delete", delete_key_endpoint(self.keyring), methods=["POST"]),
+            Route("/key/info", key_info_endpoint(self.keyring), methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
         ]
         self.own_paths = frozenset(r.path for r in own_routes) | {f"/v1{r.path}" for r in own_routes}
         self.own = Starlette(
             routes=[*own_routes, *(Route(f"/v1{r.path}", r.endpoint, methods=r.methods) for r in own_routes)],
-            exception_handlers={HTTPException: _http_error},
+            exception_handlers={HTTPException: _http_error, Exception: _server_error},
         )
         public = [*PUBLIC_PATHS, *(f"/v1{p}" for p in PUBLIC_PATHS)]
         # Uploads may be as large as a file may be (plus the multipart framing); a file over
@@ -184,7 +223,7 @@ class ProxyApp:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
-            await self._guarded(_azure_style(scope), receive, send)
+            await _last_resort(self._guarded, _azure_style(scope), receive, send)
         else:  # websockets are not part of the API
             await send({"type": "websocket.close", "code": 1003})
 

@@ -1,4 +1,5 @@
-"""API keys: which key a request carries, whose objects it may see, and ``POST /key/generate``.
+"""API keys: which key a request carries, whose objects it may see, and the key routes
+(``POST /key/generate``, ``POST /key/delete``, ``GET /key/info``, in LiteLLM's shapes).
 
 :class:`AuthMiddleware` is pure ASGI in front of the engine app. It reads the key from
 ``Authorization: Bearer <key>`` (or ``api-key: <key>``, the header Azure-style clients send),
@@ -28,6 +29,7 @@ database. Nothing here logs or echoes a key; the 401 message does not quote it.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -43,18 +45,19 @@ from starlette.responses import JSONResponse, Response
 
 from .._ids import now
 from ..engine.validation import check_metadata, parse_json
-from ..errors import AssistantKitError, AuthenticationError, InvalidRequestError
+from ..errors import AssistantKitError, AuthenticationError, InvalidRequestError, NotFoundError
 from ..store import AsyncStore, Store
 from .config import Config
 
 MASTER_OWNER = "master"
 OWNER_SCOPE_KEY = "assistant_kit.owner"
-CACHE_SECONDS = 60.0
+CACHE_SECONDS = 10.0
+MISS_REFRESH_SECONDS = 1.0
 MAX_USER_ID = 56  # owner column is 64 characters: "user:" + 56 + margin
 
 ASGIApp = Callable[..., Any]
 
-_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_DURATION = re.compile(r"^(\d{1,12})\s*([smhd])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _GENERATE_FIELDS = frozenset({"key", "key_alias", "user_id", "duration", "metadata"})
 
@@ -97,7 +100,17 @@ def presented_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 
 
 class KeyRing:
-    """Every accepted key, as digests: the master key, the config's keys, the stored ones."""
+    """Every accepted key, as digests: the master key, the config's keys, the stored ones.
+
+    Stored keys are known from a snapshot of the ``api_keys`` table, read in one query and
+    shared by every request: a request with an unknown key is refused from memory, without
+    queueing behind store work (a flood of wrong keys costs at most one read per
+    :data:`MISS_REFRESH_SECONDS`). The snapshot is read again when a key is not in it and
+    it is older than that (a key generated on another replica works here within a second),
+    and whatever its age after :data:`CACHE_SECONDS` (a key revoked on another replica stops
+    working here within that time; on this replica, at once). Concurrent readers share one
+    read of the store.
+    """
 
     def __init__(self, config: Config, store: Store | None):
         self._static: dict[str, str] = {}
@@ -107,26 +120,58 @@ class KeyRing:
             self._static[hash_key(entry.key)] = entry.owner
         self.enabled = bool(self._static)
         self._store = AsyncStore(store) if store is not None else None
-        self._cache: dict[str, tuple[str, int | None, float]] = {}
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._read_at = -1e9
+        self._reading: asyncio.Future[None] | None = None
+
+    def is_static(self, digest: str) -> bool:
+        return digest in self._static
+
+    async def _refresh(self) -> None:
+        """Read the stored keys once; concurrent callers wait for the same read."""
+        if self._store is None:
+            return
+        if self._reading is not None:
+            await asyncio.shield(self._reading)
+            return
+        self._reading = asyncio.get_running_loop().create_future()
+        try:
+            rows = await self._store.list_api_keys()
+            self._rows = {row["key_hash"]: row for row in rows}
+            self._read_at = time.monotonic()
+            self._reading.set_result(None)
+        except BaseException as exc:
+            self._reading.set_exception(exc)
+            self._reading.exception()  # retrieved: waiters re-raise it, nobody logs it twice
+            raise
+        finally:
+            self._reading = None
+
+    async def row(self, digest: str) -> dict[str, Any] | None:
+        """The stored row of a generated key (None for unknown or configured keys)."""
+        age = time.monotonic() - self._read_at
+        if age > CACHE_SECONDS or (digest not in self._rows and age > MISS_REFRESH_SECONDS):
+            await self._refresh()
+        return self._rows.get(digest)
 
     async def owner(self, key: str) -> str | None:
         """The owner for ``key``, or None when it is not (or no longer) a valid key."""
         digest = hash_key(key)
         if digest in self._static:
             return self._static[digest]
-        cached = self._cache.get(digest)
-        if cached is None or cached[2] < time.monotonic():
-            if self._store is None:
-                return None
-            row = await self._store.get_api_key(digest)
-            if row is None:
-                return None
-            cached = (row["owner"], row["expires_at"], time.monotonic() + CACHE_SECONDS)
-            self._cache[digest] = cached
-        owner, expires_at, _ = cached
-        if expires_at is not None and expires_at <= now():
+        row = await self.row(digest)
+        if row is None:
             return None
-        return owner
+        if row["expires_at"] is not None and row["expires_at"] <= now():
+            return None
+        return row["owner"]
+
+    def forget(self, digests: Iterable[str]) -> None:
+        for digest in digests:
+            self._rows.pop(digest, None)
+
+    def remember(self, row: dict[str, Any]) -> None:
+        self._rows[row["key_hash"]] = row
 
     async def generate(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create a key from a ``/key/generate`` body (LiteLLM's field names)."""
@@ -160,6 +205,16 @@ class KeyRing:
         digest = hash_key(key)
         if digest in self._static or await self._store.get_api_key(digest) is not None:
             raise InvalidRequestError("Invalid 'key': this key already exists.", param="key")
+        answer = {
+            "key": key,
+            "key_name": f"sk-...{key[-4:]}",
+            "key_alias": body.get("key_alias"),
+            "user_id": body.get("user_id"),
+            "token": digest,
+            "expires": _iso(expires_at),
+            "created_at": _iso(created),
+            "metadata": metadata,
+        }  # built before the insert: nothing after it can fail
         row = {
             "key_hash": digest,
             "owner": owner,
@@ -172,16 +227,73 @@ class KeyRing:
             await self._store.insert_api_key(row)
         except IntegrityError:  # a concurrent insert of the same custom key
             raise InvalidRequestError("Invalid 'key': this key already exists.", param="key") from None
-        return {
-            "key": key,
-            "key_name": f"sk-...{key[-4:]}",
-            "key_alias": body.get("key_alias"),
-            "user_id": body.get("user_id"),
-            "token": digest,
-            "expires": _iso(expires_at),
-            "created_at": _iso(created),
-            "metadata": metadata,
+        self.remember(row)
+        return answer
+
+    async def delete(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``/key/delete``: remove generated keys, named by the key or its ``token`` (digest)."""
+        if self._store is None:
+            raise InvalidRequestError("This server has no store for generated keys.")
+        unknown = sorted(set(body) - {"keys"})
+        if unknown:
+            raise InvalidRequestError(
+                f"Unsupported parameter for /key/delete: '{unknown[0]}' (supported: keys).", param=unknown[0]
+            )
+        keys = body.get("keys")
+        if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
+            raise InvalidRequestError("Invalid 'keys': expected a non-empty array of keys.", param="keys")
+        if len(keys) > 100:
+            raise InvalidRequestError("Invalid 'keys': at most 100 keys per request.", param="keys")
+        digests = [_digest_of(k) for k in keys]
+        for index, digest in enumerate(digests):
+            if digest in self._static:
+                raise InvalidRequestError(
+                    f"Invalid 'keys[{index}]': the master key and keys listed in the config cannot "
+                    "be deleted here; edit the config instead.",
+                    param=f"keys[{index}]",
+                )
+        deleted = set(await self._store.delete_api_keys(digests))
+        self.forget(deleted)
+        missing = [i for i, d in enumerate(digests) if d not in deleted]
+        if missing and not deleted:
+            raise NotFoundError("key", f"keys[{missing[0]}]", param=f"keys[{missing[0]}]")
+        return {"deleted_keys": [keys[i] for i, d in enumerate(digests) if d in deleted]}
+
+    async def info(self, key: str, asking_owner: str | None) -> dict[str, Any]:
+        """``/key/info``: a key's facts in LiteLLM's shape, never the key itself. The master
+        key may ask about any key; another key only about itself."""
+        digest = _digest_of(key)
+        owner = self._static.get(digest)
+        row = None if owner is not None else await self.row(digest)
+        if owner is None and row is None:
+            raise NotFoundError("key", "the given key", param="key")
+        owner = owner if owner is not None else row["owner"]  # type: ignore[index]
+        if asking_owner != MASTER_OWNER and asking_owner != owner:
+            raise NotFoundError("key", "the given key", param="key")
+        data = json.loads(row["data"]) if row else {}
+        info = {
+            "key_name": f"sk-...{key[-4:]}" if key.startswith("sk-") else None,
+            "key_alias": row["key_alias"] if row else None,
+            "user_id": data.get("user_id"),
+            "expires": _iso(row["expires_at"]) if row else None,
+            "created_at": _iso(row["created_at"]) if row else None,
+            "metadata": data.get("metadata") or {},
+            "source": "generated" if row else "config",
         }
+        return {"key": digest, "info": info}
+
+
+def _digest_of(key_or_token: str) -> str:
+    """A key's digest; a 64-hex-digit string is taken as the digest itself (LiteLLM's
+    ``token``), so a key can be managed without its plaintext."""
+    if re.fullmatch(r"[0-9a-f]{64}", key_or_token):
+        return key_or_token
+    return hash_key(key_or_token)
+
+
+#: The longest ``duration`` a generated key may have (LiteLLM sets none; a bound keeps the
+#: expiry a representable date).
+MAX_DURATION_DAYS = 36_500
 
 
 def _duration(text: str) -> int:
@@ -191,7 +303,12 @@ def _duration(text: str) -> int:
             f"Invalid 'duration': '{text[:20]}' (use a number and s, m, h or d, e.g. '30d').",
             param="duration",
         )
-    return int(match[1]) * _SECONDS[match[2]]
+    seconds = int(match[1]) * _SECONDS[match[2]]
+    if seconds > MAX_DURATION_DAYS * 86400:
+        raise InvalidRequestError(
+            f"Invalid 'duration': '{text[:20]}' is longer than {MAX_DURATION_DAYS} days.", param="duration"
+        )
+    return seconds
 
 
 def _iso(timestamp: int | None) -> str | None:
@@ -230,19 +347,56 @@ class AuthMiddleware:
         await self.app({**scope, OWNER_SCOPE_KEY: owner}, receive, send)
 
 
+def delete_key_endpoint(keyring: KeyRing) -> Callable[[Request], Any]:
+    """``POST /key/delete`` (master key only): ``{"keys": [...]}`` → ``{"deleted_keys": [...]}``."""
+
+    async def delete_key(request: Request) -> Response:
+        refused = _master_only(keyring, request, "delete keys")
+        if refused is not None:
+            return refused
+        try:
+            return JSONResponse(await keyring.delete(parse_json(await request.body())))
+        except AssistantKitError as exc:
+            return _error(exc)
+
+    return delete_key
+
+
+def key_info_endpoint(keyring: KeyRing) -> Callable[[Request], Any]:
+    """``GET /key/info[?key=…]``: the given key's facts, or the caller's own."""
+
+    async def key_info(request: Request) -> Response:
+        if not keyring.enabled:
+            return error_response(400, "This server has no keys: no master key is configured.", code=None)
+        key = request.query_params.get("key") or presented_key(request.scope["headers"]) or ""
+        try:
+            return JSONResponse(await keyring.info(key, request.scope.get(OWNER_SCOPE_KEY)))
+        except AssistantKitError as exc:
+            return _error(exc)
+
+    return key_info
+
+
+def _master_only(keyring: KeyRing, request: Request, what: str) -> Response | None:
+    if not keyring.enabled:
+        return error_response(
+            400,
+            f"Managing keys needs a master key: set general_settings.master_key in the config ({what}).",
+            code="master_key_not_set",
+        )
+    if request.scope.get(OWNER_SCOPE_KEY) != MASTER_OWNER:
+        return error_response(403, f"Only the master key may {what}.", code="permission_denied")
+    return None
+
+
 def generate_key_endpoint(keyring: KeyRing) -> Callable[[Request], Any]:
     """``POST /key/generate``: the master key creates a key; the body and the
     ``{"key": "sk-..."}`` answer follow LiteLLM's route of the same name."""
 
     async def generate_key(request: Request) -> Response:
-        if not keyring.enabled:
-            return error_response(
-                400,
-                "Key generation needs a master key: set general_settings.master_key in the config.",
-                code="master_key_not_set",
-            )
-        if request.scope.get(OWNER_SCOPE_KEY) != MASTER_OWNER:
-            return error_response(403, "Only the master key may generate keys.", code="permission_denied")
+        refused = _master_only(keyring, request, "generate keys")
+        if refused is not None:
+            return refused
         try:
             return JSONResponse(await keyring.generate(parse_json(await request.body())))
         except AssistantKitError as exc:

@@ -1,6 +1,6 @@
 """``assistant-kit``: run the proxy.
 
-    assistant-kit serve --config config.yaml [--host 0.0.0.0] [--port 4000]
+    assistant-kit serve --config config.yaml [--host 127.0.0.1] [--port 4000]
     assistant-kit --config config.yaml            # the seed's (LiteLLM's) form, same thing
 
 Startup prints where it listens, the store (password hidden), the mode, and the configured
@@ -10,8 +10,10 @@ SIGINT/SIGTERM stop it cleanly: no new connections, in-flight requests (SSE stre
 get ``--graceful-timeout`` seconds, then executing runs get as long again before they are
 cancelled (see :mod:`assistant_kit.server.app`), the store is closed, exit status 0.
 
-Decision: the defaults are LiteLLM's (``0.0.0.0:4000``) so the seed's curl examples work
-unchanged; without any key in the config the server accepts every request, and says so.
+Decisions: port 4000 as LiteLLM has it, but the address is ``127.0.0.1``, not LiteLLM's
+``0.0.0.0``: a proxy holding a provider's credentials must not be reachable from a classroom
+network by default; ``--host 0.0.0.0`` shares it, and the startup line says so. Without any
+key in the config the server accepts every request, and says so.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import socket
 import sys
 from typing import Any
 
-DEFAULT_HOST = "0.0.0.0"
+DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4000
 COMMANDS = ("serve",)
 
@@ -89,6 +91,9 @@ def banner(app: Any, url: str) -> list[str]:
     config = app.config
     store = app.store.engine.url.render_as_string(hide_password=True)
     lines = [f"assistant-kit listening on {url} (routes at / and /v1; docs at {url}/openapi.json)"]
+    host = url.split("//", 1)[1].rsplit(":", 1)[0].strip("[]")
+    if host in ("127.0.0.1", "localhost", "::1"):
+        lines.append("reachable from this machine only; to share it on your network: --host 0.0.0.0")
     lines.append(f"store: {store}")
     if config.passthrough:
         from sqlalchemy.engine import make_url
@@ -125,6 +130,25 @@ def _log_to_stderr(level: str) -> None:
     logger.addHandler(handler)
     logger.setLevel(level.upper())
     logger.propagate = False
+
+
+class RedactQuery(logging.Filter):
+    """Blank the values of query strings in access-log lines: a client that sends its key as
+    ``?api_key=sk-…`` is refused, but uvicorn would still print the key with the path.
+    Parameter names stay (``?api_key=[redacted]``), so the line still says what was sent."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
+def _redact(text: str) -> str:
+    path, sep, query = text.partition("?")
+    if not sep:
+        return text
+    names = (part.partition("=")[0] for part in query.split("&"))
+    return path + "?" + "&".join(f"{name}=[redacted]" for name in names)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -168,6 +192,7 @@ def serve(args: argparse.Namespace) -> int:
         server_header=False,
     )
     _log_to_stderr(args.log_level)
+    logging.getLogger("uvicorn.access").addFilter(RedactQuery())
     # uvicorn handles SIGINT/SIGTERM (graceful shutdown), then re-raises the signal through
     # the handlers that were in place before it: these turn that into a normal return.
     previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -2,7 +2,8 @@
 
 It is OpenAI's own published OpenAPI spec (MIT licence, kept in the document's ``info``),
 cut down to the operations the proxy serves, plus the proxy's extensions: ``GET /threads``,
-``GET /health`` and ``POST /key/generate``. The cut-down document ships as package data
+``GET /health`` and the key routes (``POST /key/generate``, ``POST /key/delete``,
+``GET /key/info``). The cut-down document ships as package data
 (``openapi.json``, loaded once on first request, served as bytes); this module also builds it
 from the full spec, so it can be regenerated and tests can check that it has not drifted::
 
@@ -89,9 +90,76 @@ _EXTENSIONS: dict[str, dict[str, Any]] = {
             },
         }
     },
+    "/key/delete": {
+        "post": {
+            "operationId": "deleteKeys",
+            "tags": ["Proxy"],
+            "summary": "Revoke generated keys, named by key or token (master key only; LiteLLM's route).",
+            "requestBody": {
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/DeleteKeysRequest"}}
+                }
+            },
+            "responses": {
+                "200": {
+                    "description": "The keys that were deleted.",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/DeleteKeysResponse"}}
+                    },
+                },
+                "400": _ERROR_RESPONSE,
+                "401": _ERROR_RESPONSE,
+                "403": _ERROR_RESPONSE,
+                "404": _ERROR_RESPONSE,
+            },
+        }
+    },
+    "/key/info": {
+        "get": {
+            "operationId": "keyInfo",
+            "tags": ["Proxy"],
+            "summary": "A key's facts, never the key (the caller's own, or any key for the master key).",
+            "parameters": [
+                {
+                    "name": "key",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "The key or its token; default: the key of the request.",
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "The key's facts.",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/KeyInfo"}}},
+                },
+                "401": _ERROR_RESPONSE,
+                "404": _ERROR_RESPONSE,
+            },
+        }
+    },
 }
 
 _EXTRA_SCHEMAS: dict[str, dict[str, Any]] = {
+    "DeleteKeysRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"keys": {"type": "array", "items": {"type": "string"}, "maxItems": 100}},
+        "required": ["keys"],
+    },
+    "DeleteKeysResponse": {
+        "type": "object",
+        "properties": {"deleted_keys": {"type": "array", "items": {"type": "string"}}},
+        "required": ["deleted_keys"],
+    },
+    "KeyInfo": {
+        "type": "object",
+        "properties": {
+            "key": {"type": "string", "description": "The key's token (SHA-256)."},
+            "info": {"type": "object"},
+        },
+        "required": ["key", "info"],
+    },
     "ListThreadsResponse": {
         "type": "object",
         "properties": {
@@ -211,7 +279,7 @@ def build_document(spec: dict[str, Any]) -> dict[str, Any]:
     info["description"] = (
         "The Assistants v2 operations that assistant-kit serves (at / and /v1), taken from "
         f"OpenAI's published OpenAPI spec ({spec['info']['title']}), plus the proxy's "
-        "extensions: GET /threads, GET /health, POST /key/generate."
+        "extensions: GET /threads, GET /health, POST /key/generate, POST /key/delete, GET /key/info."
     )
     info.pop("termsOfService", None)
     return {

@@ -443,6 +443,24 @@ class Store:
             row = conn.execute(select(table).where(table.c.key_hash == key_hash)).mappings().first()
         return dict(row) if row else None
 
+    def list_api_keys(self) -> list[dict[str, Any]]:
+        """Every generated key's row (hashes only): the proxy reads them in one query."""
+        table = schema.api_keys
+        with self._read() as conn:
+            return [dict(row) for row in conn.execute(select(table)).mappings()]
+
+    def delete_api_keys(self, key_hashes: list[str]) -> list[str]:
+        """Delete these keys; returns the hashes that existed (and are gone now)."""
+        table = schema.api_keys
+        with self._write() as conn:
+            found = [
+                row.key_hash
+                for row in conn.execute(select(table.c.key_hash).where(table.c.key_hash.in_(key_hashes)))
+            ]
+            if found:
+                conn.execute(table.delete().where(table.c.key_hash.in_(found)))
+        return found
+
     def ping(self) -> None:
         """One round trip to the database (health checks)."""
         with self._read() as conn:

@@ -56,3 +56,12 @@ def test_import_assistant_kit_does_not_load_the_server() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=clean_env()
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_the_default_address_is_this_machine_only(start_proxy: StartProxy) -> None:
+    from assistant_kit.server.cli import DEFAULT_HOST, _parser
+
+    assert _parser().parse_args([]).host == DEFAULT_HOST == "127.0.0.1"
+    assert _parser().parse_args(["serve"]).host == "127.0.0.1"
+    proxy = start_proxy(master_config())  # the launcher passes --host 127.0.0.1 explicitly
+    assert "to share it on your network: --host 0.0.0.0" in proxy.output()

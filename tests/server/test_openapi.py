@@ -14,7 +14,7 @@ from assistant_kit.engine.app import ROUTES
 from assistant_kit.server.openapi import build_document, document_bytes
 
 SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "openai-assistants-v2.yaml"
-OWN = {("/health", "get"), ("/key/generate", "post")}
+OWN = {("/health", "get"), ("/key/generate", "post"), ("/key/delete", "post"), ("/key/info", "get")}
 
 
 def document() -> dict[str, Any]:
