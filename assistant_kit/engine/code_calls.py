@@ -10,7 +10,7 @@ events::
     {"index": i, "type": "code_interpreter", "code_interpreter":
         {"outputs": [{"index": k, "type": "logs", "logs": "<chunk>"}]}}                           (n times)
     {"index": i, "type": "code_interpreter", "code_interpreter":
-        {"outputs": [{"index": k, "type": "image", "image": {"file_id": "file_…"}}]}}
+        {"outputs": [{"index": k, "type": "image", "image": {"file_id": "file-…"}}]}}
 
 Logs accumulate in one ``logs`` output (as the hosted tool returned them); each image is an
 output of its own, stored as a file (``assistants_output``) before its delta is published, so

@@ -27,6 +27,7 @@ from ..errors import AssistantKitError, InvalidRequestError, NotFoundError
 from ..models.registry import ProviderSettings, resolve_model
 from ..store import AsyncStore, Page, Store
 from ..tools.code_interpreter import CodeInterpreter, CodeInterpreterSettings
+from . import defaults
 from .events import EventHub, Subscription
 from .files import Files, expired
 from .runs import TERMINAL, RunExecutor
@@ -260,23 +261,25 @@ class Engine:
 
     async def create_assistant(self, body: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
         await self._check_references(body, owner)
-        obj = build(
-            Assistant,
-            **{
-                "id": new_id("asst"),
-                "object": "assistant",
-                "created_at": now(),
-                "name": None,
-                "description": None,
-                "instructions": None,
-                "tools": [],
-                "metadata": {},
-                "tool_resources": None,
-                "temperature": None,
-                "top_p": None,
-                "response_format": "auto",
-                **body,
-            },
+        obj = defaults.assistant(
+            build(
+                Assistant,
+                **{
+                    "id": new_id("asst"),
+                    "object": "assistant",
+                    "created_at": now(),
+                    "name": None,
+                    "description": None,
+                    "instructions": None,
+                    "tools": [],
+                    "metadata": {},
+                    "tool_resources": None,
+                    "temperature": None,
+                    "top_p": None,
+                    "response_format": "auto",
+                    **body,
+                },
+            )
         )
         return await self.store.insert("assistant", obj, owner)
 
@@ -289,7 +292,7 @@ class Engine:
         obj = await self._get("assistant", assistant_id, owner)
         await self._check_references(body, owner)
         changes = {k: v for k, v in body.items() if v is not None or k not in ("metadata", "tools")}
-        obj = build(Assistant, **{**obj, **changes})
+        obj = defaults.assistant(build(Assistant, **{**obj, **changes}))
         return await self.store.put("assistant", obj)
 
     async def delete_assistant(self, assistant_id: str, owner: str | None = None) -> dict[str, Any]:
@@ -323,13 +326,15 @@ class Engine:
     async def create_thread(self, body: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
         await self._check_references(body, owner)
         await self._check_messages(body.get("messages") or [], owner, "messages")
-        thread = build(
-            Thread,
-            id=new_id("thread"),
-            object="thread",
-            created_at=now(),
-            metadata=body.get("metadata") or {},
-            tool_resources=body.get("tool_resources"),
+        thread = defaults.thread(
+            build(
+                Thread,
+                id=new_id("thread"),
+                object="thread",
+                created_at=now(),
+                metadata=body.get("metadata") or {},
+                tool_resources=body.get("tool_resources"),
+            )
         )
         items = [("thread", thread)]
         items += [("thread.message", self._new_message(thread["id"], m)) for m in body.get("messages") or []]
@@ -345,7 +350,7 @@ class Engine:
         thread = await self._get("thread", thread_id, owner)
         await self._check_references(body, owner)
         thread.update({k: v for k, v in body.items() if v is not None})
-        return await self.store.put("thread", build(Thread, **thread))
+        return await self.store.put("thread", defaults.thread(build(Thread, **thread)))
 
     async def delete_thread(self, thread_id: str, owner: str | None = None) -> dict[str, Any]:
         await self._get("thread", thread_id, owner)
@@ -430,31 +435,34 @@ class Engine:
         choice = body.get("tool_choice") or "auto"
         self._check_tool_choice(choice, tools)
         created = now()
-        run = build(
-            Run,
-            id=new_id("run"),
-            object="thread.run",
-            created_at=created,
-            thread_id=thread_id,
-            assistant_id=assistant["id"],
-            status="queued",
-            model=model_name,
-            instructions=instructions,
-            tools=tools,
-            tool_choice=choice,
-            metadata=body.get("metadata") or {},
-            parallel_tool_calls=body.get("parallel_tool_calls", True),
-            response_format=_pick(body, assistant, "response_format") or "auto",
-            temperature=_pick(body, assistant, "temperature"),
-            top_p=_pick(body, assistant, "top_p"),
-            max_prompt_tokens=body.get("max_prompt_tokens"),
-            max_completion_tokens=body.get("max_completion_tokens"),
-            truncation_strategy=body.get("truncation_strategy") or {"type": "auto", "last_messages": None},
-            expires_at=created + self.run_expiry_seconds,
-            usage=None,
-            required_action=None,
-            last_error=None,
-            incomplete_details=None,
+        run = defaults.run(
+            build(
+                Run,
+                id=new_id("run"),
+                object="thread.run",
+                created_at=created,
+                thread_id=thread_id,
+                assistant_id=assistant["id"],
+                status="queued",
+                model=model_name,
+                instructions=instructions,
+                tools=tools,
+                tool_choice=choice,
+                metadata=body.get("metadata") or {},
+                parallel_tool_calls=body.get("parallel_tool_calls", True),
+                response_format=_pick(body, assistant, "response_format") or "auto",
+                temperature=_pick(body, assistant, "temperature"),
+                top_p=_pick(body, assistant, "top_p"),
+                max_prompt_tokens=body.get("max_prompt_tokens"),
+                max_completion_tokens=body.get("max_completion_tokens"),
+                truncation_strategy=body.get("truncation_strategy")
+                or {"type": "auto", "last_messages": None},
+                expires_at=created + self.run_expiry_seconds,
+                usage=None,
+                required_action=None,
+                last_error=None,
+                incomplete_details=None,
+            )
         )
         items = [
             ("thread.message", self._new_message(thread_id, m)) for m in body.get("additional_messages") or []

@@ -6,6 +6,8 @@
                          → requires_action → (submit_tool_outputs) → queued → in_progress …
     any active state → cancelling → cancelled;   any active state past expires_at → expired
 
+Once a run has ended (any terminal status) its ``expires_at`` is null, as the hosted API's was.
+
 A run executes as an asyncio task on the engine's loop, independent of the HTTP request
 that created it (a client that disconnects does not stop it). Each model turn becomes a
 ``message_creation`` step and/or a ``tool_calls`` step, persisted as it starts and as it
@@ -90,6 +92,7 @@ class RunHandle:
     open_steps: list[dict[str, Any]] = field(default_factory=list)
     open_message: dict[str, Any] | None = None
     open_text: list[str] = field(default_factory=list)  # text streamed into open_message
+    open_images: list[dict[str, Any]] = field(default_factory=list)  # its image_file parts, first
     # code_interpreter, this activation: images not yet shown in a message (file ids), files the
     # code wrote (for file_path annotations), names of input files placed (None: not yet).
     made_images: list[str] = field(default_factory=list)
@@ -500,7 +503,7 @@ class RunExecutor:
             open_steps=[s for s in run_steps if s["status"] == "in_progress"],
             open_message=next((m for m in messages if m["status"] == "in_progress"), None),
         )
-        run.update(status=status, required_action=None)
+        run.update(status=status, required_action=None, expires_at=None)  # ended: no expiry
         if status == "cancelled":
             run["cancelled_at"] = now()
         elif status == "failed":
@@ -524,6 +527,8 @@ class RunExecutor:
         Raises :class:`_Stop` when refused (``cancelling`` was written by another process, or
         the run was deleted, taken over or settled elsewhere)."""
         terminal = run["status"] in TERMINAL
+        if terminal:
+            run["expires_at"] = None  # as the hosted API: an ended run no longer expires
         expect = ACTIVE_RUN_STATUSES if terminal else ("queued", "in_progress")
         if await self.store.save_run(run, expect=expect, worker=self.worker, also=also):
             return

@@ -8,6 +8,9 @@ it opens and as it ends, and publishing each event after the store has the state
 (so a client that reacts to an event and re-reads sees it). The answer's content carries the
 ``file_path`` annotations and images of this run's ``code_interpreter`` calls
 (:mod:`.code_calls`, which publishes its own step deltas through :func:`publish_step_delta`).
+The images come first, then the text, as the hosted API ordered them — client code reads a
+plot as ``content[0].image_file`` — and the streamed deltas use the same indexes: the images'
+delta right after ``thread.message.in_progress``, then the text at the index after them.
 When a run stops with a step or message still open, :func:`close_open` closes them.
 
 The run's own status never changes here: :mod:`.runs` decides when a turn happens and how the
@@ -67,6 +70,7 @@ async def turn(
                 if message is None:
                     step, message = await open_message(executor, handle)
                 text_parts.append(event.text)
+                text_index = len(handle.open_images)
                 executor.hub.publish(
                     rid,
                     "thread.message.delta",
@@ -76,7 +80,7 @@ async def turn(
                         "delta": {
                             "content": [
                                 {
-                                    "index": 0,
+                                    "index": text_index,
                                     "type": "text",
                                     "text": {"value": event.text, "annotations": []},
                                 }
@@ -133,7 +137,7 @@ async def turn(
     add_usage(run, usage)
     step_usage = _usage_dict(usage)
     if message is not None and step is not None:
-        message["content"] = answer_content(executor, handle, message, "".join(text_parts))
+        message["content"] = answer_content(handle, "".join(text_parts))
         if finish == "length":
             message.update(
                 status="incomplete", incomplete_at=now(), incomplete_details={"reason": "max_tokens"}
@@ -143,6 +147,7 @@ async def turn(
         step.update(status="completed", completed_at=now(), usage=None if tool_step else step_usage)
         await executor.store.put_many([("thread.message", message), ("thread.run.step", step)])
         handle.open_message = None
+        handle.open_images = []
         handle.open_steps.remove(step)
         executor.hub.publish(rid, f"thread.message.{message['status']}", copy.deepcopy(message))
         executor.hub.publish(rid, "thread.run.step.completed", copy.deepcopy(step))
@@ -153,27 +158,31 @@ async def turn(
     return finish, calls, tool_step
 
 
-def answer_content(
-    executor: RunExecutor, handle: RunHandle, message: dict[str, Any], text: str
-) -> list[dict[str, Any]]:
-    """The answer's content: its text (with ``file_path`` annotations for files this run's
-    code wrote and the text names), then the images the code showed since the last answer."""
-    content = [text_content(text)]
+def answer_content(handle: RunHandle, text: str) -> list[dict[str, Any]]:
+    """The answer's content: the images the code showed since the last answer (announced when
+    the message opened), then its text, with ``file_path`` annotations for the files this
+    run's code wrote and the text names."""
+    content = text_content(text)
     if handle.made_files:
-        content[0]["text"]["annotations"] = ci.file_annotations(text, handle.made_files)
-    images = [
+        content["text"]["annotations"] = ci.file_annotations(text, handle.made_files)
+    return [*copy.deepcopy(handle.open_images), content]
+
+
+def _take_images(executor: RunExecutor, handle: RunHandle, message: dict[str, Any]) -> None:
+    """The images not yet shown become the opening message's first parts, announced in one
+    delta (indexes 0…n-1) before any of its text."""
+    handle.open_images = [
         {"type": "image_file", "image_file": {"file_id": file_id, "detail": "auto"}}
         for file_id in handle.made_images
     ]
     handle.made_images = []
-    if images:
-        delta = [{"index": i + 1, **part} for i, part in enumerate(images)]
+    if handle.open_images:
+        delta = [{"index": i, **part} for i, part in enumerate(handle.open_images)]
         executor.hub.publish(
             handle.run["id"],
             "thread.message.delta",
             {"id": message["id"], "object": "thread.message.delta", "delta": {"content": delta}},
         )
-    return content + images
 
 
 async def open_message(executor: RunExecutor, handle: RunHandle) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -202,6 +211,7 @@ async def open_message(executor: RunExecutor, handle: RunHandle) -> tuple[dict[s
     handle.open_message = message
     executor.hub.publish(run["id"], "thread.message.created", copy.deepcopy(message))
     executor.hub.publish(run["id"], "thread.message.in_progress", copy.deepcopy(message))
+    _take_images(executor, handle, message)
     return step, message
 
 
@@ -282,8 +292,9 @@ def close_open(
         items.append(("thread.run.step", step))
     message = handle.open_message
     if message is not None:
-        if handle.open_text:  # stopped mid-answer: keep what was streamed (and sent as deltas)
-            message["content"] = [text_content("".join(handle.open_text))]
+        if handle.open_text or handle.open_images:  # stopped mid-answer: keep what was sent as deltas
+            text = [text_content("".join(handle.open_text))] if handle.open_text else []
+            message["content"] = [*handle.open_images, *text]
         reason = "max_tokens" if status == "incomplete" else f"run_{status}"
         message.update(status="incomplete", incomplete_at=stamp, incomplete_details={"reason": reason})
         items.append(("thread.message", message))
@@ -294,6 +305,7 @@ def close_open(
         events.append((f"thread.run.step.{step_status}", copy.deepcopy(step)))
     handle.open_steps = []
     handle.open_message = None
+    handle.open_images = []
     return items, events
 
 

@@ -3,8 +3,9 @@
 Bodies are checked with pydantic ``TypeAdapter``s built over the ``*_params`` TypedDicts
 that ship in ``openai.types.beta`` — the same definitions the client was generated from —
 so there is no hand-written schema to drift. Errors name the offending parameter
-(``tools[0].function.name``), unknown parameters are rejected like OpenAI does, and the
-few rules a type cannot express (metadata limits, list query ranges) live here too.
+(``tools[0].function.name``), unknown parameters are rejected like OpenAI does (nested ones
+too, by path: :mod:`.unknown`), and the few rules a type cannot express (metadata limits,
+list query ranges) live here too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InvalidRequestError
+from . import unknown as unknown_keys
 
 # body kind -> (module under openai.types.beta, TypedDict name, required keys)
 _PARAMS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -43,12 +45,16 @@ _PATH_PARAMS = {"thread_id", "run_id"}
 _STREAMABLE = {"thread.create_and_run", "run.create", "run.submit_tool_outputs"}
 
 
+def _typed_dict(kind: str) -> Any:
+    module, name, _ = _PARAMS[kind]
+    return getattr(importlib.import_module(f"openai.types.beta.{module}"), name)
+
+
 @functools.cache
 def _adapter(kind: str) -> tuple[Any, frozenset[str], dict[str, str]]:
     from pydantic import TypeAdapter
 
-    module, name, _ = _PARAMS[kind]
-    typed_dict = getattr(importlib.import_module(f"openai.types.beta.{module}"), name)
+    typed_dict = _typed_dict(kind)
     allowed = frozenset(typed_dict.__annotations__) - _PATH_PARAMS
     if kind in _STREAMABLE:
         allowed |= {"stream"}
@@ -180,6 +186,7 @@ def validate_body(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise InvalidRequestError(f"Unrecognized request argument supplied: {unknown[0]}", param=unknown[0])
+    check_nested_keys(kind, body)
     for key in _PARAMS[kind][2]:
         if body.get(key) is None:
             raise InvalidRequestError(f"Missing required parameter: '{key}'.", param=key)
@@ -210,6 +217,17 @@ def validate_body(kind: str, body: dict[str, Any]) -> dict[str, Any]:
                 param="tool_choice.function.name",
             )
     return body
+
+
+def check_nested_keys(kind: str, body: Mapping[str, Any]) -> None:
+    """A key that a nested object's type does not declare is a 400 naming its path, in
+    OpenAI's words (see :mod:`.unknown`)."""
+    declared = unknown_keys.fields(_typed_dict(kind))
+    for key, value in body.items():
+        if key in declared:
+            path = unknown_keys.first_unknown(declared[key], value, key)
+            if path is not None:
+                raise InvalidRequestError(f"Unknown parameter: '{path}'.", param=path)
 
 
 def _invalid(err: Mapping[str, Any], loc: tuple[Any, ...]) -> InvalidRequestError:

@@ -29,6 +29,7 @@ from sqlalchemy import and_, create_engine, delete, event, func, or_, select, up
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
+from .._ids import FILE_PREFIX, LEGACY_FILE_PREFIX, sort_key
 from ..errors import InvalidRequestError
 from . import schema
 
@@ -200,24 +201,32 @@ class Store:
         owner: str | None = None,
         **where: Any,
     ) -> Page:
-        """One page by id cursor, exactly as the wire protocol pages (``limit`` + 1 rows read)."""
+        """One page by id cursor, exactly as the wire protocol pages (``limit`` + 1 rows read).
+
+        Files order by :func:`~assistant_kit._ids.sort_key` (legacy ``file_`` ids among the
+        ``file-`` ones by time), an expression instead of the bare key: files are few per
+        owner, and their list is not a hot path."""
         table = schema.TABLES[kind]
         conds = [table.c[k] == v for k, v in where.items()]
         if owner is not None:
             conds.append(table.c.owner == owner)
+        key: Any = table.c.id
+        if kind == "file":
+            key = func.replace(table.c.id, LEGACY_FILE_PREFIX, FILE_PREFIX)
+            after, before = (sort_key(c) if c is not None else None for c in (after, before))
         ascending = order == "asc"
         reverse = False
         if after is not None:
-            conds.append(table.c.id > after if ascending else table.c.id < after)
+            conds.append(key > after if ascending else key < after)
         if before is not None:
-            conds.append(table.c.id < before if ascending else table.c.id > before)
+            conds.append(key < before if ascending else key > before)
             if after is None:
                 # Walk backwards from the cursor, then restore the requested order.
                 ascending, reverse = not ascending, True
         query = (
             select(table.c.data)
             .where(*conds)  # and_() of nothing is deprecated in SQLAlchemy 2
-            .order_by(table.c.id.asc() if ascending else table.c.id.desc())
+            .order_by(key.asc() if ascending else key.desc())
             .limit(limit + 1)
         )
         with self._read() as conn:

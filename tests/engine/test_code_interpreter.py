@@ -127,9 +127,9 @@ def test_print_plot_raise_loop_environ_in_one_run(code_client: openai.OpenAI) ->
     assert _logs(calls[5]) == "after the timeout\n"  # a new kernel took over
 
     answer = code_client.beta.threads.messages.list(thread.id).data[0]
-    image_parts = [p for p in answer.content if p.type == "image_file"]
-    assert [p.image_file.file_id for p in image_parts] == [images[0].image.file_id]
-    text = answer.content[0].text.value
+    assert [p.type for p in answer.content] == ["image_file", "text"]  # the plot first, as hosted
+    assert answer.content[0].image_file.file_id == images[0].image.file_id
+    text = answer.content[1].text.value
     assert "hello 42" in text and "ValueError: bad value here" in text and "timed out" in text
 
 
@@ -221,6 +221,34 @@ def test_streamed_input_and_outputs(code_client: openai.OpenAI) -> None:
     assert [o.type for o in done.code_interpreter.outputs] == ["logs", "image"]
     assert recorder.images == [done.code_interpreter.outputs[1].image.file_id]
     assert code_client.files.content(recorder.images[0]).content.startswith(PNG)
+
+
+def test_a_plot_is_the_answers_first_part_also_as_streamed(code_client: openai.OpenAI) -> None:
+    """The hosted API put a plot before the text: ``content[0].image_file`` is where client
+    code looks (the cookbook's slides notebook polls for it). The streamed message deltas use
+    the same indexes, so what the SDK accumulates is what ``thread.message.completed`` carries."""
+    program = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [3, 1, 2])\nplt.show()\nprint('drawn')"
+    assistant = _assistant(code_client)
+    thread = code_client.beta.threads.create(messages=[{"role": "user", "content": fenced(program)}])
+    with code_client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id) as stream:
+        events = list(stream)
+        snapshot = stream.current_message_snapshot
+    assert stream.current_run is not None and stream.current_run.status == "completed"
+    deltas = [part for e in events if e.event == "thread.message.delta" for part in e.data.delta.content]
+    assert deltas[0].type == "image_file" and deltas[0].index == 0  # announced before any text
+    assert {d.index for d in deltas[1:]} == {1} and {d.type for d in deltas[1:]} == {"text"}
+    (completed,) = [e.data for e in events if e.event == "thread.message.completed"]
+    assert [p.type for p in completed.content] == ["image_file", "text"]
+    assert snapshot is not None and snapshot.content == completed.content
+    image_id = completed.content[0].image_file.file_id
+    assert "code_interpreter returned drawn" in completed.content[1].text.value
+    (step,) = _code_steps(code_client, thread.id, stream.current_run.id)
+    outputs = step.step_details.tool_calls[0].code_interpreter.outputs
+    assert [o.image.file_id for o in outputs if o.type == "image"] == [image_id]
+    # Read back the cookbook's way.
+    message = code_client.beta.threads.messages.list(thread_id=thread.id).data[0]
+    assert message.content[0].image_file.file_id == image_id
+    assert code_client.files.content(message.content[0].image_file.file_id).content.startswith(PNG)
 
 
 def test_input_files_and_written_files(code_client: openai.OpenAI) -> None:

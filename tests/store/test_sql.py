@@ -392,6 +392,25 @@ def test_files_keep_bytes_apart_from_metadata(store: Store) -> None:
     assert store.file_content(upload["id"]) is None and store.get("file", upload["id"]) is None
 
 
+def test_legacy_file_ids_list_in_time_order(store: Store) -> None:
+    """Files stored before ids were ``file-…`` keep their ``file_…`` ids; ``-`` sorts before
+    ``_``, yet the list (and its cursors) orders both spellings by time."""
+    ids = [new_id("file") for _ in range(4)]
+    ids[0], ids[2] = ("file_" + i[len("file-") :] for i in (ids[0], ids[2]))  # made "before"
+    for file_id in reversed(ids):
+        store.insert_file(
+            {"id": file_id, "object": "file", "created_at": now(), "purpose": "assistants"}, b"x"
+        )
+    assert [f["id"] for f in store.list("file", order="asc").data] == ids
+    assert [f["id"] for f in store.list("file").data] == ids[::-1]
+    page = store.list("file", order="asc", limit=2)
+    assert [f["id"] for f in page.data] == ids[:2] and page.has_more
+    assert [f["id"] for f in store.list("file", order="asc", after=ids[1]).data] == ids[2:]
+    assert [f["id"] for f in store.list("file", before=ids[2]).data] == ids[3:][::-1]
+    assert [f["id"] for f in store.list("file", after=ids[2]).data] == ids[:2][::-1]
+    assert store.get("file", ids[0])["id"] == ids[0]
+
+
 # -- pagination ------------------------------------------------------------------------------------
 
 
