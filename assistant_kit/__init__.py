@@ -20,6 +20,7 @@ _EXPORTS = {
     "BaseChatModel": "models.base",
     "ModelRequest": "models.base",
     "AssistantKitError": "errors",
+    "SessionError": "errors",
     "create_assistants": "sdk",
     "get_assistants": "sdk",
     "delete_assistant": "sdk",
