@@ -36,7 +36,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -347,21 +347,6 @@ class AuthMiddleware:
         await self.app({**scope, OWNER_SCOPE_KEY: owner}, receive, send)
 
 
-def delete_key_endpoint(keyring: KeyRing) -> Callable[[Request], Any]:
-    """``POST /key/delete`` (master key only): ``{"keys": [...]}`` → ``{"deleted_keys": [...]}``."""
-
-    async def delete_key(request: Request) -> Response:
-        refused = _master_only(keyring, request, "delete keys")
-        if refused is not None:
-            return refused
-        try:
-            return JSONResponse(await keyring.delete(parse_json(await request.body())))
-        except AssistantKitError as exc:
-            return _error(exc)
-
-    return delete_key
-
-
 def key_info_endpoint(keyring: KeyRing) -> Callable[[Request], Any]:
     """``GET /key/info[?key=…]``: the given key's facts, or the caller's own."""
 
@@ -389,17 +374,29 @@ def _master_only(keyring: KeyRing, request: Request, what: str) -> Response | No
     return None
 
 
-def generate_key_endpoint(keyring: KeyRing) -> Callable[[Request], Any]:
-    """``POST /key/generate``: the master key creates a key; the body and the
-    ``{"key": "sk-..."}`` answer follow LiteLLM's route of the same name."""
+def _master_route(
+    keyring: KeyRing, what: str, action: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+) -> Callable[[Request], Any]:
+    """A POST route only the master key may use: its JSON body to ``action``, the answer back."""
 
-    async def generate_key(request: Request) -> Response:
-        refused = _master_only(keyring, request, "generate keys")
+    async def route(request: Request) -> Response:
+        refused = _master_only(keyring, request, what)
         if refused is not None:
             return refused
         try:
-            return JSONResponse(await keyring.generate(parse_json(await request.body())))
+            return JSONResponse(await action(parse_json(await request.body())))
         except AssistantKitError as exc:
             return _error(exc)
 
-    return generate_key
+    return route
+
+
+def generate_key_endpoint(keyring: KeyRing) -> Callable[[Request], Any]:
+    """``POST /key/generate``: the master key creates a key; the body and the
+    ``{"key": "sk-..."}`` answer follow LiteLLM's route of the same name."""
+    return _master_route(keyring, "generate keys", keyring.generate)
+
+
+def delete_key_endpoint(keyring: KeyRing) -> Callable[[Request], Any]:
+    """``POST /key/delete`` (master key only): ``{"keys": [...]}`` → ``{"deleted_keys": [...]}``."""
+    return _master_route(keyring, "delete keys", keyring.delete)

@@ -20,7 +20,6 @@ from typing import Any
 import openai
 import pytest
 
-from assistant_kit import local_client
 from assistant_kit.errors import ModelConfigError
 from assistant_kit.models import local, registry
 from assistant_kit.models.registry import default_model, resolve_model
@@ -92,16 +91,6 @@ def _check_arguments(tool: dict[str, Any], arguments: str) -> None:
         assert key in args, (key, args)
         expected = TYPES[params["properties"][key]["type"]]
         assert isinstance(args[key], expected) and not isinstance(args[key], bool), (key, args)
-
-
-@pytest.fixture
-def kit() -> openai.OpenAI:
-    return local_client(":memory:")
-
-
-@pytest.fixture
-def assistant(kit: openai.OpenAI) -> Any:
-    return kit.beta.assistants.create(model="local/smollm2")
 
 
 def _thread(kit: openai.OpenAI, text: str) -> Any:

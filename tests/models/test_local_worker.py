@@ -21,7 +21,6 @@ import openai
 import psutil
 import pytest
 
-from assistant_kit import local_client
 from assistant_kit.models import local
 from assistant_kit.models._local_worker import ENV_FAULT
 from tests.conftest import wait_for
@@ -33,16 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.local_model, needs_model]
 
 STORY = "Write a very long story about a dragon and a knight."
-
-
-@pytest.fixture
-def kit() -> openai.OpenAI:
-    return local_client(":memory:")
-
-
-@pytest.fixture
-def assistant(kit: openai.OpenAI) -> Any:
-    return kit.beta.assistants.create(model="local/smollm2")
 
 
 def _gone(pid: int) -> bool:
