@@ -62,6 +62,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     finish: str = "stop"
     usage: tuple[int, int] | None = None
+    #: False: no usage chunk even when asked for (as llama-cpp-python's server streams).
+    send_usage: bool = True
 
 
 @dataclass
@@ -117,11 +119,14 @@ class FakeUpstream:
         delay: float = 0.0,
         finish: str = "stop",
         usage: tuple[int, int] | None = None,
+        send_usage: bool = True,
     ) -> None:
         """Stream ``text`` (a string is split into words; a list is sent chunk by chunk),
-        sleeping ``delay`` seconds before each chunk."""
+        sleeping ``delay`` seconds before each chunk. ``send_usage=False``: no usage chunk."""
         chunks = words(text) if isinstance(text, str) else list(text)
-        self._push(Reply("text", chunks=chunks, delay=delay, finish=finish, usage=usage))
+        self._push(
+            Reply("text", chunks=chunks, delay=delay, finish=finish, usage=usage, send_usage=send_usage)
+        )
 
     def reply_tool_calls(
         self,
@@ -130,12 +135,22 @@ class FakeUpstream:
         text: str = "",
         delay: float = 0.0,
         finish: str = "tool_calls",
+        send_usage: bool = True,
     ) -> None:
         """Call tools ``[(name, arguments)]`` in one turn, optionally after some ``text``.
         Each call streams as an id+name fragment followed by argument fragments; ``finish``
         ``"length"`` with cut arguments is a model stopped by ``max_tokens``."""
         normalized = [(n, a if isinstance(a, str) else json.dumps(a)) for n, a in calls]
-        self._push(Reply("tools", chunks=words(text), tool_calls=normalized, delay=delay, finish=finish))
+        self._push(
+            Reply(
+                "tools",
+                chunks=words(text),
+                tool_calls=normalized,
+                delay=delay,
+                finish=finish,
+                send_usage=send_usage,
+            )
+        )
 
     def reply_error(
         self,
@@ -352,7 +367,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
         if reply.kind != "early_end":
             self._event(chunk.delta({}, finish=reply.finish))
-            if usage_wanted:
+            if usage_wanted and reply.send_usage:
                 self._event(chunk.usage(reply.usage or _usage(body, reply)))
             self._event("[DONE]")
         self._chunk(b"")  # end of the chunked body

@@ -16,12 +16,13 @@ Extension beyond the hosted API: ``GET /threads`` lists threads.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 
@@ -111,6 +112,10 @@ async def create_file(request: Request, engine: Engine) -> Any:
             return await _upload(request, engine, form)
     except HTTPException as exc:  # Starlette's answer to a malformed multipart body
         raise InvalidRequestError(f"Invalid multipart body: {exc.detail}", param="file") from None
+    except ClientDisconnect:
+        # The client went away mid-body (or the proxy's size limit cut the body off and
+        # answers 413 itself): nothing was stored, and this is no server error to log.
+        raise InvalidRequestError("The upload ended before its body was complete.", param="file") from None
 
 
 async def _upload(request: Request, engine: Engine, form: Any) -> Any:
@@ -121,13 +126,19 @@ async def _upload(request: Request, engine: Engine, form: Any) -> Any:
         if key not in ("file", "purpose", "expires_after[anchor]", "expires_after[seconds]"):
             raise InvalidRequestError(f"Unrecognized request argument supplied: {key}", param=key)
     filename = upload.filename or "upload"
-    content = await upload.read()  # already parsed (spooled) by Starlette: the size is known now
-    engine.files.check_upload(filename, len(content), form.get("purpose"))
+    # Parsed already: Starlette spooled the part to a temp file past 1 MB, and counted it. The
+    # store copies that file a chunk at a time; reading it whole here would put the upload
+    # in memory (twice, with the store's own copy), per concurrent upload.
+    size = upload.size
+    if size is None:
+        size = upload.file.seek(0, os.SEEK_END)
+    upload.file.seek(0)
+    engine.files.check_upload(filename, size, form.get("purpose"))
     expires = None
     if "expires_after[anchor]" in form or "expires_after[seconds]" in form:
         expires = {"anchor": form.get("expires_after[anchor]"), "seconds": form.get("expires_after[seconds]")}
     return await engine.files.create(
-        filename, content, str(form["purpose"]), _owner(request), expires_after=expires
+        filename, upload.file, str(form["purpose"]), _owner(request), size=size, expires_after=expires
     )
 
 
@@ -146,8 +157,9 @@ async def delete_file(request: Request, engine: Engine) -> Any:
 async def file_content(request: Request, engine: Engine) -> Any:
     from .files import content_headers
 
-    file, data = await engine.files.content(_p(request, "file_id"), _owner(request))
-    return Response(data, headers=content_headers(file))
+    file, chunks = await engine.files.stream(_p(request, "file_id"), _owner(request))
+    headers = {**content_headers(file), "content-length": str(file["bytes"])}
+    return StreamingResponse(chunks, headers=headers)
 
 
 # -- assistants -----------------------------------------------------------------------

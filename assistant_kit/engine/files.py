@@ -12,13 +12,18 @@ Decisions:
   code_interpreter makes get ``assistants_output``. ``expires_after`` is honoured: an expired
   file reads as deleted.
 - ``GET /files`` pages like OpenAI's (``limit`` 1 to 10,000, default 10,000; ``after``; ``order``).
+- Memory: an upload is stored from the temp file Starlette spooled it to, and a download is
+  streamed, a chunk (``store.schema.CHUNK_BYTES``, 1 MB) at a time — a file is never in the
+  server's memory whole (see the store's ``file_chunks``). How many uploads the proxy takes at
+  once is limited there (``general_settings.max_concurrent_uploads``).
 """
 
 from __future__ import annotations
 
 import mimetypes
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
 
 from openai.types import FileObject
@@ -86,17 +91,24 @@ class Files:
     async def create(
         self,
         filename: str,
-        content: bytes,
+        content: bytes | BinaryIO,
         purpose: str,
         owner: str | None = None,
         *,
+        size: int | None = None,
         expires_after: dict[str, Any] | None = None,
         thread_id: str | None = None,
         call_id: str | None = None,
         file_id: str | None = None,
     ) -> dict[str, Any]:
         """Store a file. Uploads go through :meth:`check_upload` first; the code_interpreter
-        stores what code made with ``purpose="assistants_output"`` and the call that made it."""
+        stores what code made with ``purpose="assistants_output"`` and the call that made it.
+        ``content``: bytes, or a binary file (an upload's spooled temp file, copied to the
+        store a chunk at a time) whose ``size`` must then be given."""
+        if size is None:
+            if not isinstance(content, (bytes, bytearray, memoryview)):
+                raise TypeError("size is required when content is a file")
+            size = len(content)
         created = now()
         expires_at = None
         if expires_after is not None:
@@ -105,7 +117,7 @@ class Files:
             FileObject,
             id=file_id or new_id("file"),
             object="file",
-            bytes=len(content),
+            bytes=size,
             created_at=created,
             expires_at=expires_at,
             filename=filename,
@@ -127,6 +139,27 @@ class Files:
         if data is None:  # deleted between the two reads
             raise NotFoundError("file", file_id)
         return obj, data
+
+    async def stream(
+        self, file_id: str, owner: str | None = None
+    ) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
+        """The File object and its bytes as chunks read from the store one at a time (a
+        download never holds the file whole). The file is looked up now (a 404 before any
+        byte); if it is deleted mid-stream the stream stops short of ``bytes``, and the
+        response, sent with that ``Content-Length``, then ends incomplete rather than
+        silently shorter."""
+        obj = await self.get(file_id, owner)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            seq = sent = 0
+            while (chunk := await self.store.file_chunk(file_id, seq)) is not None:
+                sent += len(chunk)
+                seq += 1
+                yield chunk
+            if sent != obj["bytes"]:
+                raise NotFoundError("file", file_id)  # deleted while it was being sent
+
+        return obj, chunks()
 
     async def delete(self, file_id: str, owner: str | None = None) -> dict[str, Any]:
         await self.get(file_id, owner)

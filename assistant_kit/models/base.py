@@ -107,5 +107,17 @@ class BaseChatModel:
                 total += len(call["function"]["arguments"]) // 4 + 4
         return total
 
+    def count_completion_tokens(self, text: str, tool_calls: list[tuple[str, str]]) -> int:
+        """Estimate the tokens of what a turn generated: its ``text`` and its tool calls as
+        ``(name, arguments)``. Used when an upstream reports no usage (many OpenAI-compatible
+        servers send none in a stream), so a run counts what it produced rather than 0.
+
+        The default applies :meth:`count_tokens`' rule, ~4 characters per token, rounded up
+        per piece (a one-character answer is still a token); backends with a tokenizer
+        override it.
+        """
+        pieces = [text, *(name + arguments for name, arguments in tool_calls)]
+        return sum(-(-len(piece) // 4) for piece in pieces if piece)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

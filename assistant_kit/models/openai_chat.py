@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import re
 import weakref
@@ -207,17 +208,48 @@ async def aclose_clients() -> None:
 # --- the backend --------------------------------------------------------------------------
 
 
+def _set(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` without the unset (None) ones."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _message(message: dict[str, Any]) -> dict[str, Any]:
+    """A chat message as sent: unset fields left out, in its tool calls too. An assistant
+    turn that only called tools said nothing: its ``content`` is sent as ``""``, not null (a
+    chat template renders null as the text "None") nor left out (llama-cpp-python's
+    templates then fail on the missing key; OpenAI takes all three)."""
+    out = _set(message)
+    if out.get("role") == "assistant" and "content" not in out:
+        out["content"] = ""
+    if out.get("tool_calls"):
+        out["tool_calls"] = [
+            {**_set(call), "function": _set(call.get("function") or {})} for call in out["tool_calls"]
+        ]
+    return out
+
+
+def _tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """A function tool as sent: ``description``, ``parameters``, ``strict`` only when set. The
+    stored Assistants tool has them all, null when the client gave none, and strict servers
+    refuse a null where the spec says "string" (llama-cpp-python's answers 500). Only the
+    tool's own fields: ``parameters`` is the client's JSON Schema, where null can mean null."""
+    out = _set(tool)
+    if isinstance(out.get("function"), dict):
+        out["function"] = _set(out["function"])
+    return out
+
+
 def _create_kwargs(model: str, request: ModelRequest) -> dict[str, Any]:
-    """The ``chat.completions.create`` arguments; unset (None) options are not sent at all,
-    so servers that reject unknown or null parameters are not bothered with them."""
+    """The ``chat.completions.create`` arguments; unset (None) options and fields are not
+    sent at all, so servers that reject unknown or null parameters are not bothered with them."""
     kwargs: dict[str, Any] = {
         "model": model,
-        "messages": request.messages,
+        "messages": [_message(m) for m in request.messages],
         "stream": True,
         "stream_options": {"include_usage": True},
     }
     if request.tools:
-        kwargs["tools"] = request.tools
+        kwargs["tools"] = [_tool(t) for t in request.tools]
         kwargs["parallel_tool_calls"] = request.parallel_tool_calls
         if request.tool_choice is not None:
             kwargs["tool_choice"] = request.tool_choice
@@ -242,6 +274,9 @@ class _ToolCallIndexer:
     def __init__(self) -> None:
         self._by_upstream: dict[int | None, tuple[int, str]] = {}
         self._count = 0
+        #: The stream carried ``tool_calls``: a ``function_call`` beside them is the same call
+        #: in the legacy shape (llama-cpp-python's server sends both), not a second call.
+        self.seen_tool_calls = False
 
     def fragment(
         self, index: int | None, call_id: str | None, name: str | None, arguments: str
@@ -285,6 +320,8 @@ class OpenAIChatModel(BaseChatModel):
         usage: Usage | None = None
         yielded = False
         tools = _ToolCallIndexer()
+        text: list[str] = []  # what the turn generated, to count it when the upstream does not
+        calls: dict[int, list[str]] = {}
         try:
             async for chunk in upstream:
                 if not isinstance(chunk, dict):
@@ -296,6 +333,11 @@ class OpenAIChatModel(BaseChatModel):
                     if choice.get("index") not in (0, None):
                         continue  # n > 1 is never requested
                     for event in _delta_events(choice.get("delta"), tools):
+                        if isinstance(event, TextDelta):
+                            text.append(event.text)
+                        else:
+                            call = calls.setdefault(event.index, [event.name or "", ""])
+                            call[1] += event.arguments
                         yielded = True
                         yield event
                     if choice.get("finish_reason"):
@@ -328,9 +370,24 @@ class OpenAIChatModel(BaseChatModel):
                 model=self.name,
                 retryable=not yielded,
             )
-        if usage is not None:
-            yield usage
+        if usage is None or (usage.prompt_tokens == usage.completion_tokens == 0):
+            # No usage in the stream (llama-cpp-python's server, older vLLM, some proxies send
+            # none despite stream_options; an all-zero report is no count either): count it.
+            usage = await asyncio.to_thread(
+                self._counted_usage, request, "".join(text), [(n, a) for n, a in calls.values()]
+            )
+        yield usage
         yield Finish(finish)
+
+    def _counted_usage(self, request: ModelRequest, text: str, calls: list[tuple[str, str]]) -> Usage:
+        """Usage counted here: the prompt by :meth:`count_tokens` (a tokenizer's count where
+        the backend has one, else ~4 characters per token) plus the tool definitions sent
+        (their JSON, ~4 characters per token); the completion by
+        :meth:`count_completion_tokens` over the streamed text and tool calls."""
+        prompt = self.count_tokens(request.messages)
+        if request.tools:
+            prompt += -(-len(json.dumps(request.tools)) // 4)
+        return Usage(prompt, self.count_completion_tokens(text, calls))
 
 
 def _delta_events(delta: dict[str, Any] | None, tools: _ToolCallIndexer) -> list[ModelEvent]:
@@ -342,12 +399,13 @@ def _delta_events(delta: dict[str, Any] | None, tools: _ToolCallIndexer) -> list
         if delta.get(key):
             events.append(TextDelta(delta[key]))
     for call in delta.get("tool_calls") or ():
+        tools.seen_tool_calls = True
         fn = call.get("function") or {}
         events.append(
             tools.fragment(call.get("index"), call.get("id"), fn.get("name"), fn.get("arguments") or "")
         )
     legacy = delta.get("function_call")  # pre-tools servers
-    if legacy:
+    if legacy and not tools.seen_tool_calls:
         events.append(tools.fragment(-1, None, legacy.get("name"), legacy.get("arguments") or ""))
     return events
 

@@ -15,7 +15,10 @@ Decisions:
   database answers, 503 when not, so it serves as readiness too.
 - Bodies are read whole by :class:`BodyLimit` before the route runs (they are JSON of at
   most a few MB), so an oversized one is refused with 413 in OpenAI's error shape whether or
-  not it announced its ``Content-Length``; the route then reads the buffered copy.
+  not it announced its ``Content-Length``; the route then reads the buffered copy. Uploads
+  (``POST /files``, up to ``max_file_size_mb``) are not buffered but streamed to the route,
+  still cut off with a 413 past their limit, and at most ``max_concurrent_uploads`` (4) run at
+  once; the others wait for a slot (see :class:`BodyLimit`).
 - Azure-style clients (``openai.AzureOpenAI``) put ``/openai`` before the path and an
   ``api-version`` query parameter on every request; both are removed here, so such a client
   pointed at the proxy (with ``api-key:``) reaches the same routes.
@@ -60,17 +63,41 @@ log = logging.getLogger("assistant_kit.server")
 
 PUBLIC_PATHS = ("/health", "/openapi.json")
 DEFAULT_SHUTDOWN_GRACE = 10.0
+# Uploads taken at once (general_settings.max_concurrent_uploads) and how long one waits for
+# a slot before a 429. Each costs little memory now (spooled to disk, stored in chunks), but
+# disk, the store's writer and the CPU are shared: more at once only makes each slower.
+DEFAULT_MAX_CONCURRENT_UPLOADS = 4
+UPLOAD_WAIT_SECONDS = 120.0
 
 ASGIApp = Any
 
 
 class BodyLimit:
-    """Read the request body whole (at most ``max_bytes``), then hand it to ``app``; 413 past it."""
+    """Read the request body whole (at most ``max_bytes``), then hand it to ``app``; 413 past it.
 
-    def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int | None = None):
+    Uploads (``POST /files``) are the exception: they are not buffered but passed through as
+    they arrive, counted, and cut off with a 413 past ``upload_bytes`` (the route's multipart
+    parser spools the file to disk). At most ``max_uploads`` run at once; the others wait for
+    a slot before a byte of their body is read (so a waiting upload costs a connection, not
+    memory: the server stops reading its socket), for at most ``upload_wait`` seconds, then
+    get a 429 they may retry (the SDK does, honouring ``Retry-After``).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        upload_bytes: int | None = None,
+        *,
+        max_uploads: int = DEFAULT_MAX_CONCURRENT_UPLOADS,
+        upload_wait: float = UPLOAD_WAIT_SECONDS,
+    ):
         self.app = app
         self.max_bytes = max_bytes
         self.upload_bytes = upload_bytes or max_bytes  # POST /files
+        self.max_uploads = max_uploads
+        self.upload_wait = upload_wait
+        self._upload_slots: asyncio.Semaphore | None = None  # made on the serving loop
 
     def _too_large(self, limit: int, setting: str) -> Response:
         return error_response(
@@ -96,6 +123,9 @@ class BodyLimit:
             if length > limit:
                 await self._too_large(limit, setting)(scope, receive, send)
                 return
+        if upload:
+            await self._upload(scope, receive, send, limit)
+            return
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -121,6 +151,61 @@ class BodyLimit:
             return await receive()  # http.disconnect, for streaming responses
 
         await self.app(scope, replay, send)
+
+    async def _upload(self, scope: MutableMapping[str, Any], receive: Any, send: Any, limit: int) -> None:
+        if self._upload_slots is None:
+            self._upload_slots = asyncio.Semaphore(self.max_uploads)
+        slots = self._upload_slots
+        try:
+            await asyncio.wait_for(slots.acquire(), self.upload_wait)
+        except asyncio.TimeoutError:
+            response = error_response(
+                429,
+                f"Too many uploads in progress: at most {self.max_uploads} at once "
+                f"(general_settings.max_concurrent_uploads); this one waited {self.upload_wait:g} s. "
+                "Retry shortly.",
+                code="rate_limit_exceeded",
+                type="requests",
+            )
+            response.headers["retry-after"] = "1"
+            await response(scope, receive, send)
+            return
+        try:
+            await self._stream_limited(scope, receive, send, limit)
+        finally:
+            slots.release()
+
+    async def _stream_limited(
+        self, scope: MutableMapping[str, Any], receive: Any, send: Any, limit: int
+    ) -> None:
+        """Pass the body through as it comes; past ``limit`` the app is told the client left
+        (it stores nothing), its answer is dropped, and the client gets the 413."""
+        size = 0
+        over = False
+        started = False
+
+        async def counted() -> dict[str, Any]:
+            nonlocal size, over
+            if over:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > limit:
+                    over = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            if over:
+                return
+            started = True
+            await send(message)
+
+        await self.app(scope, counted, guarded_send)
+        if over and not started:
+            await self._too_large(limit, "max_file_size_mb")(scope, receive, send)
 
 
 def _azure_style(scope: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -213,7 +298,14 @@ class ProxyApp:
         # its limit but within that gets the engine's 400, which names the limit.
         upload_bytes = max(config.max_request_bytes, max_file_bytes(config.max_file_size_mb) + 1024 * 1024)
         self._guarded = AuthMiddleware(
-            BodyLimit(self._dispatch, config.max_request_bytes, upload_bytes), self.keyring, public
+            BodyLimit(
+                self._dispatch,
+                config.max_request_bytes,
+                upload_bytes,
+                max_uploads=config.max_concurrent_uploads or DEFAULT_MAX_CONCURRENT_UPLOADS,
+            ),
+            self.keyring,
+            public,
         )
 
     def __repr__(self) -> str:

@@ -18,6 +18,7 @@ The shape is LiteLLM's, so the seed's examples load unchanged::
       database_url: postgresql://user:pw@db/kit     # default: the kit's default SQLite file
       max_request_size_mb: 16
       max_file_size_mb: 64            # extension: per uploaded file (POST /files)
+      max_concurrent_uploads: 4       # extension: uploads taken at once; more wait (see server/app.py)
       api_keys:                       # extension: keys accepted besides the master key
         - os.environ/TEAM_A_KEY                      # owner derived from the key's hash
         - {key: os.environ/TEAM_B_KEY, user_id: team-b, key_alias: b}
@@ -72,7 +73,14 @@ _CODE_INTERPRETER = (
     "max_output_chars",
 )
 _PROVIDER_PARAMS = ("api_key", "api_base", "api_version", "timeout", "max_retries")
-_GENERAL = ("master_key", "database_url", "max_request_size_mb", "max_file_size_mb", "api_keys")
+_GENERAL = (
+    "master_key",
+    "database_url",
+    "max_request_size_mb",
+    "max_file_size_mb",
+    "max_concurrent_uploads",
+    "api_keys",
+)
 _ROUTE = ("model_name", "litellm_params", "model_info")
 _ROUTE_PARAMS = ("model", "api_key", "api_base", "api_version", "custom_llm_provider")
 _KEY_ENTRY = ("key", "user_id", "key_alias")
@@ -161,6 +169,7 @@ class Config:
     database_url: str | None = None
     max_request_size_mb: float = DEFAULT_MAX_REQUEST_SIZE_MB
     max_file_size_mb: float | None = None  # None: the engine's default (ASSISTANT_KIT_MAX_FILE_MB or 64)
+    max_concurrent_uploads: int | None = None  # None: server/app.py's default (4)
     code_interpreter: CodeInterpreterSettings = field(default_factory=CodeInterpreterSettings)
     api_keys: tuple[ConfigKey, ...] = field(default=(), repr=False)
     environment: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -418,6 +427,11 @@ class _Parser:
         file_size = self._number(section, "max_file_size_mb", where)
         if file_size is not None:
             out["max_file_size_mb"] = file_size
+        uploads = self._number(section, "max_concurrent_uploads", where, integer=True)
+        if uploads == 0:
+            self.errors.append(f"{where}.max_concurrent_uploads: must be ≥ 1")
+        elif uploads is not None:
+            out["max_concurrent_uploads"] = uploads
         out["api_keys"] = self.api_keys(section.get("api_keys"), master)
         return out
 

@@ -15,6 +15,7 @@ read-then-write and deadlock on lock upgrade. ``:memory:`` uses one shared conne
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import time
@@ -23,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import and_, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -310,27 +311,48 @@ class Store:
     def insert_file(
         self,
         obj: dict[str, Any],
-        content: bytes,
+        content: bytes | BinaryIO,
         owner: str | None = None,
         *,
         thread_id: str | None = None,
         call_id: str | None = None,
     ) -> dict[str, Any]:
+        """Store a File object and its bytes, in one transaction. ``content``: the bytes, or a
+        binary file read from its current position to its end a chunk at a time (an upload's
+        spooled temp file), so a large file never needs to be in memory whole."""
+        source = io.BytesIO(content) if isinstance(content, (bytes, bytearray, memoryview)) else content
+        chunks = schema.file_chunks
         with self._write() as conn:
             values = {**self._columns("file", obj), "thread_id": thread_id, "call_id": call_id}
             conn.execute(schema.files.insert().values(owner=owner, **values))
-            conn.execute(schema.file_contents.insert().values(id=obj["id"], content=content))
+            seq = 0
+            while chunk := source.read(schema.CHUNK_BYTES):
+                conn.execute(chunks.insert().values(id=obj["id"], seq=seq, data=chunk))
+                seq += 1
         return obj
 
-    def file_content(self, file_id: str) -> bytes | None:
-        table = schema.file_contents
+    def file_chunk(self, file_id: str, seq: int) -> bytes | None:
+        """Chunk ``seq`` (from 0) of a file's bytes; None past the last one (or no such file).
+        Downloads stream a file this way, one chunk in memory at a time."""
+        table = schema.file_chunks
         with self._read() as conn:
-            value = conn.execute(select(table.c.content).where(table.c.id == file_id)).scalar()
+            value = conn.execute(
+                select(table.c.data).where(table.c.id == file_id, table.c.seq == seq)
+            ).scalar()
         return bytes(value) if value is not None else None
+
+    def file_content(self, file_id: str) -> bytes | None:
+        """A file's bytes whole (code_interpreter places input files with them); None: no file."""
+        table = schema.file_chunks
+        with self._read() as conn:
+            if conn.execute(select(schema.files.c.id).where(schema.files.c.id == file_id)).scalar() is None:
+                return None
+            rows = conn.execute(select(table.c.data).where(table.c.id == file_id).order_by(table.c.seq))
+            return b"".join(bytes(row[0]) for row in rows)
 
     def delete_file(self, file_id: str) -> bool:
         with self._write() as conn:
-            conn.execute(delete(schema.file_contents).where(schema.file_contents.c.id == file_id))
+            conn.execute(delete(schema.file_chunks).where(schema.file_chunks.c.id == file_id))
             return conn.execute(delete(schema.files).where(schema.files.c.id == file_id)).rowcount > 0
 
     def files_made_in(self, thread_id: str) -> list[tuple[str, dict[str, Any]]]:

@@ -200,6 +200,52 @@ def test_unset_parameters_are_not_sent(fake: FakeUpstream) -> None:
         assert absent not in body
 
 
+def test_unset_fields_of_tools_and_messages_are_not_sent(fake: FakeUpstream) -> None:
+    """A function tool created without a description is stored with ``description: null``;
+    sent like that, llama-cpp-python's server answers 500 (it wants a string or nothing). Unset
+    fields are left out, but a null inside the client's JSON Schema is the client's: kept."""
+    parameters = {"type": "object", "properties": {"x": {"type": ["string", "null"], "default": None}}}
+    tool = {
+        "type": "function",
+        "function": {"name": "lookup", "description": None, "parameters": parameters, "strict": None},
+    }
+    messages = [
+        *HELLO,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+    ]
+    drain(model_for(fake), ModelRequest(messages, tools=[tool]))
+    body = fake.last_request.body
+    assert body["tools"] == [{"type": "function", "function": {"name": "lookup", "parameters": parameters}}]
+    assert body["messages"][1]["content"] == ""  # said nothing; null would read "None" in a template
+    assert body["messages"][1]["tool_calls"][0]["function"] == {"name": "lookup", "arguments": "{}"}
+    assert body["messages"][2] == messages[2]
+
+
+def test_usage_is_counted_when_the_upstream_sends_none(fake: FakeUpstream) -> None:
+    """No usage chunk in the stream (llama-cpp-python's server sends none): the turn's usage is
+    counted — the prompt by the backend's ``count_tokens``, the completion from what streamed
+    — not reported as 0/0."""
+    model = model_for(fake)
+    fake.reply_text("The answer is forty-two.", send_usage=False)
+    events = drain(model)
+    assert events[-2:] == [Usage(model.count_tokens(HELLO), 6), Finish("stop")]  # 24 characters
+
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    fake.reply_tool_calls([("lookup", {"query": "weather in Paris"})], send_usage=False)
+    events = drain(model, ModelRequest(HELLO, tools=[tool]))
+    usage = events[-2]
+    assert isinstance(usage, Usage) and events[-1] == Finish("tool_calls")
+    assert usage.prompt_tokens > model.count_tokens(HELLO)  # the tool definitions count too
+    assert usage.completion_tokens == -(-len('lookup{"query": "weather in Paris"}') // 4)
+
+
 # --- retries and errors ---------------------------------------------------------------
 
 

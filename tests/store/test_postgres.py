@@ -80,7 +80,7 @@ def test_migrations_from_several_processes_at_once(pg_url: str) -> None:
     assert found["tables"] == [
         "api_keys",
         "assistants",
-        "file_contents",
+        "file_chunks",
         "files",
         "messages",
         "run_steps",

@@ -653,3 +653,73 @@ def test_upgrade_keeps_rows_and_adds_leases(db: Any, monkeypatch: pytest.MonkeyP
         assert [r["id"] for r, _ in new.runs_to_settle(time.time() - 30, time.time())] == [run["id"]]
     finally:
         new.close()
+
+
+def _file_obj(name: str = "big.bin") -> dict[str, Any]:
+    return {
+        "id": new_id("file"),
+        "object": "file",
+        "created_at": now(),
+        "filename": name,
+        "purpose": "assistants",
+    }
+
+
+def test_file_bytes_are_stored_and_read_in_chunks(store: Store, tmp_path: Path) -> None:
+    """An upload is copied from its (spooled) file a chunk at a time and read back the same
+    way, so neither needs the file in memory whole; the chunks join to the original bytes."""
+    from assistant_kit.store.schema import CHUNK_BYTES
+
+    blob = bytes(range(256)) * (CHUNK_BYTES // 256) * 2 + b"tail"  # two full chunks and a bit
+    path = tmp_path / "upload.bin"
+    path.write_bytes(blob)
+    obj = _file_obj()
+    with path.open("rb") as source:
+        store.insert_file(obj, source, owner="alice")
+    chunks = []
+    while (chunk := store.file_chunk(obj["id"], len(chunks))) is not None:
+        chunks.append(chunk)
+    assert [len(c) for c in chunks] == [CHUNK_BYTES, CHUNK_BYTES, 4]
+    assert b"".join(chunks) == blob == store.file_content(obj["id"])
+    assert store.delete_file(obj["id"])
+    assert store.file_chunk(obj["id"], 0) is None and store.file_content(obj["id"]) is None
+
+
+def test_upgrade_moves_file_bytes_into_chunks(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database made before 0005 keeps its files: each one's single-row bytes are moved into
+    chunks, and the old table goes."""
+    import json
+
+    from sqlalchemy import inspect
+
+    from assistant_kit.store import schema
+
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:4])
+    old = Store(db)
+    blob = b"\x00\xff" * (schema.CHUNK_BYTES // 2 + 10)  # one chunk and 20 bytes
+    files = {_file_obj("a.bin")["id"]: blob, _file_obj("b.bin")["id"]: b"small"}
+    with old.engine.begin() as conn:
+        for file_id, content in files.items():
+            data = json.dumps({**_file_obj(), "id": file_id, "bytes": len(content)})
+            row = {
+                "id": file_id,
+                "owner": "alice",
+                "created_at": now(),
+                "purpose": "assistants",
+                "data": data,
+            }
+            conn.execute(schema.files.insert().values(**row))
+            conn.execute(schema.file_contents.insert().values(id=file_id, content=content))
+    old.close()
+
+    monkeypatch.undo()
+    new = Store(db)
+    try:
+        assert "file_contents" not in inspect(new.engine).get_table_names()
+        for file_id, content in files.items():
+            assert new.file_content(file_id) == content
+        first = next(iter(files))
+        assert len(new.file_chunk(first, 0) or b"") == schema.CHUNK_BYTES
+        assert new.file_chunk(first, 1) == blob[schema.CHUNK_BYTES :]
+    finally:
+        new.close()
