@@ -11,6 +11,7 @@ import enum
 import gc
 import inspect
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -664,6 +665,54 @@ def test_tables_and_inspect(db: Path) -> None:
     assert session.assistants()["name"].tolist() == ["Echo"]
     inspection = session.inspect()
     assert "table me" in inspection._repr_html_()
+
+
+_WITHOUT_PANDAS = """
+import sys
+sys.modules["pandas"] = None  # as in an environment with `pip install -e .[local]` only
+from assistant_kit import inspect
+from assistant_kit.errors import SessionError
+from assistant_kit.notebook import tables
+from assistant_kit.notebook.session import Session
+
+session = Session(sys.argv[1], live="text").create_assistant("test/echo").create_thread()
+session.add_message("no pandas here").run()
+print("ANSWER", session.answer)
+for name, call in [
+    ("messages", session.messages), ("runs", session.runs), ("steps", session.steps),
+    ("threads", session.threads), ("assistants", session.assistants), ("inspect", session.inspect),
+    ("inspect()", lambda: inspect(session.thread.id, session.client)),
+    ("tables.cell_text", lambda: tables.cell_text(1)),
+]:
+    try:
+        call()
+    except SessionError as exc:
+        print("ERROR", name, exc.code, exc.message)
+    else:
+        print("NO ERROR", name)
+"""
+
+
+def test_without_pandas_tables_name_the_notebook_extra(tmp_path: Path) -> None:
+    """The main job installs ``.[local]`` only: a session still runs there, and every table
+    says which extra to install instead of a bare ModuleNotFoundError (a subprocess, so
+    pandas is really absent)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_PANDAS, str(tmp_path / "kit.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "ANSWER no pandas here" in lines
+    errors = [line for line in lines if line.startswith(("ERROR", "NO ERROR"))]
+    names = ["messages", "runs", "steps", "threads", "assistants", "inspect", "inspect()", "tables.cell_text"]
+    assert [line.split()[1] for line in errors] == names, done.stdout
+    for line in errors:
+        assert line.startswith("ERROR") and " missing_extra " in line, line
+        assert "pandas is needed for" in line and "pip install -e '.[notebook]'" in line, line
+        assert "'assistant-kit[notebook]'" in line, line
 
 
 # --- async twins and event loops ------------------------------------------------------------
