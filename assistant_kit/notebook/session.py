@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
 
 import openai
 
+from .._quiet import quiet_sdk_deprecations
 from ..errors import ModelConfigError, SessionError
 from ._boundary import FilesArg, db_label, file_sources, safe_url
 from ._runs import ACTIVE, RunDriver, pending
@@ -153,6 +154,7 @@ class Session(RunDriver):
         auto_tools: bool = False,
         live: str | bool | None = None,
     ):
+        quiet_sdk_deprecations()  # the SDK's "deprecated" on every call, shown under each cell
         self.auto_tools = auto_tools
         self.live = live
         self.functions: dict[str, Callable[..., Any]] = {}
