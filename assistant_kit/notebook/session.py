@@ -313,8 +313,9 @@ class Session(RunDriver):
     ) -> Session:
         """Create an assistant and make it current. ``model`` None: the default model
         (``local/smollm2`` when installed; else an error listing the choices). ``tools`` may
-        mix dict tools and Python functions. Other parameters (``description``,
-        ``metadata``, ``temperature``, ``tool_resources`` …) go to ``assistants.create``."""
+        mix dict tools, Python functions and the names ``"code_interpreter"``/``"file_search"``.
+        Other parameters (``description``, ``metadata``, ``temperature``, ``tool_resources`` …)
+        go to ``assistants.create``."""
         if model is None:
             from ..models.registry import default_model
 
@@ -425,7 +426,7 @@ class Session(RunDriver):
         ``stream=False`` polls (``create_and_poll``) and renders the final state once.
         ``auto_tools`` (default: the session's) runs the Python-function tools and resumes.
         ``run_params`` go to ``runs.create``: ``model``, ``instructions``,
-        ``additional_instructions``, ``additional_messages``, ``tools`` (functions allowed),
+        ``additional_instructions``, ``additional_messages``, ``tools`` (functions and names allowed),
         ``tool_choice``, ``temperature`` … A run that stops at ``requires_action`` leaves its
         calls in :attr:`pending_tool_calls` for :meth:`submit_tool_outputs`.
         """
