@@ -5,6 +5,9 @@ Every object, pager and streaming helper the caller gets (``create_and_poll``,
 the SDK's own; only the transport differs from talking to a server. Model credentials
 given here live in this client's transport, in memory, and reach the engine with each
 request; they are never stored.
+
+The SDK's deprecation warning on every ``client.beta.*`` call is quieted for the kit's own
+clients (:func:`assistant_kit._quiet.quiet_sdk_deprecations` says how narrowly, and why).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import openai
 
+from ._quiet import quiet_sdk_deprecations
 from .models.registry import ProviderSettings
 from .runtime import app_for, engine_loop
 from .transport import AsyncInProcessTransport, InProcessTransport
@@ -60,6 +64,7 @@ def local_client(db: str | os.PathLike[str] | None = None, **model_config: Any) 
     ``"azure"``), ``api_key``, ``api_base``, ``api_version``, ``model_list`` (LiteLLM
     routes), ``timeout``, ``max_retries``.
     """
+    quiet_sdk_deprecations()
     settings = provider_settings(**model_config)
     transport = InProcessTransport(app_for(db), engine_loop(), _scope(settings))
     return openai.OpenAI(
@@ -72,6 +77,7 @@ def local_client(db: str | os.PathLike[str] | None = None, **model_config: Any) 
 
 def local_async_client(db: str | os.PathLike[str] | None = None, **model_config: Any) -> openai.AsyncOpenAI:
     """``openai.AsyncOpenAI`` twin of :func:`local_client` (for top-level ``await``)."""
+    quiet_sdk_deprecations()
     settings = provider_settings(**model_config)
     transport = AsyncInProcessTransport(app_for(db), engine_loop(), _scope(settings))
     return openai.AsyncOpenAI(

@@ -15,7 +15,6 @@ import datetime as dt
 import shutil
 import sys
 import textwrap
-import warnings
 
 from .client import local_client
 from .errors import AssistantKitError
@@ -42,10 +41,7 @@ def history_table(rows: list[tuple[str, str, str, str]], width: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # The SDK flags every client.beta.* call as deprecated (OpenAI retired its hosted API);
-    # keeping that API alive is this kit's purpose, so in its own demo the warning is noise.
-    warnings.filterwarnings("ignore", "The Assistants API is deprecated", DeprecationWarning)
-    warnings.filterwarnings("ignore", "deprecated", DeprecationWarning)
+    # The SDK's "deprecated" on every client.beta.* call: local_client() quiets it (client.py).
     parser = argparse.ArgumentParser(prog="python -m assistant_kit.quickstart", description=__doc__)
     parser.add_argument("--model", help="model name (default: the embedded local model)")
     parser.add_argument("--db", help="SQLite file or ':memory:' (default: the kit's default store)")

@@ -93,7 +93,10 @@ def _key(*parts: Any) -> str:
 
 def _client(config: dict[str, Any], asynchronous: bool) -> Any:
     """The cached client for ``config`` (an engine client, or a pass-through)."""
+    from ._quiet import quiet_sdk_deprecations
     from .client import local_async_client, local_client
+
+    quiet_sdk_deprecations()
     from .store import database_url
 
     provider = config["custom_llm_provider"]

@@ -4,6 +4,9 @@ streaming incrementally, sharing one engine per database."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 
 import openai
@@ -93,3 +96,56 @@ def test_remote_mode_is_the_same_client_with_a_base_url(make_client) -> None:  #
     client = make_client()
     assert isinstance(client, openai.OpenAI)
     assert client.beta.assistants.create(model="test/echo").object == "assistant"
+
+
+_CELL = """
+import asyncio, sys, warnings
+import assistant_kit
+from assistant_kit import local_async_client, local_client
+from assistant_kit.notebook.session import Session
+
+db = sys.argv[1]
+client = local_client(db)
+assistant = client.beta.assistants.create(model="test/echo")
+thread = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+client.beta.threads.messages.create(thread.id, role="user", content="again")
+run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id) as stream:
+    stream.until_done()
+client.beta.threads.messages.list(thread.id)
+
+
+async def cell():
+    aclient = local_async_client(db)
+    await aclient.beta.assistants.list()
+    await aclient.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+
+asyncio.run(cell())
+Session(db, live="text").create_assistant("test/echo").create_thread().add_message("x").run().messages()
+assistant_kit.get_assistants()
+warnings.warn("an unrelated deprecation", DeprecationWarning)
+warnings.warn("deprecated", DeprecationWarning, stacklevel=1)  # still the SDK's marker, from __main__
+warnings.warn("deprecated", PendingDeprecationWarning)  # another category: shown
+print("CELL DONE")
+"""
+
+
+def test_the_sdks_deprecation_warning_is_quiet_for_the_kits_clients(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Jupyter shows the DeprecationWarnings of code run as ``__main__``; the SDK raises one on
+    every ``client.beta.*`` call. A subprocess runs such calls as ``__main__`` with every
+    warning shown (``-W default``; pytest's own filters would hide them here): the SDK's
+    marker is quiet, other warnings are not."""
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-c", _CELL, str(tmp_path / "kit.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "ASSISTANT_KIT_DB": str(tmp_path / "kit.db"), "ASSISTANT_KIT_LIVE": "0"},
+    )
+    assert done.returncode == 0 and "CELL DONE" in done.stdout, done.stderr
+    assert "DeprecationWarning: an unrelated deprecation" in done.stderr
+    assert "PendingDeprecationWarning: deprecated" in done.stderr
+    assert "DeprecationWarning: deprecated\n" not in done.stderr.replace("PendingDeprecationWarning", "")
+    assert "Assistants API is deprecated" not in done.stderr
+    warned = [line for line in done.stderr.splitlines() if "Warning:" in line]
+    assert len(warned) == 2, done.stderr

@@ -3,8 +3,10 @@
 Routes (``app.py``) parse HTTP and call these methods; the in-process client and the
 proxy reach the same routes, so there is one code path. Methods take validated wire
 dicts and return wire dicts built from ``openai.types.beta`` models. ``owner`` scopes
-objects to an API key (None = single-user local mode, sees everything). ``settings``
-carries per-request model credentials that live only in memory, never in the store.
+objects to an API key (None = single-user local mode, sees everything; the master key also
+sees the unowned objects local sessions made — the store decides, in
+``Store._owner_condition``). ``settings`` carries per-request model credentials that live
+only in memory, never in the store.
 """
 
 from __future__ import annotations

@@ -235,7 +235,15 @@ def _invalid(err: Mapping[str, Any], loc: tuple[Any, ...]) -> InvalidRequestErro
     value = err.get("input")
     shown = json.dumps(value)[:80] if isinstance(value, (str, int, float, bool)) else None
     detail = f" (got {shown})" if shown is not None else ""
-    return InvalidRequestError(f"Invalid value for '{param}': {err['msg']}{detail}.", param=param)
+    hint = ""
+    if isinstance(value, str) and re.fullmatch(r"(.*\.)?tools\[\d+\]", param):
+        # tools=["code_interpreter"] is the natural first try; say what a tool looks like.
+        if value in ("code_interpreter", "file_search", "function"):
+            hint = f' A tool is an object: use {{"type": "{value}"'
+            hint += ', "function": {"name": ...}}.' if value == "function" else "}."
+        else:
+            hint = ' A tool is an object, such as {"type": "code_interpreter"}.'
+    return InvalidRequestError(f"Invalid value for '{param}': {err['msg']}{detail}.{hint}", param=param)
 
 
 def check_metadata(metadata: Any, param: str = "metadata") -> None:

@@ -87,6 +87,16 @@ def register_model(name: str, model: BaseChatModel | Callable[..., Any]) -> None
     _exact[name] = lambda _rest, _settings: backend
 
 
+_BUILTIN_PREFIXES = ("test/", "local/", "openai/", "azure/")
+
+
+def names_a_model(name: str) -> bool:
+    """Whether ``name`` reads as a model name: a registered model, or one of the registered or
+    built-in prefixes. Nothing is imported (a ``Session`` asks, to catch a model given where
+    its store goes)."""
+    return name in _exact or name.startswith((*_BUILTIN_PREFIXES, *_prefixes))
+
+
 def _builtin() -> None:
     if _prefixes:
         return

@@ -2,9 +2,11 @@
 inspector and a cell magic — for exploratory notebooks, teaching demos and quick thread
 inspection in Jupyter, VS Code and Colab.
 
-Modules (imports point one way: _markup → code → html → _items → terminal → render →
+Modules (imports point one way: _extra → _markup → code → html → _items → terminal → render →
 tables/inspect → _boundary → _runs → session → magics):
 
+``_extra``   ``require(module, feature)``: pandas & co. imported on use; missing, a
+             ``SessionError`` naming the ``[notebook]`` extra (not a bare ModuleNotFoundError).
 ``_markup``  escaping, truncation, styles, text blocks, status badges (re-exported by ``html``).
 ``code``     the code_interpreter tool and its files: highlighted code (pygments, inline
              styles), logs, images inlined from ``client.files.content`` (``FileImages``:
@@ -28,5 +30,6 @@ tables/inspect → _boundary → _runs → session → magics):
 ``session``  ``Session``: provider config + current assistant/thread/run, chainable.
 ``magics``   ``%load_ext assistant_kit`` → ``%%assistant`` cell magic.
 
-pandas, IPython, ipywidgets and pygments are imported lazily, only when a feature needs them.
+pandas, IPython, ipywidgets and pygments are imported lazily, only when a feature needs them;
+a Session without them still creates, runs and streams (as text).
 """

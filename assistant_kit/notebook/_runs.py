@@ -81,6 +81,7 @@ class RunDriver(Boundary):
     _assistant: Assistant | None
     _last_run: Run | None
     _last_view: RunView | None
+    _view_cell: tuple[int, int] | None  # the IPython cell the last view rendered in
     _stop: threading.Event
     _files: FileImages
 
@@ -113,7 +114,7 @@ class RunDriver(Boundary):
             )
 
     def _view(self, live: str | bool | None) -> RunView:
-        from .render import RunView
+        from .render import RunView, current_cell
 
         mode = self.live if live is None else live
         if mode is True:
@@ -123,6 +124,7 @@ class RunDriver(Boundary):
         assistant = self._assistant
         title = (assistant.name or assistant.model) if assistant else ""
         self._last_view = RunView(mode, title=title, on_cancel=self._cancel_quietly, files=self._files)
+        self._view_cell = current_cell()
         return self._last_view
 
     def _can_run_tools(self, run: Run) -> bool:

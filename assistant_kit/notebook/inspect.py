@@ -24,6 +24,7 @@ import openai
 from openai.types.beta import Thread
 
 from . import tables
+from ._extra import require
 from .code import FileImages, code_body_html, file_ref_html, image_html
 from .html import STATUS_COLORS, escape, object_html, object_text, text_block, truncate
 
@@ -47,6 +48,7 @@ def inspect(
     the HTML says they were left out); runs and steps are complete. ``files``: the image
     cache to use (default: a new one on ``client``).
     """
+    require("pandas", "inspect()")  # before anything is fetched
     if client is None:
         from ..client import local_client
 

@@ -91,6 +91,15 @@ def _shell() -> Any:
     return get_ipython()
 
 
+def current_cell() -> tuple[int, int] | None:
+    """The IPython cell running now — (the shell's id, its execution count) — or None outside
+    IPython. A ``Session`` keeps the cell its last run was rendered in, so that the cell's
+    result (the session itself, when a chain ends in ``.run()``) does not repeat it."""
+    shell = _shell()
+    count = getattr(shell, "execution_count", None)
+    return None if shell is None or not isinstance(count, int) else (id(shell), count)
+
+
 def _widgets_available() -> bool:
     return importlib.util.find_spec("ipywidgets") is not None
 

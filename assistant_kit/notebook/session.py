@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
 
 import openai
 
+from .._quiet import quiet_sdk_deprecations
 from ..errors import ModelConfigError, SessionError
 from ._boundary import FilesArg, db_label, file_sources, safe_url
 from ._runs import ACTIVE, RunDriver, pending
@@ -84,6 +85,37 @@ def _text(message: Any) -> str:
 
 def _is_callable_tool(tool: Any) -> bool:
     return callable(tool) and not isinstance(tool, Mapping)
+
+
+_MODEL_GOES = (
+    "a model belongs to an assistant — Session(...).create_assistant(model) — or to one run — run(model=...)"
+)
+_TOOL_NAMES = ("code_interpreter", "file_search")
+
+
+def _check_init(db: Any, unknown: dict[str, Any]) -> None:
+    """``Session(...)``'s natural mistakes as a :class:`SessionError` saying where things go,
+    not a bare ``TypeError`` (an unknown keyword) or a store silently made at a path named like
+    a model (``Session("test/echo")``)."""
+    if unknown:
+        names = sorted(unknown)
+        if "model" in unknown:
+            raise SessionError(f"Session() takes no model: {_MODEL_GOES}.", param="model")
+        accepted = [p for p in inspect.signature(Session).parameters if p != "unknown"]
+        raise SessionError(
+            f"Unknown parameter(s) for Session(): {', '.join(names)}. Accepted: {', '.join(accepted)}. "
+            f"(Assistant and run settings go to create_assistant(...) and run(...).)",
+            param=names[0],
+        )
+    if isinstance(db, str) and "://" not in db and db != ":memory:" and not Path(db).expanduser().exists():
+        from ..models.registry import names_a_model
+
+        if names_a_model(db) and Path(db).suffix == "":
+            raise SessionError(
+                f"Session({db!r}): the first argument is the store (a database file), and {db!r} "
+                f"names a model: {_MODEL_GOES}.",
+                param="db",
+            )
 
 
 # --- the session ---------------------------------------------------------------------------
@@ -152,7 +184,10 @@ class Session(RunDriver):
         client: openai.OpenAI | None = None,
         auto_tools: bool = False,
         live: str | bool | None = None,
+        **unknown: Any,
     ):
+        _check_init(db, unknown)
+        quiet_sdk_deprecations()  # the SDK's "deprecated" on every call, shown under each cell
         self.auto_tools = auto_tools
         self.live = live
         self.functions: dict[str, Callable[..., Any]] = {}
@@ -161,6 +196,7 @@ class Session(RunDriver):
         self._thread: Thread | None = None
         self._last_run: Run | None = None
         self._last_view: RunView | None = None
+        self._view_cell: tuple[int, int] | None = None
         self._stop = threading.Event()
         self._config: list[tuple[str, str]] = []  # what the reprs show of the provider (no secrets)
         provider = custom_llm_provider.lower() if isinstance(custom_llm_provider, str) else None
@@ -277,8 +313,9 @@ class Session(RunDriver):
     ) -> Session:
         """Create an assistant and make it current. ``model`` None: the default model
         (``local/smollm2`` when installed; else an error listing the choices). ``tools`` may
-        mix dict tools and Python functions. Other parameters (``description``,
-        ``metadata``, ``temperature``, ``tool_resources`` …) go to ``assistants.create``."""
+        mix dict tools, Python functions and the names ``"code_interpreter"``/``"file_search"``.
+        Other parameters (``description``, ``metadata``, ``temperature``, ``tool_resources`` …)
+        go to ``assistants.create``."""
         if model is None:
             from ..models.registry import default_model
 
@@ -389,7 +426,7 @@ class Session(RunDriver):
         ``stream=False`` polls (``create_and_poll``) and renders the final state once.
         ``auto_tools`` (default: the session's) runs the Python-function tools and resumes.
         ``run_params`` go to ``runs.create``: ``model``, ``instructions``,
-        ``additional_instructions``, ``additional_messages``, ``tools`` (functions allowed),
+        ``additional_instructions``, ``additional_messages``, ``tools`` (functions and names allowed),
         ``tool_choice``, ``temperature`` … A run that stops at ``requires_action`` leaves its
         calls in :attr:`pending_tool_calls` for :meth:`submit_tool_outputs`.
         """
@@ -550,6 +587,20 @@ class Session(RunDriver):
     def __repr__(self) -> str:
         return "Session(" + ", ".join(f"{k}={v!r}" for k, v in self._fields()) + ")"
 
+    def _ipython_display_(self) -> None:
+        """How IPython shows a session: its card (HTML, or ``repr`` as text) — except as the
+        result of the cell that just rendered its run. ``Session(...)…run()`` ends a cell with
+        the session itself, right under the run's transcript, whose header already says the
+        run's status, id and model; a card there would only repeat it, so nothing is shown.
+        The next cell (or a cell with no run) shows the card as always."""
+        from .render import current_cell
+
+        if self._view_cell is not None and self._view_cell == current_cell():
+            return
+        from IPython.display import display
+
+        display({"text/html": self._repr_html_(), "text/plain": repr(self)}, raw=True)
+
     def _repr_html_(self) -> str:
         from .html import CARD_STYLE, escape
 
@@ -570,12 +621,27 @@ class Session(RunDriver):
         return obj
 
     def _tools(self, tools: Iterable[Any] | None) -> list[Any] | None:
-        """Dict tools as given; Python callables as function tools (and remembered to run)."""
+        """Dict tools as given; Python callables as function tools (and remembered to run);
+        the built-in tools' names as their dicts (``"code_interpreter"`` →
+        ``{"type": "code_interpreter"}``): the string is what one naturally writes, and the API's
+        own answer to it ("Input should be a valid dictionary") does not say what to write."""
         if tools is None:
             return None
+        if isinstance(tools, (str, Mapping)) or callable(tools):
+            tools = [tools]  # one tool given alone
         converted = []
         for tool in tools:
-            if _is_callable_tool(tool):
+            if isinstance(tool, str):
+                if tool not in _TOOL_NAMES:
+                    raise SessionError(
+                        f"tools: unknown tool name {tool!r}. Built-in tools by name: "
+                        f"{', '.join(repr(n) for n in _TOOL_NAMES)} (or {{'type': 'code_interpreter'}}); "
+                        "a function tool is a Python function or a {'type': 'function', 'function': {...}} "
+                        "dict.",
+                        param="tools",
+                    )
+                tool = {"type": tool}
+            elif _is_callable_tool(tool):
                 spec = function_tool(tool)
                 self.functions[spec["function"]["name"]] = tool
                 tool = spec

@@ -22,7 +22,9 @@ Conventions of every frame:
 * rows come in the API's order: ``order="asc"`` (oldest first) for messages, runs and steps,
   ``"desc"`` (newest first) for threads and assistants; ``limit`` keeps the first ``limit`` rows.
 
-pandas is imported inside the functions, so importing this module does not load it.
+pandas is imported inside the functions, so importing this module does not load it; without
+pandas every function raises a ``SessionError`` naming the notebook extra (:mod:`._extra`),
+before any request.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import openai
 from openai.pagination import PageInfo, SyncCursorPage
 
+from ._extra import require
 from .code import code_outputs
 from .html import escape, truncate
 
@@ -64,10 +67,17 @@ class _JSONPage(SyncCursorPage[object]):
         return PageInfo(params={"after": last["id"]})
 
 
+def _pandas() -> Any:
+    """pandas, or a ``SessionError`` naming the notebook extra."""
+    return require("pandas", "DataFrames of messages, runs, steps, threads and assistants")
+
+
 def _list(
     client: openai.OpenAI, path: str, *, limit: int | None = None, order: str = "asc", **params: Any
 ) -> Iterator[dict[str, Any]]:
-    """Every object of a list endpoint, page by page, stopping after ``limit`` objects."""
+    """Every object of a list endpoint, page by page, stopping after ``limit`` objects (pandas
+    checked first: every listing here ends in a frame, so without it nothing is requested)."""
+    _pandas()
     if limit is not None and limit <= 0:
         return
     query = {"limit": PAGE_SIZE if limit is None else min(limit, PAGE_SIZE), "order": order}
@@ -88,13 +98,13 @@ def _list(
 
 
 def _times(values: list[int | None]) -> pd.Series:
-    import pandas as pd
+    pd = _pandas()
 
     return pd.Series(pd.to_datetime(pd.array(values, dtype="Int64"), unit="s", utc=True))
 
 
 def _ints(values: list[int | None]) -> pd.Series:
-    import pandas as pd
+    pd = _pandas()
 
     return pd.Series(pd.array(values, dtype="Int64"))
 
@@ -104,7 +114,7 @@ def _duration(start: int | None, end: int | None) -> float:
 
 
 def _frame(columns: dict[str, list[Any]], times: tuple[str, ...], ints: tuple[str, ...] = ()) -> pd.DataFrame:
-    import pandas as pd
+    pd = _pandas()
 
     data: dict[str, Any] = {}
     for name, values in columns.items():
@@ -441,7 +451,7 @@ def assistants(client: openai.OpenAI, *, limit: int | None = None, order: str = 
 def cell_text(value: Any) -> str:
     """A cell as plain text: "" for missing values, lists comma-joined, dicts as JSON, UTC
     timestamps as ``2025-01-31 12:00:00Z``."""
-    import pandas as pd
+    pd = _pandas()
 
     if isinstance(value, (list, tuple)):
         return ", ".join("" if v is None else str(v) for v in value)

@@ -4,14 +4,22 @@
 :class:`AuthMiddleware` is pure ASGI in front of the engine app. It reads the key from
 ``Authorization: Bearer <key>`` (or ``api-key: <key>``, the header Azure-style clients send),
 turns it into an *owner* and puts that in the scope as ``assistant_kit.owner``; the engine
-scopes every object to it, so another key gets 404 for it and never sees it in a list.
+scopes every object to it, so another key gets 404 for it and never sees it in a list. Which
+rows an owner sees is decided in one place, ``Store._owner_condition`` (store/sql.py).
 No key, or a wrong or expired one, is a 401 in OpenAI's error shape.
 
 Owners (decisions):
 
-- the master key → ``"master"``: its own namespace like any other key, **not** a view of
-  everything. The Assistants API has no admin view, and a client using the master key (as
-  the seed's examples do with ``sk-1234``) should list what it created, not everyone's.
+- the master key → ``"master"``: what it creates is owned by ``"master"``, and it sees that
+  *and the unowned objects* — the ones local sessions (``local_client(db)``, ``Session(db)``,
+  the SDK functions) store with owner NULL. Local sessions run as the machine's owner, and
+  whoever holds the master key of a proxy on that store is the same person: a notebook and
+  a proxy on one database file are one store, one view (threads created in the notebook can
+  be listed, continued and run through the proxy). It is still **not** a view of everything:
+  objects of other keys stay theirs (the Assistants API has no admin view, and a client using
+  the master key, as the seed's examples do with ``sk-1234``, should list what it and the
+  local sessions created, not every student's threads). Local sessions (owner None) keep
+  seeing everything, the master key's objects included.
 - a key with a ``user_id`` (config or ``/key/generate``) → ``"user:<user_id>"``: every key of
   one user shares that user's objects, so keys can be rotated without losing threads.
 - any other key → ``"key:"`` + the first 32 hex digits of its SHA-256: stable across restarts
@@ -46,10 +54,9 @@ from starlette.responses import JSONResponse, Response
 from .._ids import now
 from ..engine.validation import check_metadata, parse_json
 from ..errors import AssistantKitError, AuthenticationError, InvalidRequestError, NotFoundError
-from ..store import AsyncStore, Store
+from ..store import MASTER_OWNER, AsyncStore, Store
 from .config import Config
 
-MASTER_OWNER = "master"
 OWNER_SCOPE_KEY = "assistant_kit.owner"
 CACHE_SECONDS = 10.0
 MISS_REFRESH_SECONDS = 1.0

@@ -38,6 +38,8 @@ ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
 # Statuses in which a process is executing the run and renews its lease.
 LEASED_RUN_STATUSES = ("queued", "in_progress", "cancelling")
 DB_ENV = "ASSISTANT_KIT_DB"
+MASTER_OWNER = "master"
+"""The owner of the proxy's master key (``server/auth.py``); see :func:`owner_condition`."""
 
 
 def default_db_path() -> Path:
@@ -145,6 +147,22 @@ class Store:
     # -- generic object operations -------------------------------------------------
 
     @staticmethod
+    def _owner_condition(table: Any, owner: str | None) -> Any:
+        """The rows ``owner`` may see — the one place object ownership is decided.
+
+        None (the in-process client, a proxy without keys): every row. The master key
+        (:data:`MASTER_OWNER`): its own rows *and* the unowned ones, which local sessions
+        (``local_client(db)``, ``Session(db)``) store: whoever holds the master key of a proxy
+        on a store is the machine's owner, so a notebook and that proxy see one store
+        (``server/auth.py`` says why). Any other owner: its own rows only, never the unowned.
+        Returns None when nothing is to be filtered."""
+        if owner is None:
+            return None
+        if owner == MASTER_OWNER:
+            return or_(table.c.owner == owner, table.c.owner.is_(None))
+        return table.c.owner == owner
+
+    @staticmethod
     def _columns(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         table = schema.TABLES[kind]
         values = {"id": obj["id"], "created_at": obj["created_at"], "data": json.dumps(obj)}
@@ -166,8 +184,8 @@ class Store:
     def get(self, kind: str, object_id: str, owner: str | None = None, **where: Any) -> dict[str, Any] | None:
         table = schema.TABLES[kind]
         conds = [table.c.id == object_id, *(table.c[k] == v for k, v in where.items())]
-        if owner is not None:
-            conds.append(table.c.owner == owner)
+        if (mine := self._owner_condition(table, owner)) is not None:
+            conds.append(mine)
         with self._read() as conn:
             row = conn.execute(select(table.c.data).where(and_(*conds))).first()
         return json.loads(row[0]) if row else None
@@ -209,8 +227,8 @@ class Store:
         owner, and their list is not a hot path."""
         table = schema.TABLES[kind]
         conds = [table.c[k] == v for k, v in where.items()]
-        if owner is not None:
-            conds.append(table.c.owner == owner)
+        if (mine := self._owner_condition(table, owner)) is not None:
+            conds.append(mine)
         key: Any = table.c.id
         if kind == "file":
             key = func.replace(table.c.id, LEGACY_FILE_PREFIX, FILE_PREFIX)

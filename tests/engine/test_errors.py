@@ -171,6 +171,26 @@ def test_wrong_types_name_the_parameter(client: openai.OpenAI, thread: Thread) -
         lambda: beta.assistants.create(model="test/echo", tools=[{"type": "hammer"}]),  # type: ignore[list-item]
         mentions="tools[0]",
     )
+    # A tool given by name says what a tool looks like (assistants, runs, create_and_run).
+    hint = 'A tool is an object: use {"type": "code_interpreter"}.'
+    bad_request(
+        lambda: beta.assistants.create(model="test/echo", tools=["code_interpreter"]),  # type: ignore[list-item]
+        "tools[0]",
+        mentions=hint,
+    )
+    bad_request(
+        lambda: beta.threads.create_and_run(
+            assistant_id="asst_x",
+            tools=[{"type": "file_search"}, "file_search"],  # type: ignore[list-item]
+        ),
+        "tools[1]",
+        mentions='use {"type": "file_search"}',
+    )
+    bad_request(
+        lambda: beta.assistants.create(model="test/echo", tools=["browser"]),  # type: ignore[list-item]
+        "tools[0]",
+        mentions='A tool is an object, such as {"type": "code_interpreter"}.',
+    )
     bad_request(lambda: beta.assistants.create(model=42), "model")  # type: ignore[arg-type]
     bad_request(lambda: beta.assistants.create(model="test/echo", name=["x"]), "name")  # type: ignore[arg-type]
     bad_request(lambda: beta.threads.create(metadata="nope"), "metadata")  # type: ignore[arg-type]

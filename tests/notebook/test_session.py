@@ -11,6 +11,7 @@ import enum
 import gc
 import inspect
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -589,6 +590,46 @@ def test_bad_configuration() -> None:
         Session("x.db", custom_llm_provider="openai", api_base="http://127.0.0.1:9/v1")
 
 
+def test_natural_mistakes_say_where_things_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model or an unknown keyword given to ``Session()``, a model name where the store goes:
+    a SessionError saying where it goes, not a bare TypeError or a store made at that path."""
+    with pytest.raises(
+        SessionError, match=r"takes no model: .*create_assistant\(model\).*run\(model=\.\.\.\)"
+    ):
+        Session(tmp_path / "kit.db", model="test/echo")  # type: ignore[call-arg]
+    with pytest.raises(
+        SessionError,
+        match=r"Unknown parameter\(s\) for Session\(\): instructions, temprature\. Accepted: db, base_url",
+    ) as info:
+        Session(instructions="be nice", temprature=0.2)  # type: ignore[call-arg]
+    assert info.value.param == "instructions"
+    monkeypatch.chdir(tmp_path)
+    for name in ("test/echo", "local/smollm2"):
+        with pytest.raises(SessionError, match=rf"Session\('{name}'\): the first argument is the store"):
+            Session(name)
+    assert not (tmp_path / "test").exists() and not (tmp_path / "local").exists()
+    assert Session("test.db").assistant is None  # a file name is still a store
+
+
+def test_built_in_tools_by_name(db: Path) -> None:
+    """``tools=["code_interpreter"]`` is what one writes first: accepted, as its dict; an
+    unknown name is a SessionError saying what a tool is."""
+    session = Session(db, live="static").create_assistant(
+        "test/echo", tools=["code_interpreter", "file_search"]
+    )
+    assert [t.type for t in session.assistant.tools] == ["code_interpreter", "file_search"]
+    session = Session(db, live="static").create_assistant("test/echo", tools="code_interpreter")
+    assert [t.type for t in session.assistant.tools] == ["code_interpreter"]
+    session.create_thread().add_message("x").run(tools=["file_search"])
+    assert [t.type for t in session.last_run.tools] == ["file_search"]
+    with pytest.raises(
+        SessionError,
+        match=r"tools: unknown tool name 'browser'\. Built-in tools by name: 'code_interpreter', 'file_",
+    ) as info:
+        session.create_assistant("test/echo", tools=["browser"])
+    assert info.value.param == "tools"
+
+
 def test_ipython_shows_a_session_error_as_one_line(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from IPython.core.interactiveshell import InteractiveShell
 
@@ -602,6 +643,45 @@ def test_ipython_shows_a_session_error_as_one_line(db: Path, capsys: pytest.Capt
     out = capsys.readouterr().out
     assert "No assistant found with id 'asst_nope'." in out
     assert "Traceback" not in out and "openai" not in out and len(out.strip().splitlines()) == 1
+
+
+def _card_shown(outputs: list[Any]) -> bool:
+    return any("<b>Session</b>" in str(out.data.get("text/html", "")) for out in outputs)
+
+
+def test_a_chain_ending_in_run_shows_no_card_under_its_transcript(db: Path) -> None:
+    """``Session(...)…run()`` as a cell's last expression: the run's view is the output, not
+    the view plus a Session card repeating its ids. A later cell shows the card as always,
+    through IPython's own display machinery (displayhook and ``display_formatter.format``)."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.clear_instance()
+    shell = InteractiveShell.instance()
+    try:
+        shell.user_ns["Session"] = Session
+        chain = f"s = Session({str(db)!r}, live='handles').create_assistant('test/echo', name='Echo')\n"
+        chain += "s.create_thread().add_message('shown once').run()"
+        with capture_output() as ran:
+            result = shell.run_cell(chain, store_history=True)
+        result.raise_error()
+        assert any("shown once" in str(out.data.get("text/html", "")) for out in ran.outputs)
+        assert not _card_shown(ran.outputs) and "Session(" not in ran.stdout
+        with capture_output() as same_cell:
+            shell.run_cell("print(get_ipython().display_formatter.format(s.run()))", store_history=True)
+        assert not _card_shown(same_cell.outputs) and "({}, {})" in same_cell.stdout
+        with capture_output() as later:
+            shell.run_cell("s", store_history=True)
+        assert _card_shown(later.outputs)
+        assert any("Session(local=" in out.data["text/plain"] for out in later.outputs)
+        with capture_output() as formatted:
+            shell.run_cell("get_ipython().display_formatter.format(s)", store_history=True)
+        assert _card_shown(formatted.outputs)
+        with capture_output() as fresh:  # a session without a run: the card, in its own cell
+            shell.run_cell(f"Session({str(db)!r})", store_history=True)
+        assert _card_shown(fresh.outputs)
+    finally:
+        InteractiveShell.clear_instance()
 
 
 # --- remote pass-through --------------------------------------------------------------------
@@ -664,6 +744,54 @@ def test_tables_and_inspect(db: Path) -> None:
     assert session.assistants()["name"].tolist() == ["Echo"]
     inspection = session.inspect()
     assert "table me" in inspection._repr_html_()
+
+
+_WITHOUT_PANDAS = """
+import sys
+sys.modules["pandas"] = None  # as in an environment with `pip install -e .[local]` only
+from assistant_kit import inspect
+from assistant_kit.errors import SessionError
+from assistant_kit.notebook import tables
+from assistant_kit.notebook.session import Session
+
+session = Session(sys.argv[1], live="text").create_assistant("test/echo").create_thread()
+session.add_message("no pandas here").run()
+print("ANSWER", session.answer)
+for name, call in [
+    ("messages", session.messages), ("runs", session.runs), ("steps", session.steps),
+    ("threads", session.threads), ("assistants", session.assistants), ("inspect", session.inspect),
+    ("inspect()", lambda: inspect(session.thread.id, session.client)),
+    ("tables.cell_text", lambda: tables.cell_text(1)),
+]:
+    try:
+        call()
+    except SessionError as exc:
+        print("ERROR", name, exc.code, exc.message)
+    else:
+        print("NO ERROR", name)
+"""
+
+
+def test_without_pandas_tables_name_the_notebook_extra(tmp_path: Path) -> None:
+    """The main job installs ``.[local]`` only: a session still runs there, and every table
+    says which extra to install instead of a bare ModuleNotFoundError (a subprocess, so
+    pandas is really absent)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_PANDAS, str(tmp_path / "kit.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "ANSWER no pandas here" in lines
+    errors = [line for line in lines if line.startswith(("ERROR", "NO ERROR"))]
+    names = ["messages", "runs", "steps", "threads", "assistants", "inspect", "inspect()", "tables.cell_text"]
+    assert [line.split()[1] for line in errors] == names, done.stdout
+    for line in errors:
+        assert line.startswith("ERROR") and " missing_extra " in line, line
+        assert "pandas is needed for" in line and "pip install -e '.[notebook]'" in line, line
+        assert "'assistant-kit[notebook]'" in line, line
 
 
 # --- async twins and event loops ------------------------------------------------------------

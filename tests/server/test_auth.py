@@ -12,6 +12,7 @@ import httpx2
 import openai
 import pytest
 
+from assistant_kit.notebook.session import Session
 from assistant_kit.server.auth import hash_key, owner_for, presented_key
 
 from .conftest import MASTER_KEY, Launcher, Proxy, StartProxy, master_config
@@ -186,6 +187,51 @@ def test_keys_stored_hashed_and_never_printed(start_proxy: StartProxy, tmp_path:
     for secret in (key, MASTER_KEY, TEAM_KEY):
         assert secret not in output
     assert "auth: master key, 1 config key(s), generated keys" in output
+
+
+def test_master_key_sees_and_uses_local_sessions_objects(start_proxy: StartProxy, tmp_path: Path) -> None:
+    """One store, one view: what a notebook made on a database file (``Session(db)``,
+    ``local_client(db)``: owner NULL) is listed, read, continued and run through a proxy on
+    that file with the master key; another key sees none of it; the notebook sees what the
+    master key added."""
+    db = tmp_path / "shared.db"
+    session = Session(db, live="text").create_assistant("test/echo", name="from the notebook")
+    session.create_thread().add_message("written in the notebook")
+    assistant, thread = session.assistant, session.thread
+    assert assistant is not None and thread is not None
+    proxy = start_proxy(master_config(database_url=str(db), api_keys=[TEAM_KEY]))
+    master = proxy.client()
+    assert [a.id for a in master.beta.assistants.list()] == [assistant.id]
+    assert master.beta.assistants.retrieve(assistant.id).name == "from the notebook"
+    assert master.beta.threads.retrieve(thread.id).id == thread.id
+    with proxy.http() as http:
+        assert [t["id"] for t in http.get("/v1/threads").json()["data"]] == [thread.id]
+    master.beta.threads.messages.create(thread.id, role="user", content="written through the proxy")
+    run = master.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "completed"
+    texts = [m.content[0].text.value for m in master.beta.threads.messages.list(thread.id, order="asc")]
+    assert texts[:2] == ["written in the notebook", "written through the proxy"]
+    assert len(texts) == 3
+    # Another key: nothing of it exists.
+    team = proxy.client(TEAM_KEY)
+    assert list(team.beta.assistants.list()) == []
+    for call in (
+        lambda: team.beta.assistants.retrieve(assistant.id),
+        lambda: team.beta.threads.retrieve(thread.id),
+        lambda: team.beta.threads.messages.list(thread.id),
+        lambda: team.beta.threads.messages.create(thread.id, role="user", content="intrude"),
+        lambda: team.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id),
+    ):
+        with pytest.raises(openai.NotFoundError):
+            call()
+    with proxy.http(TEAM_KEY) as http:
+        assert http.get("/v1/threads").json()["data"] == []
+    # The master key's own objects stay owned by it, and the notebook still sees everything.
+    made = master.beta.assistants.create(model="test/echo", name="from the proxy")
+    owners = dict(sqlite3.connect(db).execute("SELECT id, owner FROM assistants").fetchall())
+    assert owners == {assistant.id: None, made.id: "master"}
+    assert session.runs()["id"].tolist() == [run.id]
+    assert set(session.assistants()["id"]) == {assistant.id, made.id}
 
 
 def test_open_mode_without_keys(start_proxy: StartProxy) -> None:

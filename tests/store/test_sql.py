@@ -21,7 +21,7 @@ import pytest
 from assistant_kit import _ids
 from assistant_kit._ids import new_id, now
 from assistant_kit.errors import InvalidRequestError
-from assistant_kit.store import ACTIVE_RUN_STATUSES, Store, database_url, default_db_path
+from assistant_kit.store import ACTIVE_RUN_STATUSES, MASTER_OWNER, Store, database_url, default_db_path
 from tests.postgres import fresh_database
 
 pytestmark = pytest.mark.timeout(120)
@@ -367,6 +367,23 @@ def test_owner_scoping(store: Store) -> None:
     assert store.get("thread", mine["id"]) == mine  # owner None sees everything
     assert [t["id"] for t in store.list("thread", owner="bob").data] == [theirs["id"]]
     assert len(store.list("thread").data) == 2
+
+
+def test_master_owner_sees_the_unowned_rows(store: Store) -> None:
+    """The master key's namespace holds the local sessions' objects (owner NULL) besides its
+    own, so a notebook and a proxy on one store see one store; other owners never see them."""
+    local, masters, bobs = thread_obj(), thread_obj(), thread_obj()
+    store.insert("thread", local)  # as local_client / Session store it: no owner
+    store.insert("thread", masters, owner=MASTER_OWNER)
+    store.insert("thread", bobs, owner="bob")
+    assert store.get("thread", local["id"], owner=MASTER_OWNER) == local
+    assert store.get("thread", bobs["id"], owner=MASTER_OWNER) is None
+    listed = [t["id"] for t in store.list("thread", owner=MASTER_OWNER, order="asc").data]
+    assert listed == [local["id"], masters["id"]]
+    assert store.get("thread", local["id"], owner="bob") is None
+    assert [t["id"] for t in store.list("thread", owner="bob").data] == [bobs["id"]]
+    assert len(store.list("thread").data) == 3  # the local view: everything
+    assert store.owner_of("thread", masters["id"]) == MASTER_OWNER
 
 
 def test_files_keep_bytes_apart_from_metadata(store: Store) -> None:
