@@ -524,6 +524,10 @@ def test_ids_monotonic_within_one_millisecond_and_clock_steps_back(monkeypatch: 
     clock = {"ns": 1_900_000_000_000 * 1_000_000}
     fake_time = types.SimpleNamespace(time_ns=lambda: clock["ns"])
     monkeypatch.setattr(_ids, "time", fake_time)
+    # The generator's memory of the last millisecond is restored afterwards: left at the fake
+    # 2030 clock, every later id of this process would sort after ids made elsewhere today.
+    monkeypatch.setattr(_ids, "_last_ms", _ids._last_ms)
+    monkeypatch.setattr(_ids, "_last_rand", _ids._last_rand)
     same_ms = [new_id("run") for _ in range(1000)]
     assert same_ms == sorted(same_ms) and len(set(same_ms)) == 1000
     assert len({i[4:14] for i in same_ms}) == 1  # one timestamp prefix
