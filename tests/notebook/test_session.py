@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import contextlib
 import enum
 import inspect
 import sys
@@ -31,6 +32,7 @@ from assistant_kit.notebook.session import Session
 from assistant_kit.notebook.tools import call_tool, function_tool, parse_docstring
 from assistant_kit.store import Store
 from tests.conftest import serve, wait_for
+from tests.notebook import ipython_shell
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -580,7 +582,7 @@ def test_bad_configuration() -> None:
 def test_ipython_shows_a_session_error_as_one_line(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from IPython.core.interactiveshell import InteractiveShell
 
-    shell = InteractiveShell.instance()
+    shell = ipython_shell()
     try:
         shell.user_ns["Session"] = Session
         result = shell.run_cell(f"Session({str(db)!r}).get_assistant('asst_nope')")
@@ -596,7 +598,8 @@ def test_ipython_shows_a_session_error_as_one_line(db: Path, capsys: pytest.Capt
 
 
 def test_remote_assistants_server(tmp_path: Path) -> None:
-    with serve(create_app(Engine(Store(tmp_path / "remote.db")))) as base_url:
+    store = Store(tmp_path / "remote.db")
+    with contextlib.closing(store), serve(create_app(Engine(store))) as base_url:
         session = Session(base_url=base_url, api_key=FAKE_KEY, auto_tools=True)
         session.create_assistant("test/tools", tools=[lookup]).create_thread().add_message("over http").run()
         assert session.answer == "Tool results: lookup returned value-of-text"
@@ -726,7 +729,7 @@ def test_session_registers_html_reprs_for_sdk_objects(tmp_path: Path) -> None:
     from IPython.core.interactiveshell import InteractiveShell
 
     InteractiveShell.clear_instance()  # a fresh shell: nothing registered by earlier tests
-    shell = InteractiveShell.instance()
+    shell = ipython_shell()
     try:
         session = Session(db=tmp_path / "kit.db").create_assistant("test/echo", name="<b>Card</b>")
         data, _ = shell.display_formatter.format(session.assistant)
