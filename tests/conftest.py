@@ -85,7 +85,9 @@ def make_client(transport: str, tmp_path: Path) -> Iterator[ClientFactory]:
             if expiry is not None:
                 _engine_of(db).run_expiry_seconds = expiry
             return client
-        engine = Engine(Store(db), provider_settings(**model_config), code_interpreter=code)
+        store = Store(db)
+        stores.append(store)
+        engine = Engine(store, provider_settings(**model_config), code_interpreter=code)
         engines.append(engine)
         if expiry is not None:
             engine.run_expiry_seconds = expiry
@@ -98,6 +100,7 @@ def make_client(transport: str, tmp_path: Path) -> Iterator[ClientFactory]:
 
     clients: list[openai.OpenAI] = []
     engines: list[Engine] = []
+    stores: list[Store] = []
     yield factory
     for client in clients:  # its pooled connections, before the server goes (no stray sockets)
         client.close()
@@ -106,6 +109,8 @@ def make_client(transport: str, tmp_path: Path) -> Iterator[ClientFactory]:
             asyncio.run_coroutine_threadsafe(engine.aclose(), engine.loop).result(30)
     for cm in reversed(stack):
         cm.__exit__(None, None, None)
+    for store in stores:  # its SQLite connections (Python 3.13 warns about unclosed ones)
+        store.close()
 
 
 @pytest.fixture(autouse=True, scope="session")

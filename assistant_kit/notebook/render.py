@@ -104,6 +104,28 @@ def _widgets_available() -> bool:
     return importlib.util.find_spec("ipywidgets") is not None
 
 
+def widget_bundle(widget: Any) -> dict[str, Any]:
+    """The display data of an ipywidget, to publish with a ``display_id`` of our own.
+
+    ``display(widget, display_id=...)`` keeps the id only on ipywidgets 8, whose widgets have
+    ``_repr_mimebundle_``. ipywidgets 7 (Colab's 7.7.1) displays itself through
+    ``_ipython_display_``, which IPython calls *instead* of publishing, and the id is lost: the
+    panel could then never be replaced by the run's final snapshot. The widget-view mimetype
+    (protocol 2.0) is the same in both versions, so the bundle is built here when the widget
+    cannot give it."""
+    method = getattr(widget, "_repr_mimebundle_", None)
+    if method is not None:
+        return dict(method())
+    return {
+        "text/plain": repr(widget)[:110],
+        "application/vnd.jupyter.widget-view+json": {
+            "version_major": 2,
+            "version_minor": 0,
+            "model_id": widget.model_id,
+        },
+    }
+
+
 def resolve_mode(mode: str | None = None, *, sink: bool = False) -> str:
     """The mode a :class:`RunView` will use (see the module docstring). ``sink``: a display
     callable was given, so there is somewhere to display even outside IPython."""
@@ -429,7 +451,7 @@ class RunView:
             w = self._widgets
             if not w:
                 self._build_widgets()
-                self._publish(w["box"], self._header.slot, update=False, raw=False)
+                self._publish(widget_bundle(w["box"]), self._header.slot, update=False)
                 self._header.shown = True
             w["header"].value = html
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from html.parser import HTMLParser
+from typing import Any
 
 DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp);base64,([A-Za-z0-9+/]+={0,2})")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -63,3 +64,18 @@ def data_images(html: str) -> list[tuple[str, bytes]]:
             assert match, values["src"]
             found.append((values["alt"] or "", base64.b64decode(match.group(2), validate=True)))
     return found
+
+
+def ipython_shell() -> Any:
+    """A real ``InteractiveShell`` without a history database.
+
+    The tests need the shell's display and magic machinery, not its history. IPython 7.34
+    (Google Colab's) stores history through sqlite3's default datetime adapter, deprecated
+    since Python 3.12: every cell would warn (an error under this suite's settings), and the
+    shell would write to the user's own ``~/.ipython`` besides."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.enabled = False
+    return InteractiveShell.instance(config=config)

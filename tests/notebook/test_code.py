@@ -28,7 +28,7 @@ from assistant_kit.notebook.code import (
     image_mime,
 )
 from assistant_kit.notebook.html import escape
-from tests.notebook import PNG_MAGIC, assert_inert, data_images
+from tests.notebook import PNG_MAGIC, assert_inert, data_images, ipython_shell
 from tests.notebook.objects import code_call, step, tiny_png
 
 EVIL = "<script>alert(1)</script> <img src=x onerror=alert(1)>"
@@ -217,7 +217,7 @@ plt.show()
 def shell() -> Iterator[Any]:
     from IPython.core.interactiveshell import InteractiveShell
 
-    ip = InteractiveShell.instance()
+    ip = ipython_shell()
     yield ip
     InteractiveShell.clear_instance()
 

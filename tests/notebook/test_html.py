@@ -18,7 +18,7 @@ from assistant_kit.notebook.html import (
     text_block,
     truncate,
 )
-from tests.notebook import assert_inert, data_images
+from tests.notebook import assert_inert, data_images, ipython_shell
 from tests.notebook.objects import code_call, message, step, tiny_png
 
 EVIL = (
@@ -218,7 +218,7 @@ def test_unknown_objects_fall_back_to_escaped_repr() -> None:
 def shell() -> Iterator[Any]:
     from IPython.core.interactiveshell import InteractiveShell
 
-    ip = InteractiveShell.instance()
+    ip = ipython_shell()
     yield ip
     InteractiveShell.clear_instance()
 

@@ -14,10 +14,10 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from openai.types.beta import Assistant
-from traitlets.config import Config
 
 from assistant_kit.errors import SessionError
 from assistant_kit.notebook.session import Session
+from tests.notebook import ipython_shell
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,9 +31,7 @@ def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def ip() -> Iterator[InteractiveShell]:
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    shell = InteractiveShell.instance(config=config)
+    shell = ipython_shell()
     shell.run_line_magic("load_ext", "assistant_kit")
     try:
         yield shell

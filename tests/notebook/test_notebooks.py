@@ -99,3 +99,24 @@ def test_notebook_runs_top_to_bottom(notebook: Path, tmp_path: Path) -> None:
     report = f"{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
     assert result.returncode == 0, f"nbval failed on {notebook.name}:\n{report}"
     assert " passed" in result.stdout, result.stdout[-2000:]
+
+
+def test_every_notebook_has_the_same_colab_install_cell() -> None:
+    """One install cell, kept identical in every notebook (a Colab badge can open any of them),
+    and testable as one (tests/colab runs it in Colab's versions): it acts only in Colab, keeps
+    every package Colab has but openai, reads the key from Colab's secrets and says what the
+    slow path costs. No `%pip`: IPython's prints "you may need to restart the kernel"."""
+    import json
+
+    cells = {
+        path.name: "".join(json.loads(path.read_text())["cells"][1]["source"])
+        for path in sorted(NOTEBOOKS.glob("*.ipynb"))
+    }
+    first = cells["01_quickstart.ipynb"]
+    assert all(source == first for source in cells.values()), [n for n, s in cells.items() if s != first]
+    assert 'if "google.colab" in sys.modules:' in first
+    assert '!pip freeze | grep "==" | grep -iv "^openai==" > /tmp/colab-runtime.txt' in first
+    installs = [line.strip() for line in first.splitlines() if line.strip().startswith("!pip install")]
+    assert installs and all("-c /tmp/colab-runtime.txt" in line or "--no-deps" in line for line in installs)
+    assert 'userdata.get("OPENAI_API_KEY")' in first and "print(" not in first
+    assert "%pip" not in first and "10 minutes" in first and "2 vCPUs" in first

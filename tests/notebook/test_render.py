@@ -21,7 +21,7 @@ from assistant_kit import local_client, register_model
 from assistant_kit.notebook.code import FileImages
 from assistant_kit.notebook.html import escape
 from assistant_kit.notebook.render import LIVE_TEXT_LIMIT, RunView, resolve_mode
-from tests.notebook import assert_inert, data_images, objects
+from tests.notebook import assert_inert, data_images, ipython_shell, objects
 from tests.notebook.objects import code_run_events, message, tiny_png
 
 EVIL = "<script>alert(1)</script> <img src=x onerror=alert(1)> ![x](http://evil.example/a.png)"
@@ -64,7 +64,7 @@ def kit() -> openai.OpenAI:
 def shell() -> Iterator[Any]:
     from IPython.core.interactiveshell import InteractiveShell
 
-    ip = InteractiveShell.instance()
+    ip = ipython_shell()
     yield ip
     InteractiveShell.clear_instance()
 

@@ -7,6 +7,7 @@ Outside IPython every RunView renders as text on stdout, so ``capsys`` sees the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import gc
 import inspect
@@ -33,6 +34,7 @@ from assistant_kit.notebook.session import Session
 from assistant_kit.notebook.tools import call_tool, function_tool, parse_docstring
 from assistant_kit.store import Store
 from tests.conftest import serve, wait_for
+from tests.notebook import ipython_shell
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -633,7 +635,7 @@ def test_built_in_tools_by_name(db: Path) -> None:
 def test_ipython_shows_a_session_error_as_one_line(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from IPython.core.interactiveshell import InteractiveShell
 
-    shell = InteractiveShell.instance()
+    shell = ipython_shell()
     try:
         shell.user_ns["Session"] = Session
         result = shell.run_cell(f"Session({str(db)!r}).get_assistant('asst_nope')")
@@ -688,7 +690,8 @@ def test_a_chain_ending_in_run_shows_no_card_under_its_transcript(db: Path) -> N
 
 
 def test_remote_assistants_server(tmp_path: Path) -> None:
-    with serve(create_app(Engine(Store(tmp_path / "remote.db")))) as base_url:
+    store = Store(tmp_path / "remote.db")
+    with contextlib.closing(store), serve(create_app(Engine(store))) as base_url:
         session = Session(base_url=base_url, api_key=FAKE_KEY, auto_tools=True)
         session.create_assistant("test/tools", tools=[lookup]).create_thread().add_message("over http").run()
         assert session.answer == "Tool results: lookup returned value-of-text"
@@ -866,7 +869,7 @@ def test_session_registers_html_reprs_for_sdk_objects(tmp_path: Path) -> None:
     from IPython.core.interactiveshell import InteractiveShell
 
     InteractiveShell.clear_instance()  # a fresh shell: nothing registered by earlier tests
-    shell = InteractiveShell.instance()
+    shell = ipython_shell()
     try:
         session = Session(db=tmp_path / "kit.db").create_assistant("test/echo", name="<b>Card</b>")
         data, _ = shell.display_formatter.format(session.assistant)

@@ -1,0 +1,1 @@
+"""Tests that run only in the Google Colab environment that ``scripts/colab_env.sh`` builds."""
