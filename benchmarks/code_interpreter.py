@@ -3,8 +3,10 @@ through the sandbox and through a whole run, against bare jupyter_client in the 
 
 * baseline: ``jupyter_client.AsyncKernelManager`` + ``ipykernel`` with default settings: cold =
   ``start_kernel`` + ``wait_for_ready`` + execute ``print(1)`` until idle; warm = execute again;
-* sandbox: :class:`assistant_kit.tools.sandbox.KernelPool` (scrubbed env, limits, watchdog,
-  file snapshot): cold = first ``execute`` on a new key, warm = the next one;
+* sandbox: :class:`assistant_kit.tools.sandbox.KernelPool` inside bubblewrap when it works here
+  (namespaces, filesystem view, own uid, IPC sockets; plus scrubbed env, limits, watchdog, file
+  snapshot, strays killed, disk quota): cold = first ``execute`` on a new key, warm = the next
+  one. Budget (issue 15): at most 0.2 s more than bare cold, 5 ms more than bare warm;
 * run: ``local_client`` + scripted ``test/tools`` running ``print(1)`` — a whole run through the
   SDK (create, stream, model turns, step, outputs, answer): cold = first run on a new thread,
   warm = a second run on the same thread; and the same run shape with no code at all
@@ -127,6 +129,13 @@ def main() -> None:
     for name, value in median.items():
         spread = f"{min(samples[name]):.3f} to {max(samples[name]):.3f}"
         print(f"  {name:<18} {value:8.3f}   ({spread})")
+    from assistant_kit.tools.isolation import missing
+
+    print(f"  sandbox: {'bubblewrap' if missing() is None else 'none (' + str(missing()) + ')'}")
+    cold_extra = median["sandbox cold"] - median["bare cold"]
+    print(f"  sandbox cold - bare cold      = {cold_extra:+.3f} s (budget 0.2)")
+    warm_extra = (median["sandbox warm"] - median["bare warm"]) * 1000
+    print(f"  sandbox warm - bare warm      = {warm_extra:+.1f} ms (budget 5)")
     print(f"  sandbox cold / bare cold      = {median['sandbox cold'] / median['bare cold']:.2f}x")
     print(f"  sandbox warm / bare warm      = {median['sandbox warm'] / median['bare warm']:.2f}x")
     print(f"  run warm / run without code   = {median['run warm'] / median['run without code']:.2f}x")

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 # Sandbox outcomes that are failures of the tool (the step fails, the run goes on), as
 # opposed to "ok" and "error" (the code raised: an ordinary result the model reads).
-FAILED = frozenset({"timeout", "memory", "crashed"})
+FAILED = frozenset({"timeout", "memory", "disk", "crashed"})
 
 
 class StreamedInput:

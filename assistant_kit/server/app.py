@@ -34,6 +34,7 @@ import asyncio
 import logging
 import os
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -276,7 +277,7 @@ class ProxyApp:
             self.engine = Engine(
                 self.store,
                 config.provider_settings(),
-                code_interpreter=config.code_interpreter,  # off unless the config enables it
+                code_interpreter=_code_settings(config),  # off unless the config enables it
                 max_file_bytes=max_file_bytes(config.max_file_size_mb),
             )
             backend = create_app(self.engine)
@@ -334,7 +335,16 @@ class ProxyApp:
             return JSONResponse(
                 {"status": "unhealthy", "store": "unreachable", "mode": mode}, status_code=503
             )
-        return JSONResponse({"status": "healthy", "store": "ok", "mode": mode})
+        body: dict[str, Any] = {"status": "healthy", "store": "ok", "mode": mode}
+        code = self.engine.code if self.engine is not None else None
+        if code is not None and code.enabled:
+            sandbox = code.sandbox
+            body["code_interpreter"] = {"sandbox": sandbox, "network": code.settings.network}
+            if sandbox == "none":
+                body["warnings"] = [
+                    "code_interpreter runs model-written code without a sandbox (sandbox: none)"
+                ]
+        return JSONResponse(body)
 
     async def openapi(self, request: Request) -> Response:
         return Response(document_bytes(), media_type="application/json")
@@ -385,3 +395,22 @@ async def stop_runs(engine: Engine, grace: float) -> None:
 def build_app(config: Config, *, store: Store | None = None, shutdown_grace: float | None = None) -> ProxyApp:
     """The proxy's ASGI app for ``config`` (see :class:`ProxyApp`)."""
     return ProxyApp(config, store=store, shutdown_grace=shutdown_grace)
+
+
+def _code_settings(config: Config) -> Any:
+    """The config's code_interpreter settings, with the SQLite database's directory added to what
+    the sandbox must not show (the config's own directory is there already)."""
+    from dataclasses import replace
+
+    from sqlalchemy.engine import make_url
+
+    from ..store.sql import database_url
+
+    settings = config.code_interpreter
+    try:
+        url = make_url(database_url(config.database_url))
+    except Exception:  # the store reports a bad URL itself
+        return settings
+    if url.drivername.startswith("sqlite") and url.database:
+        return replace(settings, hidden=(*settings.hidden, Path(url.database).resolve().parent))
+    return settings

@@ -8,7 +8,9 @@ The shape is LiteLLM's, so the seed's examples load unchanged::
       code_interpreter:               # extension: off unless enabled (clients would run code here)
         enabled: true
         timeout: 30                   # seconds per execution; also memory_mb, cpu_seconds,
-        directory: /var/lib/kit/code  # idle_seconds, max_output_chars
+        directory: /var/lib/kit/code  # idle_seconds, max_output_chars, disk_mb, max_processes,
+        sandbox: bwrap                # max_kernels; bwrap (default: required) | none (warned)
+        network: false                # the sandbox has no network unless true
 
     model_list:                       # LiteLLM routes: model name → backend
       - model_name: llama
@@ -71,6 +73,11 @@ _CODE_INTERPRETER = (
     "cpu_seconds",
     "idle_seconds",
     "max_output_chars",
+    "disk_mb",
+    "max_processes",
+    "max_kernels",
+    "sandbox",
+    "network",
 )
 _PROVIDER_PARAMS = ("api_key", "api_base", "api_version", "timeout", "max_retries")
 _GENERAL = (
@@ -362,24 +369,63 @@ class _Parser:
         where = "assistant_settings.code_interpreter"
         section = self._mapping(value, where)
         self._keys(section, where, _CODE_INTERPRETER)
-        enabled = self._resolve(section.get("enabled", False), f"{where}.enabled")
-        if isinstance(enabled, str) and enabled.lower() in ("true", "false"):
-            enabled = enabled.lower() == "true"  # from an environment variable
-        if not isinstance(enabled, bool):
-            self.errors.append(f"{where}.enabled: expected true or false")
-            enabled = False
+        enabled = self._flag(section, "enabled", where)
+        network = self._flag(section, "network", where)
+        sandbox = self._string(section, "sandbox", where) or "bwrap"
+        if sandbox not in ("bwrap", "none"):
+            self.errors.append(f"{where}.sandbox: '{sandbox}' is not one of bwrap, none")
         directory = self._string(section, "directory", where)
         limits: dict[str, Any] = {}
         for key in ("timeout", "idle_seconds"):
             number = self._number(section, key, where)
             if number is not None:
                 limits[key] = number
-        for key in ("memory_mb", "cpu_seconds", "max_output_chars"):
+        for key in (
+            "memory_mb",
+            "cpu_seconds",
+            "max_output_chars",
+            "disk_mb",
+            "max_processes",
+            "max_kernels",
+        ):
             number = self._number(section, key, where, integer=True)
             if number is not None:
                 limits[key] = number
-        settings = CodeInterpreterSettings(enabled=enabled, directory=Path(directory) if directory else None)
+        if enabled and sandbox == "bwrap":
+            from ..tools.isolation import missing
+
+            reason = missing()  # probed here, so a server that cannot sandbox code does not start
+            if reason:
+                self.errors.append(
+                    f"{where}.enabled: {reason}. Or set {where}.sandbox: none to run code without a "
+                    f"sandbox (only for clients you trust with this machine)"
+                )
+        elif enabled:
+            self.warnings.append(
+                f"{where}.sandbox: none: model-written code runs unsandboxed, as this server's user, "
+                f"with its files, environment and network in reach"
+            )
+        settings = CodeInterpreterSettings(
+            enabled=enabled,
+            directory=Path(directory) if directory else None,
+            sandbox=sandbox if enabled else "auto",  # off: nothing to say (and Config() compares equal)
+            network=network,
+            hidden=self._hidden() if enabled else (),
+        )
         return settings.with_limits(**limits) if limits else settings
+
+    def _flag(self, section: Mapping[str, Any], key: str, where: str) -> bool:
+        value = self._resolve(section.get(key, False), f"{where}.{key}")
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"  # from an environment variable
+        if not isinstance(value, bool):
+            self.errors.append(f"{where}.{key}: expected true or false")
+            return False
+        return value
+
+    def _hidden(self) -> tuple[Path, ...]:
+        """The config file's directory: kept out of the code sandbox's view."""
+        return (Path(self.source).resolve().parent,) if self.source else ()
 
     def model_list(self, value: Any) -> tuple[dict[str, Any], ...]:
         if value is None:

@@ -173,7 +173,20 @@ _EXTRA_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "Health": {
         "type": "object",
-        "properties": {"status": {"type": "string"}, "store": {"type": "string"}},
+        "properties": {
+            "status": {"type": "string"},
+            "store": {"type": "string"},
+            "mode": {"type": "string"},
+            "code_interpreter": {
+                "type": "object",
+                "description": "Present when code_interpreter is enabled: what kernels run in.",
+                "properties": {
+                    "sandbox": {"type": "string", "enum": ["bwrap", "none"]},
+                    "network": {"type": "boolean"},
+                },
+            },
+            "warnings": {"type": "array", "items": {"type": "string"}},
+        },
         "required": ["status"],
     },
     "GenerateKeyRequest": {

@@ -106,3 +106,27 @@ def base_name(name: str) -> str | None:
     None when that is unusable (empty, ``.``, ``..``, or with NUL)."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     return None if base in ("", ".", "..") or "\0" in base else base
+
+
+def disk_usage(roots: list[Path], limit: int) -> tuple[int, int]:
+    """Bytes on disk (allocated blocks, so a sparse file counts what it really takes) and entries
+    under ``roots``, hidden ones included, symlinks not followed; the walk stops after ``limit``
+    entries (the caller treats that many as over quota: a million empty files also fill a disk)."""
+    used = entries_seen = 0
+    pending = [str(root) for root in roots]
+    while pending and entries_seen < limit:
+        try:
+            entries = os.scandir(pending.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                entries_seen += 1
+                try:
+                    stat = entry.stat(follow_symlinks=False)
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                except OSError:
+                    continue
+                used += getattr(stat, "st_blocks", 0) * 512 or stat.st_size
+    return used, entries_seen

@@ -8,9 +8,12 @@ costs one short Python start and keeps the kernel's pid, so jupyter_client still
 process it launched. It is run by path with ``python -I -S`` (stdlib only, nothing from the parent's
 environment or ``sys.path``), so it must stay importable without the package.
 
-Arguments before ``--``: ``nice=N`` (added niceness) and ``RLIMIT=SOFT:HARD`` for any
-``resource.RLIMIT_*`` name (``CPU=600:605``, ``DATA=…``, ``FSIZE=…``, ``CORE=0:0``); a limit is
-never raised above the hard limit the parent already had.
+Arguments before ``--``: ``nice=N`` (added niceness), ``RLIMIT=SOFT:HARD`` for any
+``resource.RLIMIT_*`` name (``CPU=600:605``, ``DATA=…``, ``FSIZE=…``, ``CORE=0:0``, ``NPROC=…``; a
+limit is never raised above the hard limit the parent already had) and ``uid=N``: inside the
+bubblewrap sandbox of a root engine (:mod:`.isolation`), drop to uid and gid N with no
+supplementary groups, last, after the limits and the niceness that need root's privileges; the
+kernel then has no capabilities left (they go with uid 0) and ``RLIMIT_NPROC`` counts uid N only.
 """
 
 from __future__ import annotations
@@ -45,12 +48,26 @@ def _apply(option: str) -> None:
     resource.setrlimit(kind, (soft, hard))
 
 
+def _drop_to(uid: int) -> None:
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    if os.getuid() != uid or os.geteuid() != uid:  # setuid semantics say this cannot be; never run on
+        sys.exit(f"_launch.py: could not drop to uid {uid}")
+
+
 def main(argv: list[str]) -> None:
     if "--" not in argv or argv.index("--") == len(argv) - 1:
-        sys.exit("usage: _launch.py [nice=N] [RLIMIT=SOFT:HARD ...] -- program [args ...]")
+        sys.exit("usage: _launch.py [nice=N] [RLIMIT=SOFT:HARD ...] [uid=N] -- program [args ...]")
     split = argv.index("--")
+    uid = None
     for option in argv[:split]:
-        _apply(option)
+        if option.startswith("uid="):
+            uid = int(option[4:])
+        else:
+            _apply(option)
+    if uid is not None:
+        _drop_to(uid)
     command = argv[split + 1 :]
     os.execv(command[0], command)
 

@@ -16,10 +16,12 @@ Policy (decided here, documented in the README):
   the tool while it is off fails with a ``last_error`` that says how to enable it.
 - An :class:`~assistant_kit.engine.core.Engine` built directly has it off (explicit is safer).
 
-The sandbox is a resource sandbox (own working directory, scrubbed environment, time, memory
-and CPU limits), not a security boundary against hostile code: the kernel runs as the same OS
-user, with the same filesystem and network. Enable it on a shared server only for clients you
-trust with that.
+Isolation (:mod:`assistant_kit.tools.isolation`): each kernel runs inside bubblewrap — its own
+PID namespace, a filesystem view with only the thread's directories writable and none of the
+engine's files, no network, its own uid. The proxy requires it (startup fails, naming what to
+install, unless the config says ``sandbox: none``, which is warned about at startup and in
+``/health``); local sessions use it when bwrap works and otherwise run kernels unsandboxed, said
+in their one announcement line.
 """
 
 from __future__ import annotations
@@ -175,12 +177,18 @@ class CodeInterpreterSettings:
     ``limits`` is a :class:`~assistant_kit.tools.sandbox.SandboxLimits` (None: its defaults).
     ``announce``: print one line the first time code runs in this process (local sessions).
     ``disabled_reason``: the run's ``last_error`` when the model calls the tool while off.
+    ``sandbox``: ``"bwrap"`` (required), ``"auto"`` (when it works here) or ``"none"``;
+    ``network``: the sandbox keeps the host's network; ``hidden``: directories of the engine (config,
+    database) kept out of the sandbox's view besides the working directories' root.
     """
 
     enabled: bool = False
     directory: Path | None = None
     limits: SandboxLimits | None = None
     announce: bool = False
+    sandbox: str = "auto"
+    network: bool = False
+    hidden: tuple[Path, ...] = ()
     disabled_reason: str = (
         "This run's model called the code_interpreter tool, but running code is disabled on this "
         "server. The operator can enable it (assistant_settings.code_interpreter.enabled: true in "
@@ -245,18 +253,34 @@ class CodeInterpreter:
     @property
     def pool(self) -> KernelPool:
         if self._pool is None:
+            from .isolation import Isolation
             from .sandbox import KernelPool, SandboxLimits
 
-            self._pool = KernelPool(self.directory, self.settings.limits or SandboxLimits())
+            settings = self.settings
+            hidden = (*settings.hidden, default_directory().parent)  # the default database's dir too
+            isolation = Isolation(mode=settings.sandbox, network=settings.network, hidden=hidden)
+            self._pool = KernelPool(self.directory, settings.limits or SandboxLimits(), isolation)
         return self._pool
+
+    @property
+    def sandbox(self) -> str:
+        """``"bwrap"`` or ``"none"``: what this engine's kernels run in."""
+        return self.pool.sandbox
 
     def _announce(self) -> None:
         global _announced
         if self.settings.announce and not _announced:
             _announced = True
             limits = self.pool.limits
+            if self.pool.sandbox == "bwrap":
+                how = "in a bubblewrap sandbox"
+            else:
+                from .isolation import missing
+
+                why = missing() if self.settings.sandbox != "none" else "sandbox: none"
+                how = f"NOT sandboxed ({why})"
             print(
-                f"assistant_kit: code_interpreter runs model-written Python on this machine, in a "
+                f"assistant_kit: code_interpreter runs model-written Python on this machine, {how}, in a "
                 f"Jupyter kernel per thread under {self.directory} "
                 f"(limits: {limits.timeout:g} s per call, {limits.memory_mb} MB).",
                 file=sys.stderr,

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import logging
 import os
@@ -62,24 +63,29 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import InvalidRequestError
-from ._capture import Logs, base_name, png_bytes, snapshot
-from .kernel import LIVE, descendants, kernel_argv, kernel_env, kill
+from . import isolation as iso
+from ._capture import Logs, base_name, disk_usage, png_bytes, snapshot
+from .isolation import Isolation
+from .kernel import LAUNCHER, LIVE, descendants, kernel_argv, kernel_env, kill
 from .kernel import manager as make_manager
 
-__all__ = ["ExecutionResult", "KernelPool", "SandboxLimits", "kernel_env", "unavailable_reason"]
+__all__ = ["ExecutionResult", "Isolation", "KernelPool", "SandboxLimits", "kernel_env", "unavailable_reason"]
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'assistant-kit[code-interpreter]'"
 _POLL = 0.05  # seconds between watchdog checks (memory, death) while code runs
+_DISK_POLL = 0.25  # seconds between disk-quota checks while code runs (a walk of its directories)
 _GONE = "variables and imports are gone"
+_UIDS: set[int] = set()  # sandbox uid offsets taken by live kernels of this process, all pools
 
 
 @dataclass(frozen=True)
@@ -97,13 +103,17 @@ class SandboxLimits:
     max_listed_files: int = 20_000  # files listed to find what the code wrote (a huge tree stays cheap)
     max_file_mb: int = 1024  # largest file the code may write (RLIMIT_FSIZE)
     start_timeout: float = 60.0  # seconds a kernel may take to start (a cold start on a busy machine)
+    # Sandboxed (bwrap) only:
+    max_processes: int = 256  # RLIMIT_NPROC of the kernel's own uid (threads count too); root engines
+    disk_mb: int = 1024  # working directory + home + /tmp of one thread, allocated blocks
+    max_kernels: int = 16  # live kernels per pool; starting one more stops the least recently used
 
 
 @dataclass
 class ExecutionResult:
     """What one execution did. ``reason`` is one sentence for people and the model alike."""
 
-    status: str  # "ok" | "error" | "timeout" | "memory" | "crashed" | "unavailable"
+    status: str  # "ok" | "error" | "timeout" | "memory" | "disk" | "crashed" | "unavailable"
     logs: str
     images: list[bytes] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
@@ -134,9 +144,21 @@ def unavailable_reason() -> str | None:
 
 
 class _Kernel:
-    """One running kernel: manager, client, process; ``last_used`` for the idle reaper."""
+    """One running kernel: manager, client, process; ``last_used`` for the idle reaper.
 
-    def __init__(self, manager: Any, client: Any, process: subprocess.Popen[Any]) -> None:
+    Sandboxed, ``process`` is bwrap, whose child is the namespace's first process (``init``,
+    bwrap's own), whose first child is the kernel (``inner``); anything else in the tree was
+    started by the code. Memory is the RSS summed over the tree."""
+
+    def __init__(
+        self,
+        manager: Any,
+        client: Any,
+        process: subprocess.Popen[Any],
+        *,
+        sockets: Path | None = None,
+        release: Callable[[], None] | None = None,
+    ) -> None:
         import psutil
 
         self.manager = manager
@@ -145,12 +167,50 @@ class _Kernel:
         self.psutil = psutil.Process(process.pid)
         self.last_used = time.monotonic()
         self.stopped: str | None = None  # why it was stopped under a running execution
+        self.sockets = sockets  # sandboxed: the IPC sockets' directory, removed at stop
+        self.release = release  # gives the kernel's uid back to the pool once it is dead
+        self.keep: set[int] = {process.pid}  # the processes that are not the code's
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.sockets is not None
+
+    def find_inner(self) -> None:
+        """Note bwrap's init and the kernel (before any code ran, they are the whole tree)."""
+        self.keep.update(child.pid for child in descendants(self.process))
+
+    def family(self) -> list[Any]:
+        return descendants(self.process)
+
+    def kill(self, family: list[Any] | None = None) -> None:
+        """SIGKILL the kernel and what it started (sandboxed: bwrap's init, so the namespace dies;
+        bwrap itself then reaps it and exits)."""
+        kill(self.process, family, leader=not self.sandboxed)
 
     def rss(self) -> int:
         try:
-            return int(self.psutil.memory_info().rss)
+            if not self.sandboxed:
+                return int(self.psutil.memory_info().rss)
+            total = 0
+            for member in self.family():
+                with contextlib.suppress(Exception):
+                    total += int(member.memory_info().rss)
+            return total
         except Exception:  # gone: the death check reports it
             return 0
+
+    def kill_strays(self) -> int:
+        """SIGKILL every process of the sandbox that is not bwrap's or the kernel (what the code
+        started: children, daemons). Returns how many."""
+        count = 0
+        for member in self.family():
+            with contextlib.suppress(Exception):  # gone meanwhile
+                # A zombie is dead already: the kernel reaps its children (subprocess does, at its
+                # next Popen), bwrap's init the orphans.
+                if member.pid not in self.keep and member.status() != "zombie":
+                    member.kill()
+                    count += 1
+        return count
 
     async def stop(self, *, graceful: bool) -> None:
         """Stop the kernel (with ``graceful``, ask first and allow it 1 s to exit, so the code's
@@ -165,13 +225,21 @@ class _Kernel:
             except Exception as exc:  # the kill below is what matters
                 log.debug("graceful kernel shutdown failed: %r", exc)
             finally:  # even when this stop is cancelled while it waits
-                kill(self.process, family)
-        kill(self.process, family)
+                self.kill(family)
+        self.kill(family)
         await self.wait(5.0)  # a dying process with a big heap takes a moment to unmap it
+        if self.process.poll() is None and self.sandboxed:  # bwrap did not exit after its child
+            kill(self.process)
+            await self.wait(5.0)
         if self.process.poll() is not None:
             LIVE.discard(self.process)
+            if self.release is not None:
+                self.release()
+                self.release = None
         with contextlib.suppress(Exception):
             await self.manager.cleanup_resources()
+        if self.sockets is not None:
+            await asyncio.to_thread(shutil.rmtree, self.sockets, True)
 
     async def wait(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -207,19 +275,39 @@ def _death_reason(code: int, limits: SandboxLimits) -> str:
 
 
 class KernelPool:
-    """Jupyter kernels by key under ``root``: ``execute`` code, ``put_file`` inputs, ``shutdown``."""
+    """Jupyter kernels by key under ``root``: ``execute`` code, ``put_file`` inputs, ``shutdown``.
 
-    def __init__(self, root: Path, limits: SandboxLimits = SandboxLimits()) -> None:
+    ``isolation`` (:mod:`.isolation`): by default ``"auto"``, bubblewrap when it works here."""
+
+    def __init__(
+        self, root: Path, limits: SandboxLimits = SandboxLimits(), isolation: Isolation | None = None
+    ) -> None:
         self.root = Path(root)
         self.limits = limits
+        self.isolation = isolation or Isolation()
         self._slots: dict[str, _Slot] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
+        self._uids: set[int] = set()  # this pool's sandbox uid offsets (live or dying kernels)
 
     def __repr__(self) -> str:
         live = sum(1 for slot in self._slots.values() if slot.kernel is not None)
         state = " closed" if self._closed else ""
-        return f"<KernelPool root={str(self.root)!r} kernels={live}{state}>"
+        return f"<KernelPool root={str(self.root)!r} sandbox={self.sandbox} kernels={live}{state}>"
+
+    @property
+    def sandbox(self) -> str:
+        """``"bwrap"`` or ``"none"``: what kernels started now run in (``"bwrap"`` also when it is
+        required and missing: then they do not start, see :meth:`sandbox_missing`)."""
+        if self.isolation.mode == "none":
+            return "none"
+        if self.isolation.mode == "auto" and iso.missing() is not None:
+            return "none"
+        return "bwrap"
+
+    def sandbox_missing(self) -> str | None:
+        """Why the required sandbox cannot be set up here (None when it can or is not required)."""
+        return iso.missing() if self.isolation.mode == "bwrap" else None
 
     def _check_key(self, key: str) -> str:
         if not key or key.startswith(".") or any(c in key for c in "/\\\0") or key != key.strip():
@@ -265,7 +353,7 @@ class KernelPool:
         """Run ``code`` in the key's kernel (starting one if needed). ``on_output(kind, value)`` is
         called on the loop as output arrives: ``("logs", text)``, consistent with the result's
         logs, marker included, or ``("image", png_bytes)``."""
-        reason = unavailable_reason()
+        reason = unavailable_reason() or self.sandbox_missing()
         if reason:
             return ExecutionResult("unavailable", "", reason=reason)
         if self._closed:
@@ -292,6 +380,7 @@ class KernelPool:
         if kernel is None:
             generation = slot.generation
             try:
+                await self._make_room(key)
                 kernel = await self._start(key)
             except Exception as exc:
                 log.warning("could not start a kernel for %s: %r", key, exc)
@@ -307,19 +396,30 @@ class KernelPool:
             slot.kernel = kernel
         workdir = self.workdir(key)
         kernel.last_used = time.monotonic()
+        since = time.time_ns()
         before, listed = await asyncio.to_thread(snapshot, workdir, self.limits.max_listed_files)
         try:
-            status, reason, logs, images = await self._run(kernel, code, on_output)
+            status, reason, logs, images = await self._run(kernel, code, on_output, self._disk_dirs(key))
         except BaseException:  # cancelled (a run cancelled) or broken: the code must not run on
             if slot.kernel is kernel:
                 slot.kernel = None
-            kill(kernel.process)
+            kernel.kill()
             await asyncio.shield(kernel.stop(graceful=False))
             raise
-        if status in ("timeout", "memory", "crashed"):
+        if kernel.sandboxed and status not in ("timeout", "memory", "disk", "crashed"):
+            # Nothing the code started outlives its execution (a kernel is stopped whole below).
+            strays = await asyncio.to_thread(kernel.kill_strays)
+            if strays:
+                logs += f"\n[{strays} process(es) the code started were still running and were stopped]"
+            used = await asyncio.to_thread(self._over_quota, key)
+            if used is not None:
+                status, reason = "disk", self._disk_reason(used)
+        if status in ("timeout", "memory", "disk", "crashed"):
             if slot.kernel is kernel:
                 slot.kernel = None
             await kernel.stop(graceful=False)
+        if status == "disk":
+            await asyncio.to_thread(_remove_written, self._disk_dirs(key), since)
         after, _ = await asyncio.to_thread(snapshot, workdir, self.limits.max_listed_files)
         kernel.last_used = time.monotonic()
         self._ensure_reaper()
@@ -334,20 +434,106 @@ class KernelPool:
         seconds = time.monotonic() - started
         return ExecutionResult(status, logs, images, files, reason, cold, seconds)
 
+    def _disk_dirs(self, key: str) -> list[Path]:
+        """What the disk quota counts: the working directory, and the sandbox's home and /tmp."""
+        private = self._private(key)
+        return [self.workdir(key), private / "home", private / "tmp"]
+
+    def _over_quota(self, key: str) -> int | None:
+        """The bytes used when over the quota (or the entry cap), else None."""
+        used, entries = disk_usage(self._disk_dirs(key), self.limits.max_listed_files * 5)
+        over = used > self.limits.disk_mb * 1024 * 1024 or entries >= self.limits.max_listed_files * 5
+        return used if over else None
+
+    def _disk_reason(self, used: int) -> str:
+        return (
+            f"The code wrote more than the disk quota of {self.limits.disk_mb} MB (working directory, "
+            f"home and /tmp together: {used / 1024 / 1024:,.0f} MB, or more than "
+            f"{self.limits.max_listed_files * 5:,} files) and was stopped; the files written by this "
+            f"execution were deleted and the kernel was restarted, so {_GONE}."
+        )
+
+    async def _make_room(self, key: str) -> None:
+        """Keep at most ``max_kernels`` live: stop the least recently used idle kernel of another
+        key; when every kernel is running code, wait for one to finish (up to ``start_timeout``)."""
+        deadline = time.monotonic() + self.limits.start_timeout
+        while True:
+            live = [(k, slot) for k, slot in self._slots.items() if slot.kernel is not None and k != key]
+            if len(live) < self.limits.max_kernels and len(self._uids) < self.limits.max_kernels:
+                return
+            idle = [
+                (slot.kernel.last_used, k, slot) for k, slot in live if slot.kernel and not slot.lock.locked()
+            ]
+            if idle:
+                _, victim, slot = min(idle, key=lambda item: item[0])
+                kernel, slot.kernel = slot.kernel, None
+                log.info("stopping the least recently used kernel (%s): %d kernels live", victim, len(live))
+                if kernel is not None:
+                    await kernel.stop(graceful=True)
+                continue
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"all {self.limits.max_kernels} kernels are busy running code")
+            await asyncio.sleep(_POLL)
+
+    def _take_uid(self) -> int:
+        """A uid offset no live kernel of this process has (pools of one process share the range:
+        a notebook's engine and a test's, say), so each kernel's RLIMIT_NPROC is its own."""
+        offset = next(n for n in range(len(_UIDS) + 1) if n not in _UIDS)
+        _UIDS.add(offset)
+        self._uids.add(offset)
+        return offset
+
+    def _give_back_uid(self, offset: int) -> None:
+        _UIDS.discard(offset)
+        self._uids.discard(offset)
+
     async def _start(self, key: str) -> _Kernel:
         workdir, private = self.workdir(key), self._private(key)
         private.mkdir(mode=0o700, parents=True, exist_ok=True)
         (private / "tmp").mkdir(mode=0o700, exist_ok=True)
-        manager = make_manager(
-            kernel_argv(self.limits.cpu_seconds, self.limits.max_file_mb, self.limits.memory_mb), private
-        )
+        limits = self.limits
+        sockets: Path | None = None
+        release: Callable[[], None] | None = None
+        if self.sandbox == "bwrap":
+            home = private / "home"
+            home.mkdir(mode=0o700, exist_ok=True)
+            # A short path (ZeroMQ's ipc:// names a unix socket: at most 107 bytes), private to us.
+            sockets = Path(tempfile.mkdtemp(prefix="ak-", dir="/tmp" if os.path.isdir("/tmp") else None))
+            uid = None
+            if iso.drops_uid():
+                offset = self._take_uid()
+                uid = self.isolation.uid_base + offset
+                release = functools.partial(self._give_back_uid, offset)
+                await asyncio.to_thread(_give, [workdir, home, private / "tmp", sockets], uid)
+            hidden = (*self.isolation.hidden, self.root)
+            sandbox = iso.command(
+                replace(self.isolation, hidden=hidden),
+                workdir=workdir,
+                home=home,
+                tmp=private / "tmp",
+                run=sockets,
+                launcher=LAUNCHER,
+            )
+            argv = kernel_argv(
+                limits.cpu_seconds,
+                min(limits.max_file_mb, limits.disk_mb + 1),  # one file past the quota fails itself
+                limits.memory_mb,
+                sandbox=sandbox,
+                max_processes=limits.max_processes if uid is not None else None,
+                uid=uid,
+            )
+            env = kernel_env(PurePosixPath(iso.HOME), tmp=PurePosixPath("/tmp"))
+            env.update(USER="sandbox", LOGNAME="sandbox")  # getpass: the uid has no passwd entry
+            manager = make_manager(argv, private, sockets, uid)
+        else:
+            env = kernel_env(private)
+            argv = kernel_argv(limits.cpu_seconds, limits.max_file_mb, limits.memory_mb)
+            manager = make_manager(argv, private)
         # The kernel's own stdout/stderr (its log, C-level crash messages) go to a file of its own,
         # not into the engine's terminal or the notebook's.
         with open(private / "kernel.log", "ab") as kernel_log:
             try:
-                await manager.start_kernel(
-                    env=kernel_env(private), cwd=str(workdir), stdout=kernel_log, stderr=kernel_log
-                )
+                await manager.start_kernel(env=env, cwd=str(workdir), stdout=kernel_log, stderr=kernel_log)
             except BaseException:  # cancelled (or failed) after Popen: no kernel is left behind
                 started = getattr(manager.provisioner, "process", None)
                 if started is not None:
@@ -356,21 +542,31 @@ class KernelPool:
                         started.wait(timeout=5)
                 with contextlib.suppress(Exception):  # its sockets and zmq context
                     await asyncio.shield(manager.cleanup_resources())
+                if sockets is not None:
+                    shutil.rmtree(sockets, True)
+                if release is not None:
+                    release()
                 raise
         process = manager.provisioner.process
         LIVE.add(process)
         client = manager.client()
         client.start_channels(stdin=False, hb=False, control=False)
-        kernel = _Kernel(manager, client, process)
+        kernel = _Kernel(manager, client, process, sockets=sockets, release=release)
         try:
             await client.wait_for_ready(timeout=self.limits.start_timeout)
+            if kernel.sandboxed:
+                kernel.find_inner()
         except BaseException:
             await kernel.stop(graceful=False)
             raise
         return kernel
 
     async def _run(
-        self, kernel: _Kernel, code: str, on_output: Callable[[str, str | bytes], None] | None
+        self,
+        kernel: _Kernel,
+        code: str,
+        on_output: Callable[[str, str | bytes], None] | None,
+        disk_dirs: list[Path],
     ) -> tuple[str, str | None, str, list[bytes]]:
         """Send ``code``, collect its output until the kernel is idle, a limit is hit or it dies."""
         limits = self.limits
@@ -393,6 +589,10 @@ class KernelPool:
         msg_id = kernel.client.execute(code, allow_stdin=False)
         deadline = time.monotonic() + limits.timeout
         next_check = 0.0
+        # Sandboxed, memory is summed over the process tree and the disk is watched too; the first
+        # look waits one poll, so a quick execution pays for no process-table scan.
+        next_tree = time.monotonic() + _POLL if kernel.sandboxed else 0.0
+        next_disk = time.monotonic() + _DISK_POLL if kernel.sandboxed else float("inf")
         while True:
             now = time.monotonic()
             if now >= next_check:
@@ -400,14 +600,23 @@ class KernelPool:
                 if exit_code is not None:
                     status, reason = "crashed", kernel.stopped or _death_reason(exit_code, limits)
                     break
-                if kernel.rss() > limits.memory_mb * 1024 * 1024:
-                    kill(kernel.process)
+                if now >= next_tree and kernel.rss() > limits.memory_mb * 1024 * 1024:
+                    kernel.kill()
                     status = "memory"
+                    whole = " (all its processes together)" if kernel.sandboxed else ""
                     reason = (
-                        f"Execution used more than {limits.memory_mb} MB of memory and was stopped; "
+                        f"Execution used more than {limits.memory_mb} MB of memory{whole} and was stopped; "
                         f"the kernel was restarted, so {_GONE}."
                     )
                     break
+                if now >= next_disk:
+                    cap = limits.max_listed_files * 5
+                    used, entries = await asyncio.to_thread(disk_usage, disk_dirs, cap)
+                    if used > limits.disk_mb * 1024 * 1024 or entries >= cap:
+                        kernel.kill()
+                        status, reason = "disk", self._disk_reason(used)
+                        break
+                    next_disk = time.monotonic() + _DISK_POLL
                 next_check = now + _POLL
             if now >= deadline:
                 status = "timeout"
@@ -504,7 +713,7 @@ class KernelPool:
             await kernel.stop(graceful=True)
             return
         kernel.stopped = f"The kernel was shut down while this code was running, so {_GONE}."
-        kill(kernel.process)
+        kernel.kill()
         await kernel.wait(5.0)
 
     async def shutdown(self, key: str, *, remove_files: bool = False) -> None:
@@ -536,3 +745,27 @@ class KernelPool:
                 kernel, slot.kernel = slot.kernel, None
                 stopping.append(self._stop(kernel, running=slot.lock.locked()))
         await asyncio.gather(*stopping)
+
+
+def _give(paths: list[Path], uid: int) -> None:
+    """chown ``paths`` and everything under them (symlinks themselves) to the kernel's uid, so
+    the sandboxed code can write where it may: its own directories only."""
+    for top in paths:
+        with contextlib.suppress(OSError):
+            os.chown(top, uid, uid)
+        for parent, dirs, files in os.walk(top):
+            for name in dirs + files:
+                with contextlib.suppress(OSError):
+                    os.chown(os.path.join(parent, name), uid, uid, follow_symlinks=False)
+
+
+def _remove_written(roots: list[Path], since_ns: int) -> None:
+    """Delete the files under ``roots`` modified since ``since_ns`` (an execution over the disk
+    quota: what it wrote goes, what was there before stays)."""
+    for root in roots:
+        for parent, _dirs, files in os.walk(root):
+            for name in files:
+                path = os.path.join(parent, name)
+                with contextlib.suppress(OSError):
+                    if os.lstat(path).st_mtime_ns >= since_ns:
+                        os.unlink(path)

@@ -19,7 +19,8 @@ from openai import AssistantEventHandler
 from typing_extensions import override
 
 from assistant_kit.models.scripted import DEFAULT_PROGRAM
-from assistant_kit.tools.code_interpreter import CodeInterpreterSettings
+from assistant_kit.tools import isolation
+from assistant_kit.tools.code_interpreter import DIR_ENV, CodeInterpreterSettings
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -122,7 +123,8 @@ def test_print_plot_raise_loop_environ_in_one_run(code_client: openai.OpenAI) ->
     env_logs = _logs(calls[4])
     for secret in ("OPENAI_API_KEY", "ASSISTANT_KIT_MASTER_KEY", "DATABASE_URL", "parent-secret"):
         assert secret not in env_logs
-    assert thread.id in env_logs  # cwd: the thread's own working directory
+    # cwd: the thread's own working directory, at /mnt/data inside the sandbox
+    assert ("cwd /mnt/data" if isolation.missing() is None else thread.id) in env_logs
 
     assert _logs(calls[5]) == "after the timeout\n"  # a new kernel took over
 
@@ -384,7 +386,8 @@ def test_code_then_functions_then_answer(code_client: openai.OpenAI) -> None:
 def test_deleting_the_thread_removes_its_working_directory(code_client: openai.OpenAI) -> None:
     thread, run = _run(code_client, fenced("import os\nopen('x.txt', 'w').write('x')\nprint(os.getcwd())"))
     (step,) = _code_steps(code_client, thread.id, run.id)
-    workdir = Path(_logs(step.step_details.tool_calls[0]).strip())
+    workdir = Path(os.environ[DIR_ENV]) / thread.id
+    assert _logs(step.step_details.tool_calls[0]).strip() in (str(workdir), "/mnt/data")
     assert (workdir / "x.txt").exists()
     code_client.beta.threads.delete(thread.id)
     assert not workdir.exists()

@@ -1,5 +1,9 @@
 """The code_interpreter sandbox against real ipykernel kernels (no mocks): output, state, limits,
-crashes, files, environment, lifecycle. Limits are short so the file runs in well under a minute."""
+crashes, files, environment, lifecycle. Limits are short so the file runs in well under a minute.
+
+These pools run unsandboxed (``Isolation(mode="none")``, what a machine without bubblewrap falls
+back to), so the kernel's pid and paths are the host's; tests/tools/test_isolation.py runs the
+bubblewrap sandbox."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import pytest
 
 from assistant_kit.errors import InvalidRequestError
 from assistant_kit.tools import sandbox
-from assistant_kit.tools.sandbox import ExecutionResult, KernelPool, SandboxLimits
+from assistant_kit.tools.sandbox import ExecutionResult, Isolation, KernelPool, SandboxLimits
 
 psutil = pytest.importorskip("psutil")
 LINUX = pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_DATA, autogroups: Linux only")
@@ -28,6 +32,7 @@ pytestmark = [
 ]
 
 PNG = b"\x89PNG\r\n\x1a\n"
+NONE = Isolation(mode="none")
 # A generous timeout by default: the kernel runs at niceness 10, so on a loaded machine even a first
 # matplotlib import can take seconds. The timeout test sets its own.
 FAST = {"timeout": 20.0, "memory_mb": 300, "idle_seconds": 60.0}
@@ -54,7 +59,7 @@ def run(tmp_path: Path) -> Iterator[Run]:
 
     def runner(body: Callable[[KernelPool], Awaitable[Any]], **limits: Any) -> Any:
         async def main() -> Any:
-            pool = KernelPool(tmp_path / "root", SandboxLimits(**{**FAST, **limits}))
+            pool = KernelPool(tmp_path / "root", SandboxLimits(**{**FAST, **limits}), NONE)
             try:
                 return await body(pool)
             finally:
@@ -401,7 +406,7 @@ def test_the_event_loop_keeps_running_while_code_runs(run: Run) -> None:
 
 
 def test_invalid_keys_are_refused(tmp_path: Path) -> None:
-    pool = KernelPool(tmp_path)
+    pool = KernelPool(tmp_path, isolation=NONE)
     for key in ("", ".hidden", "a/b", "..", "a\\b"):
         with pytest.raises(ValueError):
             pool.workdir(key)
@@ -420,7 +425,7 @@ import asyncio, sys
 import assistant_kit, assistant_kit.tools.sandbox as sandbox
 assert "jupyter_client" not in sys.modules and "zmq" not in sys.modules
 async def main():
-    pool = sandbox.KernelPool({str(tmp_path)!r})
+    pool = sandbox.KernelPool({str(tmp_path)!r}, isolation=sandbox.Isolation(mode="none"))
     result = await pool.execute("t", "import os; print(os.getpid())")
     print(result.logs, end="", flush=True)
 asyncio.run(main())  # never closes the pool: the atexit hook must kill the kernel
