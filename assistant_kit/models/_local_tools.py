@@ -177,14 +177,30 @@ def bounded(schema: Any) -> Any:
     return out
 
 
+#: String constraints llama.cpp's schema converter may reject (a regex with a lookbehind, say).
+_STRING_RULES = ("pattern", "format", "patternProperties")
+
+
+def _relaxed(schema: Any) -> Any:
+    """``schema`` without the string rules the converter may refuse: the call then still has
+    the right keys and types, only a string's shape is not enforced."""
+    if isinstance(schema, list):
+        return [_relaxed(item) for item in schema]
+    if isinstance(schema, dict):
+        return {k: _relaxed(v) for k, v in schema.items() if k not in _STRING_RULES}
+    return schema
+
+
 def tool_call_schema(
     tools: list[dict[str, Any]],
     *,
     loose: frozenset[str] = frozenset(),
+    relaxed: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """The JSON schema one call must satisfy: ``anyOf`` over the tools of
     ``{"name": {"const": <tool>}, "arguments": <its parameters schema, bounded>}``.
-    ``loose`` names tools whose arguments need only be an object."""
+    ``relaxed`` names tools whose string rules (patterns, formats) are dropped; ``loose``
+    those whose arguments need only be an object."""
     options: list[dict[str, Any]] = []
     defs: dict[str, Any] = {}
     for i, tool in enumerate(tools):
@@ -193,6 +209,8 @@ def tool_call_schema(
         if fn["name"] in loose:
             params, tool_defs = _LOOSE_ARGS, {}
         else:
+            if fn["name"] in relaxed:
+                params = _relaxed(params)
             params, tool_defs = _hoist_defs(bounded(params), f"t{i}_")
         defs.update(tool_defs)
         options.append(_call_schema(fn["name"], params))
@@ -222,11 +240,14 @@ def _tools_grammar(rt: _Runtime, tools: list[dict[str, Any]]) -> Any:
     grammar = rt.schema_grammar(tool_call_schema(tools))
     if grammar is not None:
         return grammar
-    loose = frozenset(
+    failing = frozenset(
         t["function"]["name"] for t in tools if rt.schema_grammar(tool_call_schema([t])) is None
     )
-    log.info("local model: loosening the argument schemas of %s", sorted(loose))
-    for attempt in (loose, _names(tools)):
+    log.info("local model: relaxing the argument schemas of %s", sorted(failing))
+    grammar = rt.schema_grammar(tool_call_schema(tools, relaxed=failing))
+    if grammar is not None:  # keys and types kept, string patterns dropped
+        return grammar
+    for attempt in (failing, _names(tools)):
         grammar = rt.schema_grammar(tool_call_schema(tools, loose=attempt))
         if grammar is not None:
             return grammar

@@ -151,6 +151,9 @@ def command(
                 out += ["--perms", "0755", "--dir", name]
         return out
 
+    # The sandbox's own /tmp (and /dev/shm) first: a Python installed under /tmp (a venv in a
+    # checkout there, as CI makes) is bound on top of it below, not hidden by it.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--bind", str(tmp), "/dev/shm", "--bind", str(tmp), "/tmp"]
     for directory in _python_dirs():
         if not any(_inside(directory, b) for b in bound):
             argv += [*parents(directory), "--ro-bind", directory, directory]
@@ -158,10 +161,9 @@ def command(
     for hidden in sorted({os.path.realpath(h) for h in isolation.hidden}):
         if os.path.isdir(hidden) and any(_inside(hidden, b) for b in bound):
             argv += ["--tmpfs", hidden, "--remount-ro", hidden]
-    # /dev/shm is the sandbox's /tmp too: a tmpfs there would be memory that no RSS counts.
-    argv += ["--proc", "/proc", "--dev", "/dev", "--bind", str(tmp), "/dev/shm"]
+    # /dev/shm is the sandbox's /tmp too (above): a tmpfs there would be memory no RSS counts.
     argv += [*parents(WORK), "--bind", str(workdir), WORK, *parents(HOME), "--bind", str(home), HOME]
-    argv += ["--bind", str(tmp), "/tmp", *parents(RUN), "--bind", str(run), RUN]
+    argv += [*parents(RUN), "--bind", str(run), RUN]
     argv += ["--ro-bind", str(launcher), LAUNCHER, "--chdir", WORK]
     # ipykernel exits when its parent is pid 1, as an orphan's is; here bwrap's init is pid 1 by
     # design, and the namespace (not a poller) ends the kernel when the engine goes.

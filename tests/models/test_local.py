@@ -339,6 +339,11 @@ def test_unsupported_argument_schemas_are_loosened_not_fatal() -> None:
     rt = runtime(_model_file() or "")
     assert rt.schema_grammar(local.tool_call_schema([EMAIL])) is None  # the converter refuses
     assert _tools_grammar(rt, [WEATHER, EMAIL]) is not None
+    # Relaxed, not loosened: without its pattern the schema compiles, keys and types kept.
+    relaxed = local.tool_call_schema([EMAIL], relaxed=frozenset({"send_email"}))
+    assert relaxed["properties"]["arguments"]["required"] == ["to", "body"]
+    assert "pattern" not in json.dumps(relaxed)
+    assert rt.schema_grammar(relaxed) is not None
     refs = {
         "type": "function",
         "function": {
