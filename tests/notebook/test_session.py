@@ -659,7 +659,7 @@ def test_a_chain_ending_in_run_shows_no_card_under_its_transcript(db: Path) -> N
     from IPython.utils.capture import capture_output
 
     InteractiveShell.clear_instance()
-    shell = InteractiveShell.instance()
+    shell = ipython_shell()  # no history database (IPython 7.34's warns on Python 3.12+)
     try:
         shell.user_ns["Session"] = Session
         chain = f"s = Session({str(db)!r}, live='handles').create_assistant('test/echo', name='Echo')\n"
