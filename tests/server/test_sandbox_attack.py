@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from assistant_kit.tools import isolation
+from tests.tools import DAEMON_AND_FORKS
 
 from .conftest import MASTER_KEY, Proxy, StartProxy
 
@@ -82,24 +83,14 @@ attempt('other tenant', lambda: read({str(tmp_path / "code" / victim / "secret.t
 attempt('other tenant via ..', lambda: read('/mnt/data/../{victim}/secret.txt'))
 attempt('kernel.json', kernel_files)
 """
-    processes = """
-import os, subprocess
-pid = os.fork()
-if pid == 0:
-    os.setsid()
-    if os.fork() == 0:
-        os.execvp('sleep', ['sleep', '601'])
-    os._exit(0)
-os.waitpid(pid, 0)
-started = 0
-try:
-    for _ in range(200):
-        subprocess.Popen(['sleep', '600']); started += 1
-except OSError as exc:
+    processes = (
+        DAEMON_AND_FORKS
+        + """
     print(f'held fork: refused after {started}')
 else:
     print('ESCAPE fork: 200 processes')
 """
+    )
     network = f"""
 import socket
 try:

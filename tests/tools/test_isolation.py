@@ -17,6 +17,7 @@ import pytest
 
 from assistant_kit.tools import isolation, sandbox
 from assistant_kit.tools.sandbox import Isolation, KernelPool, SandboxLimits
+from tests.tools import DAEMON_AND_FORKS
 
 psutil = pytest.importorskip("psutil")
 
@@ -121,22 +122,12 @@ except OSError as exc:
 
 
 def test_processes_are_limited_and_none_outlives_the_execution(run: Run) -> None:
-    code = """
-import os, subprocess
-pid = os.fork()
-if pid == 0:
-    os.setsid()
-    if os.fork() == 0:
-        os.execvp('sleep', ['sleep', '601'])
-    os._exit(0)
-os.waitpid(pid, 0)
-started = 0
-try:
-    for _ in range(200):
-        subprocess.Popen(['sleep', '600']); started += 1
-except OSError as exc:
+    code = (
+        DAEMON_AND_FORKS
+        + """
     print('refused after', started, type(exc).__name__)
 """
+    )
 
     async def body(pool: KernelPool) -> None:
         result = await pool.execute("t", code)
