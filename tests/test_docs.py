@@ -31,10 +31,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.server.conftest import clean_env
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 _FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
-_SCRUB = ("OPENAI_", "AZURE_", "ASSISTANT_KIT_DB", "ASSISTANT_KIT_LOCAL_MODEL")
 
 # Runs a chain of Python blocks in one namespace; a block with top-level await is awaited.
 _RUNNER = textwrap.dedent(
@@ -96,14 +97,14 @@ def chains() -> list[list[Block]]:
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB)}
+    env = clean_env()  # no provider credentials, no store of the caller's
+    env.pop("ASSISTANT_KIT_LOCAL_MODEL", None)
     env.update(
         HOME=str(home),
         XDG_DATA_HOME=str(home / ".local" / "share"),
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         PYTHONPATH=str(ROOT),
     )
-    # The wheel cache and pip's state are the user's own; the scripts may read them.
     return env
 
 
