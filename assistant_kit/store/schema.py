@@ -1,18 +1,18 @@
-"""Tables and migrations (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+"""The tables as they are now (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+One :class:`~sqlalchemy.Table` per table, in its current shape: the store reads and writes
+through these. How a database gets to this shape is :mod:`.migrations`' business; its steps
+carry their own frozen copies of what they create, never these objects, so changing a table
+here means adding a migration, and ``tests/store/test_migrations.py`` fails until the two agree.
 
 Each object is stored as its wire JSON in ``data`` plus the few columns queries filter on.
 Primary keys are the time-ordered ids (see :mod:`assistant_kit._ids`), so ``ORDER BY id``
-is creation order and a page is an index range scan: its cost does not grow with the
-thread. Migrations are named, ordered and append-only; each runs once per database.
+is creation order and a page is an index range scan: its cost does not grow with the thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from sqlalchemy import Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text, select
-from sqlalchemy.engine import Connection
-from sqlalchemy.schema import CreateColumn
+from sqlalchemy import Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -36,10 +36,23 @@ messages = _object_table(
     Column("thread_id", String(64), nullable=False),
     Column("run_id", String(64), nullable=True),
 )
-runs = _object_table(
+# ``worker`` (a random id per engine) and ``heartbeat_at`` (renewed every few seconds while
+# it executes) are the lease of the process executing the run: replicas sharing a database
+# tell a run another live process executes from one whose process died (see
+# assistant_kit.engine.runs). ``expires_at`` as a column lets them find runs due to expire
+# without reading every active run. Timestamps are the writers' wall clocks (Unix seconds).
+runs = Table(
     "runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner", String(64), nullable=True),
+    Column("created_at", Integer, nullable=False),
     Column("thread_id", String(64), nullable=False),
     Column("status", String(32), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("worker", String(64), nullable=True),
+    Column("heartbeat_at", Float, nullable=True),
+    Column("expires_at", Integer, nullable=True),
 )
 run_steps = _object_table(
     "run_steps",
@@ -50,34 +63,15 @@ Index("ix_messages_thread", messages.c.thread_id, messages.c.id)
 Index("ix_messages_run", messages.c.thread_id, messages.c.run_id, messages.c.id)
 Index("ix_runs_thread", runs.c.thread_id, runs.c.id)
 Index("ix_runs_status", runs.c.thread_id, runs.c.status)
+Index("ix_runs_lease", runs.c.status, runs.c.heartbeat_at)
 Index("ix_steps_run", run_steps.c.run_id, run_steps.c.id)
 Index("ix_assistants_owner", assistants.c.owner, assistants.c.id)
 Index("ix_threads_owner", threads.c.owner, threads.c.id)
 
-schema_migrations = Table(
-    "schema_migrations",
-    MetaData(),
-    Column("name", String(128), primary_key=True),
-)
-
-TABLES = {
-    "assistant": assistants,
-    "thread": threads,
-    "thread.message": messages,
-    "thread.run": runs,
-    "thread.run.step": run_steps,
-}
-
-
-def _initial(conn: Connection) -> None:
-    metadata.create_all(conn)
-
-
-# The proxy's generated API keys (see assistant_kit.server.auth). Only the SHA-256 of a key is
-# stored. Own MetaData: ``metadata.create_all`` in 0001 must not grow tables of later migrations.
+# The proxy's generated API keys (see assistant_kit.server.auth). Only the SHA-256 of a key is stored.
 api_keys = Table(
     "api_keys",
-    MetaData(),
+    metadata,
     Column("key_hash", String(64), primary_key=True),
     Column("owner", String(64), nullable=False),
     Column("key_alias", String(256), nullable=True),
@@ -86,45 +80,17 @@ api_keys = Table(
     Column("data", Text, nullable=False),
 )
 
-
-def _api_keys(conn: Connection) -> None:
-    api_keys.create(conn, checkfirst=True)
-
-
-# 0003: the runs table with the lease of the process executing each run (``worker``, a
-# random id per engine, and ``heartbeat_at``, renewed every few seconds while it executes)
-# and ``expires_at`` as a column. Replicas sharing a database use the lease to tell a run
-# another live process executes from one whose process died (see assistant_kit.engine.runs);
-# the expiry column lets them find runs due to expire without reading every active run.
-# Timestamps are the writers' wall clocks (Unix seconds), like every timestamp on the wire.
-# The object is "thread.run" in TABLES from here on, so writes keep expires_at in sync;
-# ``runs`` above stays as 0001 created it.
-runs_v3 = Table(
-    "runs",
-    MetaData(),
-    *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in runs.c),
-    Column("worker", String(64), nullable=True),
-    Column("heartbeat_at", Float, nullable=True),
-    Column("expires_at", Integer, nullable=True),
-)
-ix_runs_lease = Index("ix_runs_lease", runs_v3.c.status, runs_v3.c.heartbeat_at)
-TABLES["thread.run"] = runs_v3
-
-
-def _run_leases(conn: Connection) -> None:
-    for name in ("worker", "heartbeat_at", "expires_at"):  # SQLite: one column per ALTER
-        column = CreateColumn(runs_v3.c[name]).compile(dialect=conn.dialect)
-        conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {column}")
-    ix_runs_lease.create(conn)
-
-
-# 0004: the Files API. ``files`` holds the File object (listed and filtered by purpose without
-# touching the bytes); ``file_contents`` the bytes, one row per file, read only for downloads
-# and for code_interpreter. Files a run's code made (images, written files) carry the
-# ``thread_id`` and ``call_id`` that made them, so the model's next turn can be told about them.
+# The Files API. ``files`` holds the File object (listed and filtered by purpose without
+# touching the bytes); ``file_chunks`` the bytes, in chunks of at most ``CHUNK_BYTES``, one row
+# each, read only for downloads and for code_interpreter: an upload is written from its
+# spooled temp file and a download streamed a chunk at a time, so a file is never in memory
+# whole (one row per file cost a 60 MB upload several 60 MB copies at once). Files a run's
+# code made (images, written files) carry the ``thread_id`` and ``call_id`` that made them, so
+# the model's next turn can be told about them.
+CHUNK_BYTES = 1024 * 1024
 files = Table(
     "files",
-    MetaData(),
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("owner", String(64), nullable=True),
     Column("created_at", Integer, nullable=False),
@@ -133,67 +99,22 @@ files = Table(
     Column("call_id", String(64), nullable=True),
     Column("data", Text, nullable=False),
 )
-file_contents = Table(
-    "file_contents",
-    files.metadata,
-    Column("id", String(64), primary_key=True),
-    Column("content", LargeBinary, nullable=False),
-)
-ix_files_owner = Index("ix_files_owner", files.c.owner, files.c.id)
-ix_files_thread = Index("ix_files_thread", files.c.thread_id, files.c.call_id)
-TABLES["file"] = files
-
-
-def _files(conn: Connection) -> None:
-    files.metadata.create_all(conn)
-
-
-# 0005: a file's bytes in chunks of at most ``CHUNK_BYTES``, one row each, in ``file_chunks``
-# (``file_contents`` goes). Why: one row per file meant the whole file as one bound parameter
-# on the way in and one value on the way out — a 60 MB upload cost the server several 60 MB
-# copies at once (8 concurrent ones took it from 92 MB to 1.7 GB). In chunks an upload is
-# written from its spooled temp file and a download streamed, a chunk at a time, the same way
-# on SQLite and PostgreSQL (neither's blob streaming API is reachable through SQLAlchemy Core
-# on both). Existing files are moved over one at a time.
-CHUNK_BYTES = 1024 * 1024
+Index("ix_files_owner", files.c.owner, files.c.id)
+Index("ix_files_thread", files.c.thread_id, files.c.call_id)
 file_chunks = Table(
     "file_chunks",
-    MetaData(),
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("data", LargeBinary, nullable=False),
 )
 
-
-def _file_chunks(conn: Connection) -> None:
-    file_chunks.create(conn)
-    ids = [row[0] for row in conn.execute(select(file_contents.c.id))]
-    for file_id in ids:
-        content = conn.execute(select(file_contents.c.content).where(file_contents.c.id == file_id)).scalar()
-        content = bytes(content or b"")
-        for seq, start in enumerate(range(0, len(content), CHUNK_BYTES)):
-            chunk = content[start : start + CHUNK_BYTES]
-            conn.execute(file_chunks.insert().values(id=file_id, seq=seq, data=chunk))
-    file_contents.drop(conn)
-
-
-MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
-    ("0001_initial", _initial),
-    ("0002_api_keys", _api_keys),
-    ("0003_run_leases", _run_leases),
-    ("0004_files", _files),
-    ("0005_file_chunks", _file_chunks),
-]
-
-
-def migrate(conn: Connection) -> list[str]:
-    """Apply pending migrations inside the caller's (locked) transaction; return their names."""
-    schema_migrations.create(conn, checkfirst=True)
-    done = {row[0] for row in conn.execute(schema_migrations.select())}
-    applied = []
-    for name, step in MIGRATIONS:
-        if name not in done:
-            step(conn)
-            conn.execute(schema_migrations.insert().values(name=name))
-            applied.append(name)
-    return applied
+TABLES: dict[str, Table] = {
+    "assistant": assistants,
+    "thread": threads,
+    "thread.message": messages,
+    "thread.run": runs,
+    "thread.run.step": run_steps,
+    "file": files,
+}
+"""The table of each wire ``object`` kind the generic store operations take."""

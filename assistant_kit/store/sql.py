@@ -32,7 +32,7 @@ from sqlalchemy.pool import StaticPool
 
 from .._ids import FILE_PREFIX, LEGACY_FILE_PREFIX, sort_key
 from ..errors import InvalidRequestError
-from . import schema
+from . import migrations, schema
 
 ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
 # Statuses in which a process is executing the run and renews its lease.
@@ -106,7 +106,7 @@ class Store:
         with self._write() as conn:
             if not self.is_sqlite:  # replicas starting together migrate one at a time
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7240917)")
-            schema.migrate(conn)
+            migrations.migrate(conn)
 
     def __repr__(self) -> str:
         return f"<Store {self.engine.url.render_as_string(hide_password=True)}>"
@@ -390,12 +390,6 @@ class Store:
                 conn.execute(delete(table).where(table.c.thread_id == thread_id))
             return conn.execute(delete(schema.threads).where(schema.threads.c.id == thread_id)).rowcount > 0
 
-    def runs_with_status(self, statuses: Sequence[str]) -> list[dict[str, Any]]:
-        table = schema.runs
-        with self._read() as conn:
-            rows = conn.execute(select(table.c.data).where(table.c.status.in_(statuses)))
-            return [json.loads(r[0]) for r in rows]
-
     # -- run leases (replicas sharing the database; see assistant_kit.engine.runs) -------
 
     def save_run(
@@ -414,7 +408,7 @@ class Store:
         renewed now). Returns whether it was written: a compare-and-set, so two processes
         changing one run concurrently cannot both win, and a process that lost a run (taken
         over, settled by another replica) cannot overwrite it."""
-        table = schema.runs_v3
+        table = schema.runs
         conds = [table.c.id == run["id"], table.c.status.in_(expect)]
         if worker is not None:
             conds.append(table.c.worker == worker)
@@ -434,7 +428,7 @@ class Store:
     def run_lease(self, run_id: str) -> dict[str, Any] | None:
         """``{"status", "worker", "heartbeat_at"}`` of a run (``heartbeat_at`` falls back to
         ``created_at`` for runs written before leases existed), or None."""
-        table = schema.runs_v3
+        table = schema.runs
         query = select(
             table.c.status,
             table.c.worker,
@@ -448,7 +442,7 @@ class Store:
         """Renew ``worker``'s lease on those of ``run_ids`` it still executes (one UPDATE), and
         return ``{run_id: (status, worker)}`` for all of them as stored (absent: deleted), so the
         caller learns of runs cancelled or taken from it by another process."""
-        table = schema.runs_v3
+        table = schema.runs
         with self._write() as conn:
             conn.execute(
                 update(table)
@@ -468,7 +462,7 @@ class Store:
         """Runs nobody can be executing: executing statuses whose lease is older than
         ``stale_before``, and ``requires_action`` runs past ``expires_at``. Returns
         ``(run, heartbeat_at)`` pairs (``heartbeat_at`` as :meth:`run_lease` gives it)."""
-        table = schema.runs_v3
+        table = schema.runs
         beat = func.coalesce(table.c.heartbeat_at, table.c.created_at)
         query = select(table.c.data, beat.label("beat")).where(
             or_(

@@ -291,7 +291,7 @@ def test_orphans_are_settled_when_an_engine_starts(shared_db: Any) -> None:
         from assistant_kit.store import schema
 
         with store.engine.begin() as conn:
-            table = schema.runs_v3
+            table = schema.runs
             conn.execute(
                 update(table).where(table.c.id == run["id"]).values(heartbeat_at=time.time() - beat_age)
             )

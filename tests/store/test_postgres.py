@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from assistant_kit.store import Store, schema
+from assistant_kit.store import Store, migrations
 from tests.postgres import query
 
 pytestmark = pytest.mark.timeout(120)
 
 REPO = Path(__file__).resolve().parents[2]
-MIGRATION_NAMES = [name for name, _ in schema.MIGRATIONS]
+MIGRATION_NAMES = [name for name, _ in migrations.MIGRATIONS]
 
 STARTER = textwrap.dedent(
     """

@@ -646,23 +646,20 @@ def test_runs_without_a_lease_count_from_creation(store: Store) -> None:
     assert [r["id"] for r, _ in store.runs_to_settle(time.time() - 30, time.time())] == [run["id"]]
 
 
-def test_upgrade_keeps_rows_and_adds_leases(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_upgrade_keeps_rows_and_adds_leases(db: Any) -> None:
     """A database made by a version before 0003, with a run still active: the upgrade keeps it,
     and it counts as orphaned from its creation time."""
     from sqlalchemy import inspect
 
-    from assistant_kit.store import schema
+    from tests.store.old_databases import add_rows, build, connected, object_row
 
-    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])
-    monkeypatch.setitem(schema.TABLES, "thread.run", schema.runs)
-    old = Store(db)
+    build(db, "0002_api_keys")
     thread = thread_obj()
     run = {**run_obj(thread["id"], "in_progress"), "created_at": now() - 100, "expires_at": now() + 500}
-    old.insert_many([("thread", thread), ("thread.run", run)])
-    assert "worker" not in {c["name"] for c in inspect(old.engine).get_columns("runs")}
-    old.close()
+    add_rows(db, [("threads", object_row(thread)), ("runs", object_row(run))])
+    with connected(db) as old:
+        assert "worker" not in {c["name"] for c in inspect(old).get_columns("runs")}
 
-    monkeypatch.undo()
     new = Store(db)
     try:
         assert {"worker", "heartbeat_at", "expires_at"} <= {
@@ -706,7 +703,7 @@ def test_file_bytes_are_stored_and_read_in_chunks(store: Store, tmp_path: Path) 
     assert store.file_chunk(obj["id"], 0) is None and store.file_content(obj["id"]) is None
 
 
-def test_upgrade_moves_file_bytes_into_chunks(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_upgrade_moves_file_bytes_into_chunks(db: Any) -> None:
     """A database made before 0005 keeps its files: each one's single-row bytes are moved into
     chunks, and the old table goes."""
     import json
@@ -714,26 +711,24 @@ def test_upgrade_moves_file_bytes_into_chunks(db: Any, monkeypatch: pytest.Monke
     from sqlalchemy import inspect
 
     from assistant_kit.store import schema
+    from tests.store.old_databases import add_rows, build
 
-    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:4])
-    old = Store(db)
+    build(db, "0004_files")
     blob = b"\x00\xff" * (schema.CHUNK_BYTES // 2 + 10)  # one chunk and 20 bytes
     files = {_file_obj("a.bin")["id"]: blob, _file_obj("b.bin")["id"]: b"small"}
-    with old.engine.begin() as conn:
-        for file_id, content in files.items():
-            data = json.dumps({**_file_obj(), "id": file_id, "bytes": len(content)})
-            row = {
-                "id": file_id,
-                "owner": "alice",
-                "created_at": now(),
-                "purpose": "assistants",
-                "data": data,
-            }
-            conn.execute(schema.files.insert().values(**row))
-            conn.execute(schema.file_contents.insert().values(id=file_id, content=content))
-    old.close()
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for file_id, content in files.items():
+        data = json.dumps({**_file_obj(), "id": file_id, "bytes": len(content)})
+        row = {
+            "id": file_id,
+            "owner": "alice",
+            "created_at": now(),
+            "purpose": "assistants",
+            "data": data,
+        }
+        rows += [("files", row), ("file_contents", {"id": file_id, "content": content})]
+    add_rows(db, rows)
 
-    monkeypatch.undo()
     new = Store(db)
     try:
         assert "file_contents" not in inspect(new.engine).get_table_names()
