@@ -15,16 +15,18 @@ read-then-write and deadlock on lock upgrade. ``:memory:`` uses one shared conne
 from __future__ import annotations
 
 import asyncio
+import builtins  # ``Store.list`` shadows the builtin in its class body's annotations
+import functools
 import io
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from sqlalchemy import and_, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -306,7 +308,7 @@ class Store:
                     values.update(worker=lease, heartbeat_at=time.time())
                 conn.execute(schema.TABLES[kind].insert().values(owner=owner, **values))
 
-    def thread_messages(self, thread_id: str, last: int | None = None) -> list[dict[str, Any]]:
+    def thread_messages(self, thread_id: str, last: int | None = None) -> builtins.list[dict[str, Any]]:
         """Messages of a thread in creation order (the model's context); ``last`` keeps the tail."""
         table = schema.messages
         query = select(table.c.data).where(table.c.thread_id == thread_id)
@@ -373,7 +375,7 @@ class Store:
             conn.execute(delete(schema.file_chunks).where(schema.file_chunks.c.id == file_id))
             return conn.execute(delete(schema.files).where(schema.files.c.id == file_id)).rowcount > 0
 
-    def files_made_in(self, thread_id: str) -> list[tuple[str, dict[str, Any]]]:
+    def files_made_in(self, thread_id: str) -> builtins.list[tuple[str, dict[str, Any]]]:
         """``(call_id, file)`` for the files code_interpreter calls made in a thread, oldest first."""
         table = schema.files
         query = (
@@ -458,7 +460,7 @@ class Store:
             )
             return {row.id: (row.status, row.worker) for row in rows}
 
-    def runs_to_settle(self, stale_before: float, now: float) -> list[tuple[dict[str, Any], float]]:
+    def runs_to_settle(self, stale_before: float, now: float) -> builtins.list[tuple[dict[str, Any], float]]:
         """Runs nobody can be executing: executing statuses whose lease is older than
         ``stale_before``, and ``requires_action`` runs past ``expires_at``. Returns
         ``(run, heartbeat_at)`` pairs (``heartbeat_at`` as :meth:`run_lease` gives it)."""
@@ -486,13 +488,13 @@ class Store:
             row = conn.execute(select(table).where(table.c.key_hash == key_hash)).mappings().first()
         return dict(row) if row else None
 
-    def list_api_keys(self) -> list[dict[str, Any]]:
+    def list_api_keys(self) -> builtins.list[dict[str, Any]]:
         """Every generated key's row (hashes only): the proxy reads them in one query."""
         table = schema.api_keys
         with self._read() as conn:
             return [dict(row) for row in conn.execute(select(table)).mappings()]
 
-    def delete_api_keys(self, key_hashes: list[str]) -> list[str]:
+    def delete_api_keys(self, key_hashes: builtins.list[str]) -> builtins.list[str]:
         """Delete these keys; returns the hashes that existed (and are gone now)."""
         table = schema.api_keys
         with self._write() as conn:
@@ -510,21 +512,77 @@ class Store:
             conn.exec_driver_sql("SELECT 1")
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class _OnWorker(Generic[P, T]):
+    """A :class:`Store` method as an :class:`AsyncStore` one: the same parameters, the result
+    awaited, the call run on the store's worker thread(s). Its type comes from the Store
+    method itself (``ParamSpec``), so callers see every signature and return type and no
+    signature is copied by hand. The method is looked up on the store at call time."""
+
+    def __init__(self, method: Callable[Concatenate[Store, P], T]) -> None:
+        self.name = method.__name__
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> _OnWorker[P, T]: ...
+
+    @overload
+    def __get__(self, instance: AsyncStore, owner: type[Any]) -> Callable[P, Coroutine[Any, Any, T]]: ...
+
+    def __get__(
+        self, instance: AsyncStore | None, owner: type[Any]
+    ) -> _OnWorker[P, T] | Callable[P, Coroutine[Any, Any, T]]:
+        if instance is None:
+            return self
+        store = instance.sync
+        method: Callable[P, T] = getattr(store, self.name)
+
+        async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(store.executor, functools.partial(method, *args, **kwargs))
+
+        call.__name__ = self.name
+        return call
+
+
 class AsyncStore:
-    """Awaitable facade: ``await astore.get(...)`` runs ``store.get`` on the store's worker."""
+    """Awaitable facade: ``await astore.get(...)`` runs ``store.get`` on the store's worker.
+
+    One line per :class:`Store` operation the engine and the proxy await (``sync`` is the
+    store itself, for what is not an operation: its engine, URL, executor)."""
 
     def __init__(self, store: Store):
         self.sync = store
 
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self.sync, name)
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self.sync.executor, lambda: method(*args, **kwargs))
-
-        call.__name__ = name
-        return call
+    insert = _OnWorker(Store.insert)
+    insert_many = _OnWorker(Store.insert_many)
+    get = _OnWorker(Store.get)
+    put = _OnWorker(Store.put)
+    put_many = _OnWorker(Store.put_many)
+    delete = _OnWorker(Store.delete)
+    list = _OnWorker(Store.list)
+    count = _OnWorker(Store.count)
+    active_run_id = _OnWorker(Store.active_run_id)
+    insert_if_idle = _OnWorker(Store.insert_if_idle)
+    thread_messages = _OnWorker(Store.thread_messages)
+    owner_of = _OnWorker(Store.owner_of)
+    insert_file = _OnWorker(Store.insert_file)
+    file_chunk = _OnWorker(Store.file_chunk)
+    file_content = _OnWorker(Store.file_content)
+    delete_file = _OnWorker(Store.delete_file)
+    files_made_in = _OnWorker(Store.files_made_in)
+    delete_thread = _OnWorker(Store.delete_thread)
+    save_run = _OnWorker(Store.save_run)
+    run_lease = _OnWorker(Store.run_lease)
+    renew_leases = _OnWorker(Store.renew_leases)
+    runs_to_settle = _OnWorker(Store.runs_to_settle)
+    insert_api_key = _OnWorker(Store.insert_api_key)
+    get_api_key = _OnWorker(Store.get_api_key)
+    list_api_keys = _OnWorker(Store.list_api_keys)
+    delete_api_keys = _OnWorker(Store.delete_api_keys)
+    ping = _OnWorker(Store.ping)
 
     def __repr__(self) -> str:
         return f"<AsyncStore {self.sync!r}>"

@@ -1,0 +1,81 @@
+"""AsyncStore: every Store operation awaitable, run on the store's own worker thread(s)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from assistant_kit._ids import new_id, now
+from assistant_kit.errors import InvalidRequestError
+from assistant_kit.store import AsyncStore, Store
+
+pytestmark = pytest.mark.timeout(60)
+
+NOT_OPERATIONS = {"close"}  # the owner of a Store closes it, synchronously
+
+
+def test_every_store_operation_has_an_awaitable_counterpart() -> None:
+    """A Store method added without its AsyncStore line fails here, not as an AttributeError
+    in the engine."""
+    operations = {
+        name
+        for name, member in vars(Store).items()
+        if inspect.isfunction(member) and not name.startswith("_") and name not in NOT_OPERATIONS
+    }
+    assert operations <= set(vars(AsyncStore))
+    store = Store(":memory:")
+    try:
+        assert not hasattr(AsyncStore(store), "close")
+    finally:
+        store.close()
+
+
+def test_calls_run_on_the_store_worker_and_return_its_results(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.db")
+    threads: list[str] = []
+    event.listen(
+        store.engine, "before_cursor_execute", lambda *_: threads.append(threading.current_thread().name)
+    )
+    astore = AsyncStore(store)
+    thread = {"id": new_id("thread"), "object": "thread", "created_at": now(), "metadata": {}}
+    run = {"id": new_id("run"), "object": "thread.run", "created_at": now(), "thread_id": thread["id"]}
+    run["status"] = "queued"
+
+    async def main() -> None:
+        assert await astore.insert("thread", thread, owner="alice") == thread
+        assert await astore.get("thread", thread["id"], owner="alice") == thread
+        assert await astore.get("thread", thread["id"], owner="bob") is None
+        await astore.insert_if_idle(thread["id"], [("thread.run", run)], lease="w1")
+        with pytest.raises(InvalidRequestError, match="already has an active run"):
+            await astore.insert_if_idle(
+                thread["id"], [("thread.run", {**run, "id": new_id("run")})], param="p"
+            )
+        page = await astore.list("thread.run", thread_id=thread["id"], limit=1)
+        assert page.data == [run] and not page.has_more
+        assert await astore.save_run({**run, "status": "cancelled"}, expect=["queued"], worker="w1")
+        assert (await astore.run_lease(run["id"]) or {})["status"] == "cancelled"
+
+    try:
+        threads.clear()
+        asyncio.run(main())
+        assert threads and all(name.startswith("assistant_kit-store") for name in threads)
+    finally:
+        store.close()
+
+
+def test_a_method_replaced_on_the_store_is_the_one_awaited() -> None:
+    """The method is looked up on the store at call time, as ``store.get`` would be."""
+    store = Store(":memory:")
+    seen: list[Any] = []
+    store.ping = lambda: seen.append(threading.current_thread().name)  # type: ignore[method-assign]
+    try:
+        asyncio.run(AsyncStore(store).ping())
+        assert len(seen) == 1 and seen[0].startswith("assistant_kit-store")
+    finally:
+        store.close()
