@@ -11,6 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 
+def error_body(
+    message: str, type: str, *, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error body, ``{"error": {"message", "type", "param", "code"}}`` — the one place
+    it is built, for every response, SSE ``error`` event and proxy answer the kit sends. The
+    SDK reads ``error`` as its exception's ``body`` (with ``.param`` and ``.code`` from it)."""
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
 class AssistantKitError(Exception):
     """Root of every error the kit raises on purpose."""
 
@@ -26,14 +35,8 @@ class AssistantKitError(Exception):
             self.code = code
 
     def to_body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
+        """This error as the API answers it (:func:`error_body`)."""
+        return error_body(self.message, self.type, param=self.param, code=self.code)
 
 
 class InvalidRequestError(AssistantKitError):

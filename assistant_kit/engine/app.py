@@ -26,7 +26,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 
-from ..errors import AssistantKitError, InvalidRequestError
+from ..errors import AssistantKitError, InvalidRequestError, error_body
 from .core import Engine
 from .events import DONE, Subscription, sse
 from .validation import list_params, parse_json, validate_body
@@ -359,17 +359,8 @@ def _unexpected(request: Request, exc: Exception) -> Response:
     raised, so the server keeps the connection alive (Starlette's last-resort handler
     re-raises, and uvicorn then closes it). The log names the route, not the query."""
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(
-        {
-            "error": {
-                "message": f"Internal server error: {type(exc).__name__}",
-                "type": "server_error",
-                "param": None,
-                "code": "server_error",
-            }
-        },
-        status_code=500,
-    )
+    body = error_body(f"Internal server error: {type(exc).__name__}", "server_error", code="server_error")
+    return JSONResponse(body, status_code=500)
 
 
 def create_app(engine: Engine) -> Starlette:

@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+from ..errors import error_body
+
 # Events after which the server closes the stream (the client acts next, or it is over).
 STREAM_END = frozenset(
     {
@@ -106,14 +108,7 @@ def _merged_text_delta(first: dict[str, Any], second: dict[str, Any]) -> dict[st
 def _error_body(run: Any) -> dict[str, Any]:
     """The SDK surfaces only an ``error`` event as an exception; shape it like an API error."""
     error = (run.get("last_error") or {}) if isinstance(run, dict) else {}
-    return {
-        "error": {
-            "message": error.get("message", "run failed"),
-            "type": "server_error",
-            "param": None,
-            "code": error.get("code"),
-        }
-    }
+    return error_body(error.get("message", "run failed"), "server_error", code=error.get("code"))
 
 
 class Bus(Protocol):

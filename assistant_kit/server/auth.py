@@ -53,7 +53,7 @@ from starlette.responses import JSONResponse, Response
 
 from .._ids import now
 from ..engine.validation import check_metadata, parse_json
-from ..errors import AssistantKitError, AuthenticationError, InvalidRequestError, NotFoundError
+from ..errors import AssistantKitError, AuthenticationError, InvalidRequestError, NotFoundError, error_body
 from ..store import MASTER_OWNER, AsyncStore, Store
 from .config import Config
 
@@ -85,8 +85,7 @@ def owner_for(key: str, user_id: str | None = None) -> str:
 def error_response(
     status: int, message: str, *, code: str | None, type: str = "invalid_request_error"
 ) -> Response:
-    body = {"error": {"message": message, "type": type, "param": None, "code": code}}
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(error_body(message, type, code=code), status_code=status)
 
 
 def _error(exc: AssistantKitError, status: int | None = None) -> Response:

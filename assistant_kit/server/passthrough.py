@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..engine.events import DONE, sse
+from ..errors import error_body
 from .auth import error_response
 
 log = logging.getLogger("assistant_kit.server")
@@ -108,7 +109,6 @@ async def _relay(upstream: httpx2.Response, is_sse: bool) -> AsyncIterator[bytes
         log.warning("upstream stream broke: %s", type(exc).__name__)
         if is_sse:
             message = f"The upstream Assistants server broke off the stream ({type(exc).__name__})."
-            body = {"error": {"message": message, "type": "server_error", "param": None, "code": None}}
-            yield b"\n\n" + sse("error", body) + DONE
+            yield b"\n\n" + sse("error", error_body(message, "server_error")) + DONE
     finally:
         await upstream.aclose()
