@@ -19,7 +19,7 @@ from typing import Any
 import openai
 
 from ._quiet import quiet_sdk_deprecations
-from .models.registry import ProviderSettings
+from .models.settings import ProviderSettings
 from .runtime import app_for, engine_loop
 from .transport import AsyncInProcessTransport, InProcessTransport
 

@@ -35,7 +35,7 @@ import openai
 from .._ids import new_id
 from ..errors import ModelConfigError, ModelError
 from .base import BaseChatModel, Finish, ModelEvent, ModelRequest, TextDelta, ToolCallDelta, Usage
-from .registry import ProviderSettings
+from .settings import ProviderSettings
 
 #: Sent as the key to servers that need none (Ollama, vLLM, …): the SDK insists on one.
 DUMMY_API_KEY = "not-needed"

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..models.registry import ProviderSettings
+from ..models.settings import ProviderSettings
 from ..tools.code_interpreter import CodeInterpreterSettings
 
 ENV_PREFIX = "os.environ/"
