@@ -57,6 +57,7 @@ from typing import Any
 
 from ..models.settings import ProviderSettings
 from ..tools.code_interpreter import CodeInterpreterSettings
+from .owners import owner_for
 
 ENV_PREFIX = "os.environ/"
 PROVIDERS = ("local", "openai", "azure")
@@ -482,8 +483,6 @@ class _Parser:
         return out
 
     def api_keys(self, value: Any, master: str | None) -> tuple[ConfigKey, ...]:
-        from .auth import owner_for
-
         where = "general_settings.api_keys"
         if value is None:
             return ()
