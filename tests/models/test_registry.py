@@ -90,19 +90,30 @@ def test_an_unknown_prefix_lists_every_known_one() -> None:
 
 
 def test_the_registry_imports_a_backend_only_when_its_prefix_is_used() -> None:
-    """``import assistant_kit`` stays cheap: the table names modules, it does not import them;
-    and importing a backend registers nothing (the table is the one list)."""
+    """``import assistant_kit`` stays cheap: the table names modules, it does not import them."""
     out = python(
         "import sys\n"
-        "import assistant_kit.models.local\n"
         "from assistant_kit.models.registry import names_a_model, resolve_model\n"
-        "backends = ('scripted', 'openai_chat')\n"
+        "backends = ('scripted', 'openai_chat', 'local')\n"
         "print([b for b in backends if f'assistant_kit.models.{b}' in sys.modules])\n"
         "print(names_a_model('local/smollm2'), names_a_model('ollama/x'))\n"
         "resolve_model('test/echo')\n"
         "print([b for b in backends if f'assistant_kit.models.{b}' in sys.modules])\n"
     )
     assert out.splitlines() == ["[]", "True False", "['scripted']"]
+
+
+def test_importing_a_backend_registers_nothing() -> None:
+    """The table is the one list: importing ``models.local`` (as its tests and benchmarks do)
+    does not re-register ``local/`` over the user's own."""
+    out = python(
+        "from assistant_kit.models.registry import register_prefix, resolve_model\n"
+        "from assistant_kit.models.scripted import FunctionModel\n"
+        "register_prefix('local/', lambda rest, s: FunctionModel(lambda *_: rest, name='mine/' + rest))\n"
+        "import assistant_kit.models.local\n"
+        "print(resolve_model('local/smollm2').name)\n"
+    )
+    assert out.split() == ["mine/smollm2"]
 
 
 # --- resolution order ---------------------------------------------------------------------
