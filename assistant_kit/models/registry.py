@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ..errors import ModelConfigError
@@ -46,13 +47,16 @@ __all__ = [
     "resolve_model",
 ]
 
-#: The built-in backends: name prefix → ``"module:factory"``, imported on first use.
-BUILTIN_PREFIXES: dict[str, str] = {
-    "test/": "assistant_kit.models.scripted:create",
-    "local/": "assistant_kit.models.local:create",
-    "openai/": "assistant_kit.models.openai_chat:create_openai",
-    "azure/": "assistant_kit.models.openai_chat:create_azure",
-}
+#: The built-in backends: name prefix → ``"module:factory"``, imported on first use. Read-only:
+#: users add theirs with :func:`register_prefix`.
+BUILTIN_PREFIXES: Mapping[str, str] = MappingProxyType(
+    {
+        "test/": "assistant_kit.models.scripted:create",
+        "local/": "assistant_kit.models.local:create",
+        "openai/": "assistant_kit.models.openai_chat:create_openai",
+        "azure/": "assistant_kit.models.openai_chat:create_azure",
+    }
+)
 
 # User registrations, layered over the built-in table (a prefix here hides a built-in one).
 _prefixes: dict[str, ModelFactory] = {}

@@ -7,6 +7,7 @@ for the *first* lookup of a process (built-ins not yet imported) runs in a fresh
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from assistant_kit.errors import ModelConfigError
 from assistant_kit.models.base import BaseChatModel
 from assistant_kit.models.registry import (
+    BUILTIN_PREFIXES,
     ProviderSettings,
     names_a_model,
     register_model,
@@ -101,6 +103,13 @@ def test_the_registry_imports_a_backend_only_when_its_prefix_is_used() -> None:
         "print([b for b in backends if f'assistant_kit.models.{b}' in sys.modules])\n"
     )
     assert out.splitlines() == ["[]", "True False", "['scripted']"]
+
+
+def test_every_built_in_entry_names_a_factory() -> None:
+    assert sorted(BUILTIN_PREFIXES) == ["azure/", "local/", "openai/", "test/"]
+    for prefix, target in BUILTIN_PREFIXES.items():
+        module, _, function = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), function)), prefix
 
 
 def test_importing_a_backend_registers_nothing() -> None:
