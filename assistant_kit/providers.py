@@ -102,10 +102,9 @@ def decide(
 def _provider(value: str | None) -> str:
     if value is None:
         return "local"
-    provider = value.lower() if isinstance(value, str) else None
-    if provider not in PROVIDERS:
+    if not isinstance(value, str) or value.lower() not in PROVIDERS:
         raise InvalidRequestError(
             f"Unknown custom_llm_provider '{value}'. Choices: {', '.join(PROVIDERS)} (or None).",
             param="custom_llm_provider",
         )
-    return provider
+    return value.lower()
