@@ -16,7 +16,7 @@ _EXPORTS = {
     "local_async_client": "client",
     "register_model": "models.registry",
     "register_prefix": "models.registry",
-    "ProviderSettings": "models.registry",
+    "ProviderSettings": "models.settings",
     "BaseChatModel": "models.base",
     "ModelRequest": "models.base",
     "AssistantKitError": "errors",

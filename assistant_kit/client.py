@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
 
 from ._quiet import quiet_sdk_deprecations
-from .models.registry import ProviderSettings
+from .models.settings import ProviderSettings
+from .providers import decide
 from .runtime import app_for, engine_loop
 from .transport import AsyncInProcessTransport, InProcessTransport
 
 LOCAL_BASE_URL = "http://assistant-kit.local/v1"
 # Not a secret: the in-process engine does not check it; the SDK insists on having one.
 LOCAL_API_KEY = "assistant-kit-local"
+
+_Client = TypeVar("_Client", openai.OpenAI, openai.AsyncOpenAI)
 
 
 def provider_settings(
@@ -38,21 +41,12 @@ def provider_settings(
     timeout: float | None = None,
     max_retries: int = 2,
 ) -> ProviderSettings:
-    """Model-provider settings in the seed's (LiteLLM's) vocabulary."""
-    provider = custom_llm_provider if custom_llm_provider not in (None, "local") else None
-    return ProviderSettings(
-        provider=provider,
-        api_key=api_key,
-        api_base=api_base,
-        api_version=api_version,
-        timeout=timeout,
-        model_list=tuple(model_list or ()),
-        max_retries=max_retries,
+    """The engine's model-provider settings, from the seed's (LiteLLM's) vocabulary; what each
+    parameter means is :func:`assistant_kit.providers.decide`'s rule (for the engine)."""
+    destination = decide(
+        custom_llm_provider, api_key=api_key, api_base=api_base, api_version=api_version, engine=True
     )
-
-
-def _scope(settings: ProviderSettings) -> dict[str, Any]:
-    return {"assistant_kit.settings": settings}
+    return destination.settings(model_list=model_list, timeout=timeout, max_retries=max_retries)
 
 
 def local_client(db: str | os.PathLike[str] | None = None, **model_config: Any) -> openai.OpenAI:
@@ -64,25 +58,25 @@ def local_client(db: str | os.PathLike[str] | None = None, **model_config: Any) 
     ``"azure"``), ``api_key``, ``api_base``, ``api_version``, ``model_list`` (LiteLLM
     routes), ``timeout``, ``max_retries``.
     """
-    quiet_sdk_deprecations()
-    settings = provider_settings(**model_config)
-    transport = InProcessTransport(app_for(db), engine_loop(), _scope(settings))
-    return openai.OpenAI(
-        api_key=LOCAL_API_KEY,
-        base_url=LOCAL_BASE_URL,
-        max_retries=0,
-        http_client=openai.DefaultHttpxClient(transport=transport),
-    )
+    return _engine_client(openai.OpenAI, db, model_config)
 
 
 def local_async_client(db: str | os.PathLike[str] | None = None, **model_config: Any) -> openai.AsyncOpenAI:
     """``openai.AsyncOpenAI`` twin of :func:`local_client` (for top-level ``await``)."""
+    return _engine_client(openai.AsyncOpenAI, db, model_config)
+
+
+def _engine_client(
+    kind: type[_Client], db: str | os.PathLike[str] | None, model_config: dict[str, Any]
+) -> _Client:
+    """A ``kind`` client whose transport hands each request to the engine on ``db``, with the
+    model settings in its scope."""
     quiet_sdk_deprecations()
-    settings = provider_settings(**model_config)
-    transport = AsyncInProcessTransport(app_for(db), engine_loop(), _scope(settings))
-    return openai.AsyncOpenAI(
-        api_key=LOCAL_API_KEY,
-        base_url=LOCAL_BASE_URL,
-        max_retries=0,
-        http_client=openai.DefaultAsyncHttpxClient(transport=transport),
-    )
+    scope = {"assistant_kit.settings": provider_settings(**model_config)}
+    if kind is openai.AsyncOpenAI:
+        http: Any = openai.DefaultAsyncHttpxClient(
+            transport=AsyncInProcessTransport(app_for(db), engine_loop(), scope)
+        )
+    else:
+        http = openai.DefaultHttpxClient(transport=InProcessTransport(app_for(db), engine_loop(), scope))
+    return kind(api_key=LOCAL_API_KEY, base_url=LOCAL_BASE_URL, max_retries=0, http_client=http)

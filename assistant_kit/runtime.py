@@ -15,7 +15,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from .models.registry import ProviderSettings
+from .models.settings import ProviderSettings
 
 T = TypeVar("T")
 

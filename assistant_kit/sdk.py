@@ -6,23 +6,12 @@ Every function returns the official SDK's objects (``Assistant``, ``SyncCursorPa
 ``Thread``, ``Message``, ``Run``, ``AssistantStreamManager`` …) because each one is a thin
 call on an ``openai`` client; only where that client sends its requests is decided here.
 
-Where a call goes (``custom_llm_provider``):
-
-``None`` / ``"local"``
-    The in-process engine on the default store (``$ASSISTANT_KIT_DB``, else
-    ``~/.local/share/assistant_kit/assistant_kit.db``). ``api_key`` / ``api_base`` /
-    ``api_version`` are the model provider's credentials for that call (``api_base``: any
-    OpenAI-compatible Chat Completions server, e.g. Ollama).
-``"openai"``
-    The in-process engine, with OpenAI Chat Completions as the model provider. The key is
-    ``api_key`` or ``$OPENAI_API_KEY``; ``$OPENAI_BASE_URL`` redirects the *model* calls
-    only. **Passing ``api_base`` explicitly** means something else: a remote server that
-    speaks the Assistants API itself (Astra, or the kit's own proxy). The call is then a
-    plain ``openai.OpenAI(api_key=..., base_url=api_base)`` pass-through.
-``"azure"``
-    The in-process engine, with Azure OpenAI chat deployments as the model provider
-    (``api_key``, ``api_base`` = the resource endpoint, ``api_version``; or the
-    ``AZURE_*`` environment variables). Model names in assistants are deployment names.
+Where a call goes is :func:`assistant_kit.providers.decide`'s rule, the one place it is
+written: the in-process engine on the default store (``$ASSISTANT_KIT_DB``, else
+``~/.local/share/assistant_kit/assistant_kit.db``), with ``api_key`` / ``api_base`` /
+``api_version`` as the model provider's credentials; or, for ``custom_llm_provider="openai"``
+with an explicit ``api_base``, a plain ``openai.OpenAI(api_key=..., base_url=api_base)``
+pass-through to a remote server that speaks the Assistants API itself.
 
 Credentials given to a call are used for that call's model requests and are never
 written to the store: they travel in the client's transport scope, in memory. Clients
@@ -49,7 +38,6 @@ import functools
 import hashlib
 import inspect
 import logging
-import os
 import threading
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, ParamSpec, TypeVar
@@ -66,14 +54,13 @@ from openai.pagination import AsyncCursorPage, SyncCursorPage
 from openai.types.beta import Assistant, AssistantDeleted, Thread
 from openai.types.beta.threads import Message, Run
 
-from .errors import InvalidRequestError
+from .providers import decide
 
 _log = logging.getLogger("assistant_kit.sdk")
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
-_PROVIDERS = ("local", "openai", "azure")
 # Consumed here to choose/build the client; never sent as request parameters.
 _CLIENT_ARGS = ("custom_llm_provider", "client", "api_key", "api_base", "api_version", "timeout")
 
@@ -99,19 +86,17 @@ def _client(config: dict[str, Any], asynchronous: bool) -> Any:
     quiet_sdk_deprecations()
     from .store import database_url
 
-    provider = config["custom_llm_provider"]
-    provider = "local" if provider is None else str(provider).lower()
-    if provider not in _PROVIDERS:
-        raise InvalidRequestError(
-            f"Unknown custom_llm_provider '{provider}'. Choices: {', '.join(_PROVIDERS)} (or None).",
-            param="custom_llm_provider",
-        )
-    api_key, api_base, timeout = config["api_key"], config["api_base"], config["timeout"]
-    if provider == "openai" and api_base is not None:
-        # A remote Assistants server: resolve the env key now so a changed env is a new client.
-        api_key = api_key or os.environ.get("OPENAI_API_KEY")
-        key = _key("remote", asynchronous, api_key, api_base, timeout)
-        options: dict[str, Any] = {"api_key": api_key, "base_url": api_base}
+    timeout = config["timeout"]
+    where = decide(
+        config["custom_llm_provider"],
+        api_key=config["api_key"],
+        api_base=config["api_base"],
+        api_version=config["api_version"],
+    )
+    if where.remote is not None:
+        # The key is resolved by decide() (env included), so a changed env is a new client.
+        key = _key("remote", asynchronous, where.api_key, where.remote, timeout)
+        options: dict[str, Any] = {"api_key": where.api_key, "base_url": where.remote}
         options["timeout"] = openai.NOT_GIVEN if timeout is None else timeout
         if asynchronous:
             # A pooled connection belongs to the event loop that opened it, and notebooks run
@@ -123,10 +108,10 @@ def _client(config: dict[str, Any], asynchronous: bool) -> Any:
         )
     else:
         model_config = {
-            "custom_llm_provider": provider,
-            "api_key": api_key,
-            "api_base": api_base,
-            "api_version": config["api_version"],
+            "custom_llm_provider": where.provider,
+            "api_key": where.api_key,
+            "api_base": where.api_base,
+            "api_version": where.api_version,
             "timeout": timeout,
         }
         # The default store follows $ASSISTANT_KIT_DB at call time, so it is part of the key.

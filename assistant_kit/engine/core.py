@@ -26,7 +26,8 @@ from openai.types.beta.threads import Message, Run
 
 from .._ids import new_id, now
 from ..errors import AssistantKitError, InvalidRequestError, NotFoundError
-from ..models.registry import ProviderSettings, resolve_model
+from ..models.registry import resolve_model
+from ..models.settings import ProviderSettings
 from ..store import AsyncStore, Page, Store
 from ..tools.code_interpreter import CodeInterpreter, CodeInterpreterSettings
 from . import defaults

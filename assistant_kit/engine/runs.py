@@ -65,7 +65,7 @@ from openai.types.beta.threads import Run
 from .._ids import now
 from ..errors import AssistantKitError, InvalidRequestError, ModelError
 from ..models.base import BaseChatModel
-from ..models.registry import ProviderSettings
+from ..models.settings import ProviderSettings
 from ..store.sql import ACTIVE_RUN_STATUSES, LEASED_RUN_STATUSES
 from . import code_calls, steps
 from .context import next_request

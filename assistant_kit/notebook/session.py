@@ -55,7 +55,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
 import openai
 
 from .._quiet import quiet_sdk_deprecations
-from ..errors import ModelConfigError, SessionError
+from ..errors import InvalidRequestError, ModelConfigError, SessionError
+from ..providers import decide
 from ._boundary import FilesArg, db_label, file_sources, safe_url
 from ._runs import ACTIVE, RunDriver, pending
 from .code import FileImages
@@ -75,7 +76,6 @@ if TYPE_CHECKING:
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
-_PROVIDERS = (None, "local", "openai", "azure")
 _RUN_TARGET = ("thread_id", "assistant_id")  # the session's current objects, not parameters
 
 
@@ -157,7 +157,7 @@ class Session(RunDriver):
       Completions server), ``api_version``, ``model_list`` (LiteLLM routes), ``timeout``.
     * ``base_url=``: a remote server speaking the Assistants API (the kit's proxy, Astra …),
       with ``api_key`` (or ``$OPENAI_API_KEY``) as its key. ``custom_llm_provider="openai"``
-      with an explicit ``api_base`` means the same, as in :mod:`assistant_kit.sdk`.
+      with an explicit ``api_base`` means the same (the rule: :func:`assistant_kit.providers.decide`).
     * ``client=``: your own ``openai.OpenAI``.
 
     ``auto_tools``: run Python-function tools automatically (per call: ``run(auto_tools=)``).
@@ -199,56 +199,57 @@ class Session(RunDriver):
         self._view_cell: tuple[int, int] | None = None
         self._stop = threading.Event()
         self._config: list[tuple[str, str]] = []  # what the reprs show of the provider (no secrets)
-        provider = custom_llm_provider.lower() if isinstance(custom_llm_provider, str) else None
-        if custom_llm_provider is not None and provider not in _PROVIDERS:
-            choices = ", ".join(p for p in _PROVIDERS if p)
-            raise SessionError(
-                f"Unknown custom_llm_provider '{custom_llm_provider}'. Choices: {choices} (or None).",
-                param="custom_llm_provider",
+        try:
+            where = decide(
+                custom_llm_provider,
+                api_key=api_key,
+                api_base=api_base,
+                api_version=api_version,
+                base_url=base_url,
             )
-        if provider == "openai" and api_base is not None and base_url is None:
-            base_url = api_base  # the SDK functions' rule: a remote Assistants server
-            if db is not None:
-                raise SessionError(
-                    "custom_llm_provider='openai' with api_base means a remote Assistants server, which "
-                    "keeps its own store: drop db=, or leave custom_llm_provider unset to use api_base "
-                    "as an OpenAI-compatible model server for the local engine."
-                )
+        except InvalidRequestError as exc:
+            raise SessionError(exc.message, param=exc.param) from None
+        if where.remote is not None and base_url is None and db is not None:
+            raise SessionError(
+                "custom_llm_provider='openai' with api_base means a remote Assistants server, which "
+                "keeps its own store: drop db=, or leave custom_llm_provider unset to use api_base "
+                "as an OpenAI-compatible model server for the local engine."
+            )
         if client is not None:
             if not isinstance(client, openai.OpenAI):
                 raise SessionError("client= must be an openai.OpenAI (the a* methods use it from a thread).")
             self.client = client
             self._config = [("remote", safe_url(str(client.base_url)))]
             self._where = f"the server at {self._config[0][1]}"
-        elif base_url is not None:
+        elif where.remote is not None:
             if db is not None:
                 raise SessionError("db= is for the local engine; a remote server keeps its own store.")
             try:
                 self.client = openai.OpenAI(
-                    api_key=api_key or os.environ.get("OPENAI_API_KEY") or "no-key",
-                    base_url=base_url,
+                    api_key=where.api_key or "no-key",  # a server without keys takes any
+                    base_url=where.remote,
                     timeout=openai.NOT_GIVEN if timeout is None else timeout,
                     max_retries=max_retries,
                 )
             except openai.OpenAIError as exc:
                 raise SessionError(str(exc)) from None
-            self._config = [("remote", safe_url(base_url))]
+            self._config = [("remote", safe_url(where.remote))]
             self._where = f"the Assistants server at {self._config[0][1]}"
         else:
             from ..client import local_client
             from ..store import database_url
 
             self._config = [("local", db_label(database_url(db)))]
-            if provider not in (None, "local"):
-                self._config.append(("provider", provider))
-            if api_base:
-                self._config.append(("api_base", safe_url(api_base)))
+            if where.provider is not None:
+                self._config.append(("provider", where.provider))
+            if where.api_base:
+                self._config.append(("api_base", safe_url(where.api_base)))
             self.client = local_client(
                 db,
-                custom_llm_provider=provider,
-                api_key=api_key,
-                api_base=api_base,
-                api_version=api_version,
+                custom_llm_provider=where.provider,
+                api_key=where.api_key,
+                api_base=where.api_base,
+                api_version=where.api_version,
                 model_list=model_list,
                 timeout=timeout,
                 max_retries=max_retries,

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -269,10 +268,9 @@ class ProxyApp:
         self.engine: Engine | None = None
         self.passthrough: PassThrough | None = None
         backend: ASGIApp
-        if config.passthrough:
-            assert config.api_base is not None
-            remote_key = config.api_key or os.environ.get("OPENAI_API_KEY")
-            backend = self.passthrough = PassThrough(config.api_base, remote_key, config.timeout)
+        where = config.destination
+        if where.remote is not None:
+            backend = self.passthrough = PassThrough(where.remote, where.api_key, config.timeout)
         else:
             self.engine = Engine(
                 self.store,

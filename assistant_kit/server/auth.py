@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import json
 import re
 import secrets
@@ -56,30 +55,17 @@ from ..engine.validation import check_metadata, parse_json
 from ..errors import AssistantKitError, AuthenticationError, InvalidRequestError, NotFoundError, error_body
 from ..store import MASTER_OWNER, AsyncStore, Store
 from .config import Config
+from .owners import hash_key, owner_for
 
 OWNER_SCOPE_KEY = "assistant_kit.owner"
 CACHE_SECONDS = 10.0
 MISS_REFRESH_SECONDS = 1.0
-MAX_USER_ID = 56  # owner column is 64 characters: "user:" + 56 + margin
 
 ASGIApp = Callable[..., Any]
 
 _DURATION = re.compile(r"^(\d{1,12})\s*([smhd])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _GENERATE_FIELDS = frozenset({"key", "key_alias", "user_id", "duration", "metadata"})
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def owner_for(key: str, user_id: str | None = None) -> str:
-    """The owner id a key's objects get (see the module docstring)."""
-    if user_id is not None:
-        if not user_id or len(user_id) > MAX_USER_ID or not user_id.isprintable():
-            raise ValueError(f"must be 1-{MAX_USER_ID} printable characters")
-        return f"user:{user_id}"
-    return "key:" + hash_key(key)[:32]
 
 
 def error_response(

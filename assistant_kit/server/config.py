@@ -26,7 +26,7 @@ The shape is LiteLLM's, so the seed's examples load unchanged::
         - {key: os.environ/TEAM_B_KEY, user_id: team-b, key_alias: b}
     environment_variables: {NAME: value}             # as in LiteLLM: read by os.environ/NAME
 
-Provider semantics are the SDK's (:mod:`assistant_kit.sdk`): ``openai`` with an explicit
+Provider semantics are the SDK's (:func:`assistant_kit.providers.decide`): ``openai`` with an explicit
 ``api_base`` means a remote server that speaks the Assistants API itself, and the proxy
 passes requests through to it; otherwise the kit's engine serves them and ``api_base`` is
 where its Chat Completions calls go.
@@ -55,11 +55,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..models.registry import ProviderSettings
+from ..models.settings import ProviderSettings
+from ..providers import PROVIDERS, Destination, decide
 from ..tools.code_interpreter import CodeInterpreterSettings
+from .owners import owner_for
 
 ENV_PREFIX = "os.environ/"
-PROVIDERS = ("local", "openai", "azure")
 DEFAULT_MAX_REQUEST_SIZE_MB = 16.0
 
 # Keys this module reads, per section.
@@ -184,9 +185,17 @@ class Config:
     source: str | None = None
 
     @property
+    def destination(self) -> Destination:
+        """Where requests go: the engine, or a remote Assistants server (provider openai +
+        explicit api_base) with its key — :func:`assistant_kit.providers.decide`'s rule."""
+        return decide(
+            self.provider, api_key=self.api_key, api_base=self.api_base, api_version=self.api_version
+        )
+
+    @property
     def passthrough(self) -> bool:
-        """Requests go to a remote Assistants server (provider openai + explicit api_base)."""
-        return self.provider == "openai" and self.api_base is not None
+        """Requests go to a remote Assistants server (see :attr:`destination`)."""
+        return self.destination.remote is not None
 
     @property
     def auth_enabled(self) -> bool:
@@ -482,8 +491,6 @@ class _Parser:
         return out
 
     def api_keys(self, value: Any, master: str | None) -> tuple[ConfigKey, ...]:
-        from .auth import owner_for
-
         where = "general_settings.api_keys"
         if value is None:
             return ()
