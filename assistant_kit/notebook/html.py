@@ -44,7 +44,15 @@ from ._markup import (
     truncate,
 )
 from ._markup import code as _code
-from .code import FileImages, code_call_html, code_call_text, code_outputs, file_ref_html, image_html
+from .code import (
+    FileImages,
+    code_call_html,
+    code_call_text,
+    code_outputs,
+    file_ref_html,
+    image_html,
+    owner,
+)
 
 __all__ = [
     "CARD_STYLE",
@@ -54,6 +62,7 @@ __all__ = [
     "badge",
     "collapsible",
     "escape",
+    "object_files",
     "object_html",
     "object_text",
     "pretty_json",
@@ -413,11 +422,32 @@ def object_text(obj: Any) -> str:
     return repr(obj)
 
 
+def object_files(obj: Any) -> list[str]:
+    """The ids of the files an object shows: a message's ``image_file`` parts and annotated
+    files, a step's code_interpreter images."""
+    if isinstance(obj, Message):
+        ids = []
+        for block, (kind, text) in zip(obj.content, content_parts(obj.content), strict=True):
+            if kind == "image_file":
+                ids.append(text)
+            elif kind == "text":
+                ids.extend(file_id for _, _, file_id in file_annotations(block))
+        return ids
+    if isinstance(obj, RunStep):
+        calls = [c for c in _tool_calls(obj) if getattr(c, "type", None) == "code_interpreter"]
+        return [file_id for c in calls for file_id in code_outputs(c.code_interpreter.outputs)[1]]
+    return []
+
+
 def register_formatters(ip: Any = None, *, files: FileImages | None = None) -> None:
     """Make IPython show the SDK objects with :func:`object_html` (``text/html``) and
     :func:`object_text` (``text/plain``). ``ip`` defaults to the running shell; outside
-    IPython this does nothing (and imports nothing). ``files``: show images inline, fetched
-    through that client (a :class:`Session` registers its own)."""
+    IPython this does nothing (and imports nothing).
+
+    ``files``: show images inline, always fetched through that client. Without it (what a
+    :class:`Session` and ``%load_ext`` register), each object's images come through the
+    client of the live session whose store has them (:func:`.code.owner`), or are shown by
+    reference when none has — so registering again, from any session, changes nothing."""
     if ip is None:
         if "IPython" not in sys.modules:
             return
@@ -427,10 +457,14 @@ def register_formatters(ip: Any = None, *, files: FileImages | None = None) -> N
         if ip is None:
             return
     formatters = ip.display_formatter.formatters
-    html = object_html if files is None else functools.partial(object_html, files=files)
+    html = _owned_html if files is None else functools.partial(object_html, files=files)
     for cls in SDK_TYPES:
         formatters["text/html"].for_type(cls, html)
         formatters["text/plain"].for_type(cls, _pretty_text)
+
+
+def _owned_html(obj: Any) -> str:
+    return object_html(obj, files=owner(object_files(obj)))
 
 
 def _pretty_text(obj: Any, printer: Any, cycle: bool) -> None:
