@@ -61,6 +61,7 @@ __all__ = [
     "STATUS_COLORS",
     "badge",
     "collapsible",
+    "ensure_formatters",
     "escape",
     "object_files",
     "object_html",
@@ -444,23 +445,37 @@ def register_formatters(ip: Any = None, *, files: FileImages | None = None) -> N
     :func:`object_text` (``text/plain``). ``ip`` defaults to the running shell; outside
     IPython this does nothing (and imports nothing).
 
-    ``files``: show images inline, always fetched through that client. Without it (what a
-    :class:`Session` and ``%load_ext`` register), each object's images come through the
-    client of the live session whose store has them (:func:`.code.owner`), or are shown by
-    reference when none has — so registering again, from any session, changes nothing."""
-    if ip is None:
-        if "IPython" not in sys.modules:
-            return
-        from IPython import get_ipython
-
-        ip = get_ipython()
-        if ip is None:
-            return
-    formatters = ip.display_formatter.formatters
+    ``files``: show images inline, always fetched through that client. Without it (what
+    ``%load_ext`` registers, and a :class:`Session` where nothing is registered yet), each
+    object's images come through the client of the live session whose store has them
+    (:func:`.code.owner`), or are shown by reference when none has."""
+    shell = _shell(ip)
+    if shell is None:
+        return
+    formatters = shell.display_formatter.formatters
     html = _owned_html if files is None else functools.partial(object_html, files=files)
     for cls in SDK_TYPES:
         formatters["text/html"].for_type(cls, html)
         formatters["text/plain"].for_type(cls, _pretty_text)
+
+
+def ensure_formatters() -> None:
+    """:func:`register_formatters` in the running shell unless it has formatters for the SDK
+    objects already — ours, from an earlier session, or someone's own: a new session
+    replaces nothing."""
+    shell = _shell(None)
+    if shell is not None and Message not in shell.display_formatter.formatters["text/html"].type_printers:
+        register_formatters(shell)
+
+
+def _shell(ip: Any) -> Any:
+    if ip is not None:
+        return ip
+    if "IPython" not in sys.modules:
+        return None
+    from IPython import get_ipython
+
+    return get_ipython()
 
 
 def _owned_html(obj: Any) -> str:

@@ -263,11 +263,11 @@ class Session(RunDriver):
         self._files = FileImages(self.client)
         enroll(self._files)
         # The SDK objects a session hands out (assistant, thread, run …) show as cards in a
-        # notebook without %load_ext; a no-op outside IPython. The formatters are the same for
-        # every session (they pick the client per object), so a later session replaces nothing.
-        from .html import register_formatters
+        # notebook without %load_ext; a no-op outside IPython. Registered once per shell: the
+        # formatters pick the client per object, so a later session has nothing to replace.
+        from .html import ensure_formatters
 
-        register_formatters()
+        ensure_formatters()
 
     # --- current objects ---------------------------------------------------------------------
 

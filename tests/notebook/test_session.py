@@ -30,6 +30,8 @@ from assistant_kit.engine.app import create_app
 from assistant_kit.engine.core import Engine
 from assistant_kit.errors import AssistantKitError, SessionError
 from assistant_kit.models.registry import default_model
+from assistant_kit.notebook.code import FileImages
+from assistant_kit.notebook.html import register_formatters
 from assistant_kit.notebook.session import Session
 from assistant_kit.notebook.tools import call_tool, function_tool, parse_docstring
 from assistant_kit.store import Store
@@ -899,8 +901,13 @@ def test_each_object_shows_its_images_through_its_own_sessions_client(tmp_path: 
 
         assert shown(first_message) == [first_png]
         assert shown(second_message) == [second_png]
-        Session(db=tmp_path / "third.db")  # registers the formatters again: nothing changes
+        Session(db=tmp_path / "third.db")  # a later session replaces nothing
         assert shown(first_message) == [first_png] and shown(second_message) == [second_png]
+        # Formatters the user registered for one client stay theirs when a session comes.
+        register_formatters(shell, files=FileImages(second.client))
+        Session(db=tmp_path / "fourth.db")
+        assert shown(first_message) == [] and shown(second_message) == [second_png]
+        register_formatters(shell)
         plot = first_message.content[1].image_file.file_id  # as a code_interpreter output
         assert shown(step(calls=[code_call("call_1", "plot()\n", None, (plot,))])) == [first_png]
         # A file no live session's store has is shown by reference, not fetched from anywhere.
