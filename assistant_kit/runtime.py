@@ -4,7 +4,11 @@ Everything asynchronous the kit does — serving in-process requests, executing 
 happens on this loop, so the caller's loop (Jupyter's, Colab's, VS Code's, or none) is
 never patched or blocked by engine work, and runs survive the cell that started them.
 One :class:`Engine` per database per process: every client on the same file sees the
-same in-flight runs (cancel, stream, submit tool outputs work across clients).
+same in-flight runs (cancel, stream, submit tool outputs work across clients). So the shared
+engine holds no model credentials of its own: each client's provider settings travel with its
+requests (the in-process transport puts them in the request scope, as the proxy does for each
+key), and the engine merges them per run — two clients on one database may reach two different
+model servers.
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ import os
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
-
-from .models.settings import ProviderSettings
 
 T = TypeVar("T")
 
@@ -50,8 +52,9 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run_coroutine_threadsafe(coro, engine_loop()).result()
 
 
-def app_for(db: str | os.PathLike[str] | None = None, settings: ProviderSettings | None = None) -> Any:
-    """The ASGI app for ``db`` (shared per database; ``":memory:"`` is always new)."""
+def app_for(db: str | os.PathLike[str] | None = None) -> Any:
+    """The ASGI app for ``db`` (shared per database; ``":memory:"`` is always new). It takes no
+    provider settings: those belong to each client and reach the engine with each request."""
     from .engine.app import create_app
     from .engine.core import Engine
     from .store import Store, database_url
@@ -62,7 +65,7 @@ def app_for(db: str | os.PathLike[str] | None = None, settings: ProviderSettings
         app = _apps.get(url) if url != "sqlite://" else None
         if app is None:
             # Local sessions run code_interpreter code on this machine (the user's own).
-            app = create_app(Engine(Store(db), settings, code_interpreter=CodeInterpreterSettings.local()))
+            app = create_app(Engine(Store(db), code_interpreter=CodeInterpreterSettings.local()))
             if url != "sqlite://":
                 _apps[url] = app
     return app

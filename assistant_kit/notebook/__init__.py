@@ -10,7 +10,8 @@ tables/inspect → _boundary → _runs → session → magics):
 ``_markup``  escaping, truncation, styles, text blocks, status badges (re-exported by ``html``).
 ``code``     the code_interpreter tool and its files: highlighted code (pygments, inline
              styles), logs, images inlined from ``client.files.content`` (``FileImages``:
-             once per file id; by file id without a client), file references.
+             once per file id; by file id without a client; ``owner``: which live
+             session's client has a file), file references.
 ``html``     HTML/text reprs for the SDK's objects (Assistant, Thread, Message, Run,
              RunStep), registered as IPython formatters.
 ``_items``   the messages and tool calls a ``RunView`` keeps, and how each renders.

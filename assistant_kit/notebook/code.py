@@ -19,6 +19,12 @@ Why the choices:
   short escaped note. Nothing here raises into a render.
 * **Files by reference.** ``file_path`` annotations show the file id (and, with a client,
   the file's name and size) next to the text; bytes are never fetched for them.
+* **Whose client.** Each :class:`~.session.Session` has its own ``FileImages`` and enrolls it
+  (:func:`enroll`, weakly: a session that is gone drops out). The IPython formatters are shared
+  by every session of a process, so for an object shown on its own they ask :func:`owner` for
+  the enrolled client whose store has the object's files: a message from a session on one
+  database shows its images through that session's client even after a session on another
+  database was created. A file no live session has is shown by reference.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import base64
 import functools
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -38,11 +45,13 @@ __all__ = [
     "code_call_html",
     "code_call_text",
     "code_outputs",
+    "enroll",
     "file_ref_html",
     "highlight",
     "image_html",
     "image_line",
     "image_mime",
+    "owner",
 ]
 
 # Largest image inlined (raw bytes; base64 adds a third): one plot is ~20-100 kB.
@@ -137,6 +146,13 @@ class FileImages:
             self._info[file_id] = info
         return info
 
+    def has(self, file_id: str) -> bool:
+        """Whether this client's store has the file (fetched bytes, or metadata it retrieves)."""
+        with self._lock:
+            if isinstance(self._content.get(file_id), bytes):
+                return True
+        return self.info(file_id) is not None
+
     def size(self, file_id: str) -> int | None:
         """The file's size in bytes, from the fetched content when there is some."""
         with self._lock:
@@ -148,6 +164,32 @@ class FileImages:
 
     def __repr__(self) -> str:
         return f"<FileImages {len(self._content)} fetched>"
+
+
+# The FileImages of the live sessions, oldest first: enrolled, never replaced, dropped when
+# their session is collected.
+_enrolled: list[weakref.ref[FileImages]] = []
+_enrolled_lock = threading.Lock()
+
+
+def enroll(files: FileImages) -> None:
+    """Make ``files`` one of the clients :func:`owner` asks (a session does, once)."""
+    with _enrolled_lock:
+        _enrolled[:] = [ref for ref in _enrolled if ref() is not None]
+        _enrolled.append(weakref.ref(files))
+
+
+def owner(file_ids: Iterable[str]) -> FileImages | None:
+    """The enrolled FileImages whose client has the first of ``file_ids`` that any of them has
+    (newest session first), else None. One object's files come from one store, so its first
+    known file names the client for all of them."""
+    with _enrolled_lock:
+        live = [files for files in (ref() for ref in reversed(_enrolled)) if files is not None]
+    for file_id in file_ids:
+        for files in live:
+            if files.has(file_id):
+                return files
+    return None
 
 
 def _failure(exc: BaseException) -> str:

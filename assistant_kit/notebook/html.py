@@ -44,7 +44,15 @@ from ._markup import (
     truncate,
 )
 from ._markup import code as _code
-from .code import FileImages, code_call_html, code_call_text, code_outputs, file_ref_html, image_html
+from .code import (
+    FileImages,
+    code_call_html,
+    code_call_text,
+    code_outputs,
+    file_ref_html,
+    image_html,
+    owner,
+)
 
 __all__ = [
     "CARD_STYLE",
@@ -53,7 +61,9 @@ __all__ = [
     "STATUS_COLORS",
     "badge",
     "collapsible",
+    "ensure_formatters",
     "escape",
+    "object_files",
     "object_html",
     "object_text",
     "pretty_json",
@@ -413,24 +423,63 @@ def object_text(obj: Any) -> str:
     return repr(obj)
 
 
+def object_files(obj: Any) -> list[str]:
+    """The ids of the files an object shows: a message's ``image_file`` parts and annotated
+    files, a step's code_interpreter images."""
+    if isinstance(obj, Message):
+        ids = []
+        for block, (kind, text) in zip(obj.content, content_parts(obj.content), strict=True):
+            if kind == "image_file":
+                ids.append(text)
+            elif kind == "text":
+                ids.extend(file_id for _, _, file_id in file_annotations(block))
+        return ids
+    if isinstance(obj, RunStep):
+        calls = [c for c in _tool_calls(obj) if getattr(c, "type", None) == "code_interpreter"]
+        return [file_id for c in calls for file_id in code_outputs(c.code_interpreter.outputs)[1]]
+    return []
+
+
 def register_formatters(ip: Any = None, *, files: FileImages | None = None) -> None:
     """Make IPython show the SDK objects with :func:`object_html` (``text/html``) and
     :func:`object_text` (``text/plain``). ``ip`` defaults to the running shell; outside
-    IPython this does nothing (and imports nothing). ``files``: show images inline, fetched
-    through that client (a :class:`Session` registers its own)."""
-    if ip is None:
-        if "IPython" not in sys.modules:
-            return
-        from IPython import get_ipython
+    IPython this does nothing (and imports nothing).
 
-        ip = get_ipython()
-        if ip is None:
-            return
-    formatters = ip.display_formatter.formatters
-    html = object_html if files is None else functools.partial(object_html, files=files)
+    ``files``: show images inline, always fetched through that client. Without it (what
+    ``%load_ext`` registers, and a :class:`Session` where nothing is registered yet), each
+    object's images come through the client of the live session whose store has them
+    (:func:`.code.owner`), or are shown by reference when none has."""
+    shell = _shell(ip)
+    if shell is None:
+        return
+    formatters = shell.display_formatter.formatters
+    html = _owned_html if files is None else functools.partial(object_html, files=files)
     for cls in SDK_TYPES:
         formatters["text/html"].for_type(cls, html)
         formatters["text/plain"].for_type(cls, _pretty_text)
+
+
+def ensure_formatters() -> None:
+    """:func:`register_formatters` in the running shell unless it has formatters for the SDK
+    objects already — ours, from an earlier session, or someone's own: a new session
+    replaces nothing."""
+    shell = _shell(None)
+    if shell is not None and Message not in shell.display_formatter.formatters["text/html"].type_printers:
+        register_formatters(shell)
+
+
+def _shell(ip: Any) -> Any:
+    if ip is not None:
+        return ip
+    if "IPython" not in sys.modules:
+        return None
+    from IPython import get_ipython
+
+    return get_ipython()
+
+
+def _owned_html(obj: Any) -> str:
+    return object_html(obj, files=owner(object_files(obj)))
 
 
 def _pretty_text(obj: Any, printer: Any, cycle: bool) -> None:

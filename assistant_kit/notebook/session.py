@@ -26,6 +26,8 @@ Why the choices:
 * **Images through the session's client.** A code_interpreter plot or an ``image_file``
   part is fetched once (``client.files.content``, cached per file id) and shown inline by
   the run's view, the object cards and :meth:`inspect`; the DataFrames keep file ids only.
+  Sessions share the process's IPython formatters, so a card finds its client by the files it
+  shows (:func:`.code.owner`), never by which session was created last.
 * **No event-loop tricks.** The sync client hands work to the engine's own loop thread, so
   it works inside Jupyter's running loop. The ``a*`` twins run the sync method in a worker
   thread (``asyncio.to_thread``, which copies the context: ipykernel routes a worker's
@@ -59,7 +61,7 @@ from ..errors import InvalidRequestError, ModelConfigError, SessionError
 from ..providers import decide
 from ._boundary import FilesArg, db_label, file_sources, safe_url
 from ._runs import ACTIVE, RunDriver, pending
-from .code import FileImages
+from .code import FileImages, enroll
 from .tools import function_tool
 
 if TYPE_CHECKING:
@@ -167,7 +169,8 @@ class Session(RunDriver):
     """
 
     current: ClassVar[Session | None] = None
-    """The most recently created session (the ``%%assistant`` magic continues it)."""
+    """The most recently created session: the ``%%assistant`` magic continues it. A
+    convenience for the magic only — how an object is shown never depends on it."""
 
     def __init__(
         self,
@@ -255,14 +258,17 @@ class Session(RunDriver):
                 max_retries=max_retries,
             )
             self._where = "the local engine"
-        Session.current = self
-        # Images the runs make (code_interpreter plots, image_file parts), fetched once each.
+        Session.current = self  # for the %%assistant magic only; nothing else reads it
+        # Images the runs make (code_interpreter plots, image_file parts), fetched once each;
+        # enrolled so the shared IPython formatters find this client for this session's files.
         self._files = FileImages(self.client)
+        enroll(self._files)
         # The SDK objects a session hands out (assistant, thread, run …) show as cards in a
-        # notebook without %load_ext; a no-op outside IPython.
-        from .html import register_formatters
+        # notebook without %load_ext; a no-op outside IPython. Registered once per shell: the
+        # formatters pick the client per object, so a later session has nothing to replace.
+        from .html import ensure_formatters
 
-        register_formatters(files=self._files)
+        ensure_formatters()
 
     # --- current objects ---------------------------------------------------------------------
 

@@ -9,8 +9,10 @@ between them, free of both, so each side can change alone.
 Policy (decided here, documented in the README):
 
 - **Local sessions** (``local_client``, ``Session``, the SDK functions) have it on: the code
-  runs on the user's own machine, like the notebook they are in. The first execution in a
-  process prints one line saying so and where the working directories are.
+  runs on the user's own machine, like the notebook they are in. The first execution of an
+  engine (one per database in a process) prints one line saying so and where the working
+  directories are; the engine's :class:`CodeInterpreter` remembers that it did, so no module
+  state is shared between engines.
 - **The proxy** has it off unless its config says ``assistant_settings.code_interpreter.enabled:
   true``: a remote client must not run code on the server by default. A run whose model calls
   the tool while it is off fails with a ``last_error`` that says how to enable it.
@@ -175,7 +177,7 @@ class CodeInterpreterSettings:
     """Whether model-written code may run here, where, and within what limits.
 
     ``limits`` is a :class:`~assistant_kit.tools.sandbox.SandboxLimits` (None: its defaults).
-    ``announce``: print one line the first time code runs in this process (local sessions).
+    ``announce``: print one line the first time this engine runs code (local sessions).
     ``disabled_reason``: the run's ``last_error`` when the model calls the tool while off.
     ``sandbox``: ``"bwrap"`` (required), ``"auto"`` (when it works here) or ``"none"``;
     ``network``: the sandbox keeps the host's network; ``hidden``: directories of the engine (config,
@@ -227,9 +229,6 @@ def limits_from_env() -> SandboxLimits | None:
     return replace(SandboxLimits(), **changes)
 
 
-_announced = False
-
-
 @dataclass
 class CodeInterpreter:
     """One engine's code_interpreter: the kernel pool (created on first use) and the policy."""
@@ -237,6 +236,7 @@ class CodeInterpreter:
     settings: CodeInterpreterSettings = field(default_factory=CodeInterpreterSettings)
     _pool: KernelPool | None = None
     _placed: dict[str, dict[str, str]] = field(default_factory=dict)  # thread → {file id: name}
+    _announced: bool = False
 
     def __repr__(self) -> str:
         state = "on" if self.settings.enabled else "off"
@@ -268,9 +268,8 @@ class CodeInterpreter:
         return self.pool.sandbox
 
     def _announce(self) -> None:
-        global _announced
-        if self.settings.announce and not _announced:
-            _announced = True
+        if self.settings.announce and not self._announced:
+            self._announced = True
             limits = self.pool.limits
             if self.pool.sandbox == "bwrap":
                 how = "in a bubblewrap sandbox"

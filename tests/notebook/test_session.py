@@ -30,11 +30,14 @@ from assistant_kit.engine.app import create_app
 from assistant_kit.engine.core import Engine
 from assistant_kit.errors import AssistantKitError, SessionError
 from assistant_kit.models.registry import default_model
+from assistant_kit.notebook.code import FileImages
+from assistant_kit.notebook.html import register_formatters
 from assistant_kit.notebook.session import Session
 from assistant_kit.notebook.tools import call_tool, function_tool, parse_docstring
 from assistant_kit.store import Store
 from tests.conftest import serve, wait_for
-from tests.notebook import ipython_shell
+from tests.notebook import data_images, ipython_shell
+from tests.notebook.objects import code_call, message, step, tiny_png
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -863,6 +866,58 @@ def test_public_exports() -> None:
 
     assert assistant_kit.inspect is inspect_thread
     assert {"Session", "inspect"} <= set(assistant_kit.__all__)
+
+
+def test_each_object_shows_its_images_through_its_own_sessions_client(tmp_path: Path) -> None:
+    """Two sessions on two databases in one shell: a message of the first, displayed after
+    the second was created (and became ``Session.current``), shows the first store's image —
+    the formatters every session registers pick the client per object, not the newest one."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    InteractiveShell.clear_instance()
+    shell = ipython_shell()
+    try:
+
+        def picture_message(session: Session, png: bytes) -> Any:
+            client = session.client
+            file_id = client.files.create(file=("plot.png", png), purpose="vision").id
+            thread = client.beta.threads.create()
+            content = [
+                {"type": "text", "text": "see"},
+                {"type": "image_file", "image_file": {"file_id": file_id}},
+            ]
+            return client.beta.threads.messages.create(thread.id, role="user", content=content)
+
+        first = Session(db=tmp_path / "first.db")
+        first_png, second_png = tiny_png(2, 1), tiny_png(3, 1)
+        first_message = picture_message(first, first_png)
+        second = Session(db=tmp_path / "second.db")
+        second_message = picture_message(second, second_png)
+        assert Session.current is second
+
+        def shown(obj: Any) -> list[bytes]:
+            data, _ = shell.display_formatter.format(obj)
+            return [image for _, image in data_images(data["text/html"])]
+
+        assert shown(first_message) == [first_png]
+        assert shown(second_message) == [second_png]
+        Session(db=tmp_path / "third.db")  # a later session replaces nothing
+        assert shown(first_message) == [first_png] and shown(second_message) == [second_png]
+        # Formatters the user registered for one client stay theirs when a session comes.
+        register_formatters(shell, files=FileImages(second.client))
+        Session(db=tmp_path / "fourth.db")
+        assert shown(first_message) == [] and shown(second_message) == [second_png]
+        register_formatters(shell)
+        plot = first_message.content[1].image_file.file_id  # as a code_interpreter output
+        assert shown(step(calls=[code_call("call_1", "plot()\n", None, (plot,))])) == [first_png]
+        # A file no live session's store has is shown by reference, not fetched from anywhere.
+        orphan = message(images=("file-nobody-has",))
+        data, _ = shell.display_formatter.format(orphan)
+        assert "[image_file: <code>file-nobody-has</code>]" in data["text/html"] and not data_images(
+            data["text/html"]
+        )
+    finally:
+        InteractiveShell.clear_instance()
 
 
 def test_session_registers_html_reprs_for_sdk_objects(tmp_path: Path) -> None:

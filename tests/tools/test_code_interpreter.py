@@ -61,3 +61,27 @@ def test_model_result_names_every_written_file_pngs_too() -> None:
         "[file written: chart.png (10 bytes), id f1]",
         "[file written: chart.csv (5 bytes), id f2]",
     ]
+
+
+def test_each_engine_announces_once_and_no_engine_silences_another(tmp_path: Any, capsys: Any) -> None:
+    """The "runs model-written Python on this machine" line is the engine's own state: one
+    line per engine however often it runs code, and a second engine (another database in
+    the same process) says it too rather than finding a process-wide flag already set."""
+    from assistant_kit.tools.code_interpreter import CodeInterpreter, CodeInterpreterSettings
+
+    def interpreter(name: str) -> CodeInterpreter:
+        directory = tmp_path / name
+        return CodeInterpreter(
+            CodeInterpreterSettings(enabled=True, announce=True, sandbox="none", directory=directory)
+        )
+
+    first, second = interpreter("a"), interpreter("b")
+    first._announce()
+    first._announce()
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "NOT sandboxed (sandbox: none)" in lines[0] and str(tmp_path / "a") in lines[0]
+    second._announce()
+    assert str(tmp_path / "b") in capsys.readouterr().err
+    quiet = CodeInterpreter(CodeInterpreterSettings(enabled=True, sandbox="none", directory=tmp_path / "c"))
+    quiet._announce()
+    assert capsys.readouterr().err == ""
