@@ -42,7 +42,7 @@ from openai.types.beta import Thread  # noqa: E402
 from assistant_kit import local_client  # noqa: E402
 from assistant_kit._ids import new_id, now  # noqa: E402
 from assistant_kit.engine.core import Engine  # noqa: E402
-from assistant_kit.engine.steps import build, text_content  # noqa: E402
+from assistant_kit.engine.shapes import build, text_content  # noqa: E402
 from assistant_kit.store import Store  # noqa: E402
 
 SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "1000,10000,100000").split(",")]

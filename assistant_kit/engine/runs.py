@@ -57,21 +57,27 @@ import copy
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from openai.types.beta.threads import Run
 
 from .._ids import now
-from ..errors import AssistantKitError, InvalidRequestError, ModelError
-from ..models.base import BaseChatModel
+from ..errors import AssistantKitError, ModelError, NotFoundError
+from ..models.base import BaseChatModel, Usage
 from ..models.registry import ProviderSettings
 from ..store.sql import ACTIVE_RUN_STATUSES, LEASED_RUN_STATUSES
-from . import code_calls, steps
+from ..tools import code_interpreter as ci
+from . import code_calls, shapes
 from .context import next_request
+from .run_requests import not_waiting
+from .steps import RunSteps, answer_tool_step
 
 if TYPE_CHECKING:
-    from .core import Engine
+    from ..store import AsyncStore
+    from ..tools.code_interpreter import CodeInterpreter
+    from .events import EventHub
+    from .files import Files
 
 log = logging.getLogger("assistant_kit.runs")
 
@@ -86,17 +92,11 @@ class RunHandle:
     run: dict[str, Any]
     settings: ProviderSettings
     model: BaseChatModel
+    steps: RunSteps  # its open step/message, and what its code made (every change there)
     task: asyncio.Task[None] | None = None
     stop_reason: str | None = None  # "cancelled" | "expired" when we interrupt the task
     expiry: asyncio.TimerHandle | None = None
-    open_steps: list[dict[str, Any]] = field(default_factory=list)
-    open_message: dict[str, Any] | None = None
-    open_text: list[str] = field(default_factory=list)  # text streamed into open_message
-    open_images: list[dict[str, Any]] = field(default_factory=list)  # its image_file parts, first
-    # code_interpreter, this activation: images not yet shown in a message (file ids), files the
-    # code wrote (for file_path annotations), names of input files placed (None: not yet).
-    made_images: list[str] = field(default_factory=list)
-    made_files: list[dict[str, Any]] = field(default_factory=list)
+    # code_interpreter, this activation: names of the input files placed (None: not yet).
     input_names: list[str] | None = None
 
     @property
@@ -115,15 +115,43 @@ class _Stop(Exception):
 
 
 class RunExecutor:
-    def __init__(self, engine: Engine):
-        self.engine = engine
-        self.store = engine.store
-        self.hub = engine.hub
-        self.worker: str = engine.worker_id
+    """Executes the runs of this process and makes every change of their state (the engine
+    and the routes ask it through its public methods). It is given what it uses: the store,
+    the event hub, this engine's ``worker`` id and ``lease_seconds``, the code interpreter
+    and the Files service (where the code's images and files are stored)."""
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        hub: EventHub,
+        worker: str,
+        lease_seconds: float,
+        code: CodeInterpreter,
+        files: Files,
+    ):
+        self.store = store
+        self.hub = hub
+        self.worker = worker
+        self.lease_seconds = lease_seconds
+        self.code = code
+        self.files = files
         self.handles: dict[str, RunHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()  # background settles (kept referenced)
 
+    def __repr__(self) -> str:
+        return f"<RunExecutor worker={self.worker} runs={len(self.handles)}>"
+
     # -- entry points ------------------------------------------------------------------
+
+    async def create(
+        self, run: dict[str, Any], messages: Sequence[dict[str, Any]], owner: str | None
+    ) -> None:
+        """Store a new ``queued`` run, leased to this process, with its ``additional_messages``
+        (one transaction, refused with a 400 while the thread has an active run). It executes
+        once started (:meth:`start`)."""
+        items = [("thread.message", message) for message in messages]
+        items.append(("thread.run", run))
+        await self.store.insert_if_idle(run["thread_id"], items, owner, param="thread_id", lease=self.worker)
 
     def start(
         self, run: dict[str, Any], settings: ProviderSettings, model: BaseChatModel, *, resumed: bool = False
@@ -131,7 +159,7 @@ class RunExecutor:
         """Execute (or resume, after tool outputs) ``run`` in the background."""
         handle = self.handles.get(run["id"])
         if handle is None:
-            handle = RunHandle(run, settings, model)
+            handle = RunHandle(run, settings, model, RunSteps(run, self.store, self.hub.publish))
             self.handles[run["id"]] = handle
             delay = max(0.0, run["expires_at"] - now()) if run.get("expires_at") else None
             if delay is not None:
@@ -168,6 +196,42 @@ class RunExecutor:
         # requires_action, or an executor that is gone.
         return await self._settle(run, handle, "cancelled")
 
+    def live(self, run_id: str, thread_id: str) -> dict[str, Any] | None:
+        """A copy of ``run_id``'s state if a task of this process executes it (ahead of its
+        last write), else None: the store is the truth."""
+        handle = self.handles.get(run_id)
+        if handle is not None and handle.running and handle.run["thread_id"] == thread_id:
+            return copy.deepcopy(handle.run)
+        return None
+
+    async def stored(self, run: dict[str, Any]) -> dict[str, Any]:
+        """``run`` as just read from the store, reconciled with this process: a handle parked
+        here for a run no longer waiting for tool outputs (another replica resumed, cancelled
+        or ended it) is dropped, and a run past ``expires_at`` is expired."""
+        handle = self.handles.get(run["id"])
+        if handle is not None and not handle.running and run["status"] != "requires_action":
+            self._forget(run["id"], handle)
+        return await self.expire_if_due(run)
+
+    async def update_metadata(self, run: dict[str, Any], metadata: dict[str, str]) -> dict[str, Any]:
+        """``runs.update``: only the metadata changes. A compare-and-set on the status, re-read
+        on a race, so this never writes back a status another process has moved on from; the
+        run's executor, if it is another process, is told (its next write keeps it)."""
+        handle = self.handles.get(run["id"])
+        live = handle.run if handle is not None and handle.running else None
+        target = live or run
+        for _ in range(20):
+            target["metadata"] = metadata
+            if await self.store.save_run(target, expect=(target["status"],)):
+                break
+            current = await self.store.get("thread.run", run["id"])
+            if current is None:
+                raise NotFoundError("run", run["id"])
+            target = current
+        if target is not live and target["status"] not in TERMINAL:
+            self.hub.tell("metadata", run["id"], metadata=metadata)
+        return copy.deepcopy(target)
+
     async def expire_if_due(self, run: dict[str, Any]) -> dict[str, Any]:
         """Reads call this: a run past ``expires_at`` that nobody executes is expired."""
         if run["status"] in TERMINAL or not run.get("expires_at") or run["expires_at"] > now():
@@ -182,7 +246,7 @@ class RunExecutor:
 
     def _alive(self, lease: dict[str, Any]) -> bool:
         """The lease names another process that renewed it recently."""
-        fresh = (lease["heartbeat_at"] or 0) >= time.time() - self.engine.lease_seconds
+        fresh = (lease["heartbeat_at"] or 0) >= time.time() - self.lease_seconds
         return fresh and lease["worker"] not in (None, self.worker)
 
     async def _current(self, run: dict[str, Any]) -> dict[str, Any]:
@@ -254,7 +318,7 @@ class RunExecutor:
     async def sweep(self) -> int:
         """Settle runs nobody can be executing (see the module docstring); returns how many."""
         clock = time.time()
-        stale_before = clock - self.engine.lease_seconds
+        stale_before = clock - self.lease_seconds
         settled = 0
         for run, beat in await self.store.runs_to_settle(stale_before, clock):
             if run["id"] in self.handles:
@@ -264,7 +328,7 @@ class RunExecutor:
             elif run["status"] == "cancelling":
                 result = await self._settle(run, None, "cancelled", stale_before=stale_before)
             else:
-                message = ORPHANED.format(seconds=self.engine.lease_seconds)
+                message = ORPHANED.format(seconds=self.lease_seconds)
                 error = {"code": "server_error", "message": message}
                 result = await self._settle(run, None, "failed", stale_before=stale_before, error=error)
                 if result["status"] == "failed":
@@ -338,10 +402,16 @@ class RunExecutor:
             used = usage.get("completion_tokens", 0)
             if limit is not None and used >= limit:
                 return await self._incomplete(handle, "max_completion_tokens")
-            request = await next_request(self, handle, None if limit is None else limit - used)
+            code_files = await self._code_files(handle)
+            request = await next_request(
+                self.store, run, handle.model, None if limit is None else limit - used, code_files
+            )
             if request is None:
                 return await self._incomplete(handle, "max_prompt_tokens")
-            finish, calls, tool_step = await steps.turn(self, handle, request)
+            turn = await handle.steps.stream_turn(handle.model, request)
+            _add_usage(run, turn.usage)
+            await handle.steps.end_turn(turn)
+            finish, calls, tool_step = turn.finish, turn.calls, turn.tool_step
             if finish == "length":
                 # Cut off by the token budget: the turn's tool calls may be cut too (code or
                 # JSON arguments ending mid-way), so nothing is run or handed to the client;
@@ -364,9 +434,10 @@ class RunExecutor:
                 failure = await self._run_code(handle, tool_step, code) if code else None
                 if functions:
                     if failure and tool_step is not None:  # the step fails once the outputs are in
-                        tool_step["last_error"] = {"code": "server_error", "message": failure}
+                        handle.steps.hold_failure(tool_step, failure)
                     return await self._requires_action(handle, functions)
-                await steps.end_tool_step(self, handle, tool_step, failure)
+                assert tool_step is not None
+                await handle.steps.end_tool_step(tool_step, failure)
                 continue
             run["status"] = "completed"
             run["completed_at"] = now()
@@ -374,20 +445,33 @@ class RunExecutor:
             self._publish_run(run)
             return
 
+    async def _code_files(self, handle: RunHandle) -> list[str] | None:
+        """The input files of the run's code_interpreter, placed in the thread's working
+        directory once per activation (files can't change mid-run); None when the run has no
+        code_interpreter tool that can run here."""
+        run = handle.run
+        if not self.code.enabled or not any(t["type"] == ci.NAME for t in run.get("tools") or []):
+            return None
+        if handle.input_names is None:
+            owner = await self.store.owner_of("thread", run["thread_id"])
+            handle.input_names = await code_calls.input_files(self.store, self.code, run, owner)
+        return handle.input_names
+
     async def _run_code(
         self, handle: RunHandle, step: dict[str, Any] | None, calls: list[dict[str, Any]]
     ) -> str | None:
         """Execute the turn's code_interpreter calls in order; return the first failure reason."""
         assert step is not None
-        if not self.engine.code.enabled:
-            raise AssistantKitError(self.engine.code.settings.disabled_reason)
-        owner = await self.store.owner_of("thread", handle.run["thread_id"])
-        positions = {c["id"]: i for i, c in enumerate(step["step_details"]["tool_calls"])}
+        if not self.code.enabled:
+            raise AssistantKitError(self.code.settings.disabled_reason)
+        thread_id = handle.run["thread_id"]
+        owner = await self.store.owner_of("thread", thread_id)
         failure = None
         for call in calls:
-            reason = await code_calls.execute(self, handle, step, positions[call["id"]], call, owner)
+            outputs = handle.steps.code_outputs(step, call)
+            reason = await code_calls.execute(self.code, self.files, thread_id, owner, call, outputs)
             failure = failure or reason
-        await self.store.put("thread.run.step", step)
+        await handle.steps.save(step)
         return failure
 
     # -- hand-offs and endings ---------------------------------------------------------
@@ -417,27 +501,17 @@ class RunExecutor:
         """Fill the pending step's outputs; the run goes back to ``queued``, executed by this
         process from now on (whichever process parked it): one compare-and-set, so of two
         concurrent submissions (to two replicas) exactly one is accepted."""
-        for call in step["step_details"]["tool_calls"]:
-            if call["type"] == "function":  # code_interpreter calls of the step have their outputs
-                call["function"]["output"] = outputs[call["id"]]
-        if step.get("last_error"):  # a code_interpreter call of the step failed in the sandbox
-            step.update(status="failed", failed_at=now())
-        else:
-            step.update(status="completed", completed_at=now())
+        answer_tool_step(step, outputs)
         run.update(status="queued", required_action=None)
         claimed = await self.store.save_run(
             run, expect=("requires_action",), claim=self.worker, also=[("thread.run.step", step)]
         )
         if not claimed:
             current = await self._current(run)
-            raise InvalidRequestError(
-                f"Runs in status '{current['status']}' do not accept tool outputs; run {run['id']} "
-                "must be in 'requires_action'.",
-                param="run_id",
-            )
+            raise not_waiting(run["id"], current["status"])
         handle = self.handles.get(run["id"])
         if handle:
-            handle.open_steps = [s for s in handle.open_steps if s["id"] != step["id"]]
+            handle.steps.answered(step["id"])
         self.hub.publish(run["id"], f"thread.run.step.{step['status']}", copy.deepcopy(step))
         self.hub.tell("claimed", run["id"], by=self.worker)
 
@@ -470,7 +544,7 @@ class RunExecutor:
     async def _finish(self, handle: RunHandle, status: str, error: dict[str, str] | None = None) -> None:
         """Write the run's final state with its open step/message closed (one transaction,
         refused if the run is no longer ours), then publish the closings and the run."""
-        items, events = steps.close_open(handle, status, error)
+        items, events = handle.steps.close_open(status, error)
         await self._save_run(handle.run, also=items)
         for name, data in events:
             self.hub.publish(handle.run["id"], name, data)
@@ -496,10 +570,10 @@ class RunExecutor:
         messages = (
             await self.store.list("thread.message", thread_id=run["thread_id"], run_id=rid, limit=100)
         ).data
-        closing = RunHandle(
+        closing = RunSteps(
             run,
-            ProviderSettings(),
-            BaseChatModel(),
+            self.store,
+            self.hub.publish,
             open_steps=[s for s in run_steps if s["status"] == "in_progress"],
             open_message=next((m for m in messages if m["status"] == "in_progress"), None),
         )
@@ -508,7 +582,7 @@ class RunExecutor:
             run["cancelled_at"] = now()
         elif status == "failed":
             run.update(failed_at=now(), last_error=error)
-        items, events = steps.close_open(closing, status, error)
+        items, events = closing.close_open(status, error)
         written = await self.store.save_run(run, expect=(seen,), stale_before=stale_before, also=items)
         if handle is not None and not handle.running:
             self._forget(rid, handle)  # parked here: settled now, or changed by another process
@@ -539,6 +613,14 @@ class RunExecutor:
 
     def _publish_run(self, run: dict[str, Any], event: str | None = None) -> None:
         self.hub.publish(run["id"], event or f"thread.run.{run['status']}", copy.deepcopy(run))
+
+
+def _add_usage(run: dict[str, Any], usage: Usage) -> None:
+    """A turn's tokens count toward the run's ``usage`` (and its budgets)."""
+    total = run.get("usage") or shapes.usage(0, 0)
+    run["usage"] = shapes.usage(
+        total["prompt_tokens"] + usage.prompt_tokens, total["completion_tokens"] + usage.completion_tokens
+    )
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
