@@ -28,12 +28,13 @@ import asyncio
 import contextlib
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._ids import new_id
 from ..errors import AssistantKitError
-from ..tools.code_interpreter import code_from_arguments
+from ..tools.code_interpreter import NAME, code_from_arguments
 from .shapes import expired
 
 if TYPE_CHECKING:
@@ -98,6 +99,16 @@ class CallOutputs(Protocol):
         """A file the code wrote is stored (the answer's ``file_path`` annotations name it)."""
 
 
+async def offered_files(store: AsyncStore, code: CodeInterpreter, run: dict[str, Any]) -> list[str] | None:
+    """The input files of ``run``'s code_interpreter, placed in the thread's working directory
+    (their names there: the tool's description lists them); None when the run has no
+    code_interpreter tool that can run here (the model is then not offered it)."""
+    if not code.enabled or not any(t["type"] == NAME for t in run.get("tools") or []):
+        return None
+    owner = await store.owner_of("thread", run["thread_id"])
+    return await input_files(store, code, run, owner)
+
+
 async def input_files(
     store: AsyncStore, code: CodeInterpreter, run: dict[str, Any], owner: str | None
 ) -> list[str]:
@@ -126,6 +137,26 @@ async def input_files(
     if not files:
         return []
     return await code.place_files(run["thread_id"], files)
+
+
+async def execute_all(
+    code: CodeInterpreter,
+    files: Files,
+    store: AsyncStore,
+    thread_id: str,
+    calls: list[dict[str, Any]],
+    outputs_for: Callable[[dict[str, Any]], CallOutputs],
+) -> str | None:
+    """Execute a turn's code_interpreter ``calls`` in order, each call's outputs going to
+    ``outputs_for(call)``; return the first failure reason (None if none failed)."""
+    if not code.enabled:
+        raise AssistantKitError(code.settings.disabled_reason)
+    owner = await store.owner_of("thread", thread_id)
+    failure = None
+    for call in calls:
+        reason = await execute(code, files, thread_id, owner, call, outputs_for(call))
+        failure = failure or reason
+    return failure
 
 
 async def execute(

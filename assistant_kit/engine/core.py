@@ -31,6 +31,7 @@ from ..tools.code_interpreter import CodeInterpreter, CodeInterpreterSettings
 from . import defaults, run_requests
 from .events import EventHub, Subscription
 from .files import Files
+from .leases import Leases
 from .references import check_messages, check_references
 from .runs import TERMINAL, RunExecutor
 from .shapes import build, deleted, new_message, page_body
@@ -109,6 +110,7 @@ class Engine:
         self.executor = RunExecutor(
             self.store, self.hub, self.worker_id, self.lease_seconds, self.code, self.files
         )
+        self.leases = Leases(self.executor, self.store, self.lease_seconds)
         self._starting: asyncio.Future[None] | None = None  # the start, once begun
         self._services: list[asyncio.Task[None]] = []
         self.bus: PgBus | None = None
@@ -142,13 +144,13 @@ class Engine:
                 conninfo(self.sync_store.engine.url),
                 self.worker_id,
                 self.hub.deliver_remote,
-                self.executor.remote,
+                self.leases.remote,
             )
             await bus.start()
             self.bus = self.hub.bus = bus
         self._services = [
-            asyncio.create_task(self._every(self.sweep_seconds, self.executor.sweep), name="sweep"),
-            asyncio.create_task(self._every(self.renew_seconds, self.executor.renew), name="renew"),
+            asyncio.create_task(self._every(self.sweep_seconds, self.leases.sweep), name="sweep"),
+            asyncio.create_task(self._every(self.renew_seconds, self.leases.renew), name="renew"),
         ]
 
     async def _every(self, interval: float, work: Any) -> None:

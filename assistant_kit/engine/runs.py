@@ -36,17 +36,9 @@ one SQLite file) act on the same runs. The rules that keep that safe:
   sweep) writes only if the status is still the one they read. Two processes can therefore
   never both decide a run's fate, and a process that lost a run — taken over, settled by
   another replica while it was frozen, its thread deleted — stops it without writing.
-- **Cancel across processes**: the cancelling process writes ``cancelling`` and tells the
-  executor over the bus (instantly, on PostgreSQL); the executor also finds ``cancelling``
-  when it renews its leases (seconds, on SQLite or if the message was lost). Either way the
-  executor's task is cancelled and it writes ``cancelled`` as usual.
-- **Orphans.** Every engine sweeps at startup and every ``sweep_seconds``: a queued or
-  in-progress run whose lease is older than ``lease_seconds`` belongs to a process that died
-  (killed, crashed, machine gone) and is marked ``failed`` (``server_error``, "the server
-  executing this run stopped"); a ``cancelling`` one is marked ``cancelled`` (what its client
-  asked for); a ``requires_action`` run past ``expires_at`` is marked ``expired``, as it is
-  when read. A process frozen longer than the lease is treated as dead: its later writes are
-  refused.
+- **Cancel across processes** and **orphans** (a run whose executor died): how an engine
+  finds out — the bus, lease renewal, the orphan sweep — is :mod:`.leases`; the change it
+  then asks for (stop the task, settle the run) is made here.
 """
 
 from __future__ import annotations
@@ -67,7 +59,6 @@ from ..errors import AssistantKitError, ModelError, NotFoundError
 from ..models.base import BaseChatModel, Usage
 from ..models.registry import ProviderSettings
 from ..store.sql import ACTIVE_RUN_STATUSES, LEASED_RUN_STATUSES
-from ..tools import code_interpreter as ci
 from . import code_calls, shapes
 from .context import next_request
 from .run_requests import not_waiting
@@ -82,7 +73,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("assistant_kit.runs")
 
 TERMINAL = frozenset({"completed", "incomplete", "failed", "cancelled", "expired"})
-ORPHANED = "The server executing this run stopped (its lease was not renewed for {seconds:g} s)."
 
 
 @dataclass
@@ -268,73 +258,38 @@ class RunExecutor:
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(_log_failure)
 
-    # -- other processes -----------------------------------------------------------------
+    # -- what other processes did (:mod:`.leases` finds out, these act) ---------------
 
-    def remote(self, message: dict[str, Any]) -> None:
-        """A control message from another replica (see :mod:`assistant_kit.engine.bus`)."""
-        handle = self.handles.get(message["r"])
-        if handle is None:
+    def stop(self, handle: RunHandle, reason: str) -> None:
+        """Stop the task executing ``handle``'s run: ``"lost"`` (the run is no longer this
+        process's: it ends without writing) or ``"cancelled"`` (another process wrote
+        ``cancelling``: local subscribers hear so, and the task writes ``cancelled``)."""
+        if handle.stop_reason is not None or handle.task is None:
             return
-        kind = message["t"]
-        if kind == "cancel" and handle.running:
-            self._cancel_task(handle)
-        elif kind in ("claimed", "settled") and not handle.running:
-            self._forget(handle.run["id"], handle)  # resumed or ended elsewhere: not parked here
-        elif kind == "settled" and handle.stop_reason is None:
-            handle.stop_reason = "lost"  # ended by another process (we were presumed dead)
-            handle.task.cancel()  # type: ignore[union-attr]
-        elif kind == "metadata" and handle.running:
-            handle.run["metadata"] = message.get("metadata") or {}
-
-    def _cancel_task(self, handle: RunHandle) -> None:
-        """Another process wrote ``cancelling``: say so to local subscribers, stop the task (it
-        then writes ``cancelled``)."""
-        if handle.stop_reason is None and handle.task is not None:
+        if reason == "cancelled":
             handle.run["status"] = "cancelling"
             self.hub.deliver(handle.run["id"], "thread.run.cancelling", copy.deepcopy(handle.run))
-            handle.stop_reason = "cancelled"
-            handle.task.cancel()
+        handle.stop_reason = reason
+        handle.task.cancel()
 
-    async def renew(self) -> None:
-        """Renew the lease of every run this process executes (one UPDATE), and act on what the
-        store says about them: ``cancelling`` written by another process cancels the task (the
-        fallback when the bus message was missed, and the only way on SQLite); a run deleted or
-        taken by another worker is abandoned without writing."""
-        ids = [run_id for run_id, handle in self.handles.items() if handle.running]
-        if not ids:
-            return
-        rows = await self.store.renew_leases(self.worker, ids)
-        for run_id in ids:
-            handle = self.handles.get(run_id)
-            if handle is None or not handle.running or handle.stop_reason is not None:
-                continue
-            status, worker = rows.get(run_id, (None, None))
-            if status is None or worker != self.worker:
-                handle.stop_reason = "lost"
-                handle.task.cancel()  # type: ignore[union-attr]
-            elif status == "cancelling":
-                self._cancel_task(handle)
+    def forget(self, handle: RunHandle) -> None:
+        """A run parked here was resumed or ended by another process: drop its handle."""
+        self._forget(handle.run["id"], handle)
 
-    async def sweep(self) -> int:
-        """Settle runs nobody can be executing (see the module docstring); returns how many."""
-        clock = time.time()
-        stale_before = clock - self.lease_seconds
-        settled = 0
-        for run, beat in await self.store.runs_to_settle(stale_before, clock):
-            if run["id"] in self.handles:
-                continue  # executing or parked here: renewed, or expired by our watchdog
-            if run["status"] == "requires_action":
-                result = await self._settle(run, None, "expired")
-            elif run["status"] == "cancelling":
-                result = await self._settle(run, None, "cancelled", stale_before=stale_before)
-            else:
-                message = ORPHANED.format(seconds=self.lease_seconds)
-                error = {"code": "server_error", "message": message}
-                result = await self._settle(run, None, "failed", stale_before=stale_before, error=error)
-                if result["status"] == "failed":
-                    log.warning("run %s: no lease renewal for %.0f s; marked failed", run["id"], clock - beat)
-            settled += result["status"] in TERMINAL
-        return settled
+    def apply_metadata(self, handle: RunHandle, metadata: dict[str, str]) -> None:
+        """Another process updated the metadata of a run executing here: the next write keeps it."""
+        handle.run["metadata"] = metadata
+
+    async def settle(
+        self,
+        run: dict[str, Any],
+        status: str,
+        *,
+        stale_before: float | None = None,
+        error: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """End a run nobody executes (the orphan sweep): see :meth:`_settle`."""
+        return await self._settle(run, None, status, stale_before=stale_before, error=error)
 
     # -- one activation: queued → in_progress → … ----------------------------------------
 
@@ -402,10 +357,10 @@ class RunExecutor:
             used = usage.get("completion_tokens", 0)
             if limit is not None and used >= limit:
                 return await self._incomplete(handle, "max_completion_tokens")
-            code_files = await self._code_files(handle)
-            request = await next_request(
-                self.store, run, handle.model, None if limit is None else limit - used, code_files
-            )
+            if handle.input_names is None:  # once per activation: files can't change mid-run
+                handle.input_names = await code_calls.offered_files(self.store, self.code, run)
+            budget = None if limit is None else limit - used
+            request = await next_request(self.store, run, handle.model, budget, handle.input_names)
             if request is None:
                 return await self._incomplete(handle, "max_prompt_tokens")
             turn = await handle.steps.stream_turn(handle.model, request)
@@ -431,12 +386,12 @@ class RunExecutor:
                         "use function tools.",
                     )
                 code = [c for c in calls if c["type"] == "code_interpreter"]
+                assert tool_step is not None  # calls are made in a tool-calls step
                 failure = await self._run_code(handle, tool_step, code) if code else None
                 if functions:
-                    if failure and tool_step is not None:  # the step fails once the outputs are in
+                    if failure:  # the step fails once the outputs are in
                         handle.steps.hold_failure(tool_step, failure)
                     return await self._requires_action(handle, functions)
-                assert tool_step is not None
                 await handle.steps.end_tool_step(tool_step, failure)
                 continue
             run["status"] = "completed"
@@ -445,32 +400,19 @@ class RunExecutor:
             self._publish_run(run)
             return
 
-    async def _code_files(self, handle: RunHandle) -> list[str] | None:
-        """The input files of the run's code_interpreter, placed in the thread's working
-        directory once per activation (files can't change mid-run); None when the run has no
-        code_interpreter tool that can run here."""
-        run = handle.run
-        if not self.code.enabled or not any(t["type"] == ci.NAME for t in run.get("tools") or []):
-            return None
-        if handle.input_names is None:
-            owner = await self.store.owner_of("thread", run["thread_id"])
-            handle.input_names = await code_calls.input_files(self.store, self.code, run, owner)
-        return handle.input_names
-
     async def _run_code(
-        self, handle: RunHandle, step: dict[str, Any] | None, calls: list[dict[str, Any]]
+        self, handle: RunHandle, step: dict[str, Any], calls: list[dict[str, Any]]
     ) -> str | None:
-        """Execute the turn's code_interpreter calls in order; return the first failure reason."""
-        assert step is not None
-        if not self.code.enabled:
-            raise AssistantKitError(self.code.settings.disabled_reason)
-        thread_id = handle.run["thread_id"]
-        owner = await self.store.owner_of("thread", thread_id)
-        failure = None
-        for call in calls:
-            outputs = handle.steps.code_outputs(step, call)
-            reason = await code_calls.execute(self.code, self.files, thread_id, owner, call, outputs)
-            failure = failure or reason
+        """Execute the turn's code_interpreter calls in order (their outputs recorded in
+        ``step``); return the first failure reason."""
+        failure = await code_calls.execute_all(
+            self.code,
+            self.files,
+            self.store,
+            handle.run["thread_id"],
+            calls,
+            lambda call: handle.steps.code_outputs(step, call),
+        )
         await handle.steps.save(step)
         return failure
 
@@ -566,17 +508,7 @@ class RunExecutor:
         run = copy.deepcopy(run)
         seen = run["status"]
         rid = run["id"]
-        run_steps = (await self.store.list("thread.run.step", run_id=rid, order="asc", limit=100)).data
-        messages = (
-            await self.store.list("thread.message", thread_id=run["thread_id"], run_id=rid, limit=100)
-        ).data
-        closing = RunSteps(
-            run,
-            self.store,
-            self.hub.publish,
-            open_steps=[s for s in run_steps if s["status"] == "in_progress"],
-            open_message=next((m for m in messages if m["status"] == "in_progress"), None),
-        )
+        closing = await RunSteps.left_open(run, self.store, self.hub.publish)
         run.update(status=status, required_action=None, expires_at=None)  # ended: no expiry
         if status == "cancelled":
             run["cancelled_at"] = now()

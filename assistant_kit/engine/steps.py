@@ -95,6 +95,23 @@ class RunSteps:
     def __repr__(self) -> str:
         return f"<RunSteps run={self.run_id} open={len(self.open_steps)}>"
 
+    @classmethod
+    async def left_open(cls, run: dict[str, Any], store: AsyncStore, publish: Publish) -> RunSteps:
+        """The steps and message ``run`` left open, read back from the store (a run no task of
+        this process executes, about to be ended)."""
+        rid = run["id"]
+        steps = (await store.list("thread.run.step", run_id=rid, order="asc", limit=100)).data
+        messages = (
+            await store.list("thread.message", thread_id=run["thread_id"], run_id=rid, limit=100)
+        ).data
+        return cls(
+            run,
+            store,
+            publish,
+            open_steps=[s for s in steps if s["status"] == "in_progress"],
+            open_message=next((m for m in messages if m["status"] == "in_progress"), None),
+        )
+
     def _publish(self, event: str, data: dict[str, Any]) -> None:
         self.publish(self.run_id, event, data)
 
