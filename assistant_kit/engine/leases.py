@@ -3,8 +3,8 @@ it holds from the store (lease renewal), from the other replicas (the bus) and a
 nobody holds (the orphan sweep).
 
 The rules are in :mod:`.runs` (its docstring: one executor per run named in the store, every
-status change a compare-and-set, cancel across processes, orphans). This module finds out and
-decides; the :class:`~.runs.RunExecutor` it is given makes the change (``stop``, ``forget``,
+status change a compare-and-set); the two below are how an engine keeps them. This module
+finds out and decides; the :class:`~.runs.RunExecutor` it is given makes the change (``stop``, ``forget``,
 ``apply_metadata``, ``settle``), so a run's state still changes only in runs.py.
 
 - **Cancel across processes**: the cancelling process writes ``cancelling`` and tells the
@@ -59,7 +59,7 @@ class Leases:
         if kind == "cancel" and handle.running:
             executor.stop(handle, "cancelled")
         elif kind in ("claimed", "settled") and not handle.running:
-            executor.forget(handle)  # resumed or ended elsewhere: not parked here
+            executor.forget(handle.run["id"], handle)  # resumed or ended elsewhere: not parked here
         elif kind == "settled" and handle.stop_reason is None:
             executor.stop(handle, "lost")  # ended by another process (we were presumed dead)
         elif kind == "metadata" and handle.running:

@@ -184,7 +184,7 @@ class RunExecutor:
                 self.hub.tell("cancel", run["id"])
                 return cancelling
         # requires_action, or an executor that is gone.
-        return await self._settle(run, handle, "cancelled")
+        return await self.settle(run, "cancelled", handle=handle)
 
     def live(self, run_id: str, thread_id: str) -> dict[str, Any] | None:
         """A copy of ``run_id``'s state if a task of this process executes it (ahead of its
@@ -200,7 +200,7 @@ class RunExecutor:
         or ended it) is dropped, and a run past ``expires_at`` is expired."""
         handle = self.handles.get(run["id"])
         if handle is not None and not handle.running and run["status"] != "requires_action":
-            self._forget(run["id"], handle)
+            self.forget(run["id"], handle)
         return await self.expire_if_due(run)
 
     async def update_metadata(self, run: dict[str, Any], metadata: dict[str, str]) -> dict[str, Any]:
@@ -232,7 +232,7 @@ class RunExecutor:
             lease = await self.store.run_lease(run["id"])
             if lease is not None and self._alive(lease):
                 return run  # its executor's watchdog will do it
-        return await self._settle(run, None, "expired")
+        return await self.settle(run, "expired")
 
     def _alive(self, lease: dict[str, Any]) -> bool:
         """The lease names another process that renewed it recently."""
@@ -250,7 +250,7 @@ class RunExecutor:
             handle.stop_reason = "expired"
             handle.task.cancel()  # type: ignore[union-attr]
         elif handle.run["status"] not in TERMINAL:
-            self._background(self._settle(handle.run, handle, "expired"))
+            self._background(self.settle(handle.run, "expired", handle=handle))
 
     def _background(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -272,24 +272,9 @@ class RunExecutor:
         handle.stop_reason = reason
         handle.task.cancel()
 
-    def forget(self, handle: RunHandle) -> None:
-        """A run parked here was resumed or ended by another process: drop its handle."""
-        self._forget(handle.run["id"], handle)
-
     def apply_metadata(self, handle: RunHandle, metadata: dict[str, str]) -> None:
         """Another process updated the metadata of a run executing here: the next write keeps it."""
         handle.run["metadata"] = metadata
-
-    async def settle(
-        self,
-        run: dict[str, Any],
-        status: str,
-        *,
-        stale_before: float | None = None,
-        error: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
-        """End a run nobody executes (the orphan sweep): see :meth:`_settle`."""
-        return await self._settle(run, None, status, stale_before=stale_before, error=error)
 
     # -- one activation: queued → in_progress → … ----------------------------------------
 
@@ -328,20 +313,21 @@ class RunExecutor:
             if handle.stop_reason == "lost":
                 await asyncio.shield(self._lost(handle))
             elif run["status"] in TERMINAL:
-                self._forget(run["id"], handle)
+                self.forget(run["id"], handle)
 
     async def _lost(self, handle: RunHandle) -> None:
         """This process may no longer write the run. If it is over (settled elsewhere, or our
         own last write landed while the task was being cancelled), make sure local subscribers
         see how it ended."""
-        self._forget(handle.run["id"], handle)
+        self.forget(handle.run["id"], handle)
         with contextlib.suppress(Exception):
             stored = await self.store.get("thread.run", handle.run["id"])
             if stored is not None and stored["status"] in TERMINAL:
                 self.hub.deliver(stored["id"], f"thread.run.{stored['status']}", stored)
 
-    def _forget(self, run_id: str, handle: RunHandle | None = None) -> None:
-        """Drop the handle of ``run_id`` (only if it is still ``handle``, when given)."""
+    def forget(self, run_id: str, handle: RunHandle | None = None) -> None:
+        """Drop the handle of ``run_id`` (only if it is still ``handle``, when given): ended,
+        or resumed or ended by another process while parked here."""
         current = self.handles.get(run_id)
         if current is None or (handle is not None and current is not handle):
             return
@@ -492,19 +478,19 @@ class RunExecutor:
             self.hub.publish(handle.run["id"], name, data)
         self._publish_run(handle.run)
 
-    async def _settle(
+    async def settle(
         self,
         run: dict[str, Any],
-        handle: RunHandle | None,
         status: str,
         *,
+        handle: RunHandle | None = None,
         stale_before: float | None = None,
         error: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """End a run that no task of this process executes (waiting for tool outputs, expired,
-        or orphaned): a compare-and-set on the status read (and, for the orphan sweep, on the
-        lease still being stale), so if another process changed the run meanwhile, it wins
-        and its state is returned."""
+        or orphaned; ``handle``: its handle if parked here): a compare-and-set on the status
+        read (and, for the orphan sweep, on the lease still being stale), so if another process
+        changed the run meanwhile, it wins and its state is returned."""
         run = copy.deepcopy(run)
         seen = run["status"]
         rid = run["id"]
@@ -517,7 +503,7 @@ class RunExecutor:
         items, events = closing.close_open(status, error)
         written = await self.store.save_run(run, expect=(seen,), stale_before=stale_before, also=items)
         if handle is not None and not handle.running:
-            self._forget(rid, handle)  # parked here: settled now, or changed by another process
+            self.forget(rid, handle)  # parked here: settled now, or changed by another process
         if not written:
             return await self._current(run)
         for name, data in events:
