@@ -2,7 +2,7 @@
 
 Builds a SQLite file in a temp dir holding one thread of ``BENCH_MESSAGES`` (default 10,000)
 messages, inserted in bulk with ``Store.insert_many`` (ids from ``assistant_kit._ids.new_id``,
-message dicts shaped like ``Engine._new_message`` makes them, alternating user and assistant
+message dicts shaped like ``engine.shapes.new_message`` makes them, alternating user and assistant
 turns), then times, ``REPEATS`` times each (default 5), median reported:
 
 * ``tables.messages`` — the whole thing: 100 cursor pages of 100 through the SDK and the
@@ -42,8 +42,7 @@ from openai.types.beta import Thread  # noqa: E402
 
 from assistant_kit import local_client  # noqa: E402
 from assistant_kit._ids import new_id, now  # noqa: E402
-from assistant_kit.engine.core import Engine  # noqa: E402
-from assistant_kit.engine.steps import build, text_content  # noqa: E402
+from assistant_kit.engine.shapes import build, new_message, text_content  # noqa: E402
 from assistant_kit.notebook import tables  # noqa: E402
 from assistant_kit.store import Store  # noqa: E402
 
@@ -61,9 +60,8 @@ ASSISTANT_TEXT = (
 
 def build_db(db: Path) -> str:
     """One thread of ``MESSAGES`` messages; returns its id."""
-    engine = Engine.__new__(Engine)  # _new_message uses no engine state
-    user = engine._new_message("thread_x", {"role": "user", "content": "x"})
-    assistant = engine._new_message("thread_x", {"role": "assistant", "content": "x"})
+    user = new_message("thread_x", {"role": "user", "content": "x"})
+    assistant = new_message("thread_x", {"role": "assistant", "content": "x"})
     assistant.update(assistant_id=new_id("asst"))
     store = Store(db)
     thread = build(

@@ -2,7 +2,7 @@
 
 Builds a SQLite file in a temp dir holding three threads of those sizes (inserted in bulk
 with ``Store.insert_many``; ids from ``assistant_kit._ids.new_id("msg")``; message dicts
-shaped exactly like ``Engine._new_message`` / the run executor make them, alternating
+shaped exactly like ``engine.shapes.new_message`` / the run executor make them, alternating
 user and assistant turns), then times, for each thread:
 
 * ``client.beta.threads.messages.list(thread_id, limit=100)`` through ``local_client(db)``
@@ -41,8 +41,7 @@ from openai.types.beta import Thread  # noqa: E402
 
 from assistant_kit import local_client  # noqa: E402
 from assistant_kit._ids import new_id, now  # noqa: E402
-from assistant_kit.engine.core import Engine  # noqa: E402
-from assistant_kit.engine.steps import build, text_content  # noqa: E402
+from assistant_kit.engine.shapes import build, new_message, text_content  # noqa: E402
 from assistant_kit.store import Store  # noqa: E402
 
 SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "1000,10000,100000").split(",")]
@@ -61,11 +60,10 @@ ASSISTANT_TEXT = (
 
 
 def templates() -> tuple[dict[str, Any], dict[str, Any]]:
-    """A user message exactly as ``Engine._new_message`` builds it, and an assistant message
+    """A user message exactly as ``engine.shapes.new_message`` builds it, and an assistant message
     as the run executor leaves it (completed, with run and assistant ids)."""
-    engine = Engine.__new__(Engine)  # _new_message uses no engine state
-    user = engine._new_message("thread_x", {"role": "user", "content": "x"})
-    assistant = engine._new_message(
+    user = new_message("thread_x", {"role": "user", "content": "x"})
+    assistant = new_message(
         "thread_x",
         {"role": "assistant", "content": "x"},
     )

@@ -2,8 +2,11 @@
 ``outputs``, and the files they leave behind.
 
 The run executor (:mod:`assistant_kit.engine.runs`) decides when a call runs and what its step
-becomes; this module does the work of one call and publishes its ``thread.run.step.delta``
-events::
+becomes; this module does the work of one call: it runs the code with the
+:class:`~assistant_kit.tools.code_interpreter.CodeInterpreter` it is given, stores the files the
+code makes with the :class:`~assistant_kit.engine.files.Files` it is given, and hands each
+output to a :class:`CallOutputs` — the step's owner (:mod:`.steps`), which records it in the
+call and publishes its ``thread.run.step.delta``::
 
     {"index": i, "id": "call_…", "type": "code_interpreter", "code_interpreter": {"input": "", "outputs": []}}
     {"index": i, "type": "code_interpreter", "code_interpreter": {"input": "<fragment>"}}        (n times)
@@ -25,16 +28,19 @@ import asyncio
 import contextlib
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._ids import new_id
-from ..tools.code_interpreter import code_from_arguments
-from . import files as file_objects
-from . import steps
+from ..errors import AssistantKitError
+from ..tools.code_interpreter import NAME, code_from_arguments
+from .shapes import expired
 
 if TYPE_CHECKING:
-    from .runs import RunExecutor, RunHandle
+    from ..store import AsyncStore
+    from ..tools.code_interpreter import CodeInterpreter
+    from .files import Files
 
 # Sandbox outcomes that are failures of the tool (the step fails, the run goes on), as
 # opposed to "ok" and "error" (the code raised: an ordinary result the model reads).
@@ -42,11 +48,12 @@ FAILED = frozenset({"timeout", "memory", "disk", "crashed"})
 
 
 class StreamedInput:
-    """Turns a code_interpreter call's streamed JSON arguments into ``input`` deltas."""
+    """Turns a code_interpreter call's streamed JSON arguments into its ``input`` text, and
+    the new text each fragment reveals (what its ``input`` delta carries)."""
 
-    def __init__(self, call: dict[str, Any]):
-        self.call = call
+    def __init__(self) -> None:
         self.raw = ""
+        self.input = ""  # the code as far as it can be read yet
 
     def feed(self, fragment: str) -> str:
         """Add an arguments fragment; return the new ``input`` text it reveals (maybe "")."""
@@ -58,40 +65,56 @@ class StreamedInput:
         return self._advance(code_from_arguments(self.raw, partial=False))
 
     def _advance(self, code: str) -> str:
-        shown = self.call["code_interpreter"]["input"]
+        shown = self.input
         if code.startswith(shown):
-            self.call["code_interpreter"]["input"] = code
+            self.input = code
             return code[len(shown) :]
         if not self.raw.strip() or code == "":
             return ""
         # The final parse disagrees with what streamed (rare: arguments that stopped being
         # JSON midway). The final text is what runs and is stored; the step's snapshot
         # (step.completed) carries it.
-        self.call["code_interpreter"]["input"] = code
+        self.input = code
         return ""
 
 
-def new_call(call_id: str) -> dict[str, Any]:
-    return {"id": call_id, "type": "code_interpreter", "code_interpreter": {"input": "", "outputs": []}}
+class CallOutputs(Protocol):
+    """Where one call's outputs go as they happen (implemented by :mod:`.steps`, which owns
+    the step they are part of)."""
+
+    @property
+    def logs_text(self) -> str:
+        """The call's logs so far ("" before the first)."""
+
+    def add_logs(self, text: str) -> None:
+        """Append ``text`` to the call's one ``logs`` output (opening it) and announce it."""
+
+    def add_image(self, file_id: str) -> int:
+        """Give an image its place among the outputs (announced once stored); return it."""
+
+    def image_stored(self, at: int) -> None:
+        """The image at ``at`` is stored as a file: announce it; the next answer shows it."""
+
+    def file_kept(self, file: dict[str, Any]) -> None:
+        """A file the code wrote is stored (the answer's ``file_path`` annotations name it)."""
 
 
-def input_delta(index: int, text: str) -> dict[str, Any]:
-    return {"index": index, "type": "code_interpreter", "code_interpreter": {"input": text}}
+async def offered_files(store: AsyncStore, code: CodeInterpreter, run: dict[str, Any]) -> list[str] | None:
+    """The input files of ``run``'s code_interpreter, placed in the thread's working directory
+    (their names there: the tool's description lists them); None when the run has no
+    code_interpreter tool that can run here (the model is then not offered it)."""
+    if not code.enabled or not any(t["type"] == NAME for t in run.get("tools") or []):
+        return None
+    owner = await store.owner_of("thread", run["thread_id"])
+    return await input_files(store, code, run, owner)
 
 
-def _output_delta(index: int, output: dict[str, Any], at: int) -> dict[str, Any]:
-    return {
-        "index": index,
-        "type": "code_interpreter",
-        "code_interpreter": {"outputs": [{"index": at, **output}]},
-    }
-
-
-async def input_files(executor: RunExecutor, run: dict[str, Any], owner: str | None) -> list[str]:
+async def input_files(
+    store: AsyncStore, code: CodeInterpreter, run: dict[str, Any], owner: str | None
+) -> list[str]:
     """Place the run's code_interpreter files (assistant and thread ``tool_resources``, and
     message attachments for the tool) in the thread's working directory; return their names
     there. Files the owner cannot see are left out (and named in the log of the engine)."""
-    store = executor.store
     assistant = await store.get("assistant", run["assistant_id"]) or {}
     thread = await store.get("thread", run["thread_id"]) or {}
     ids: list[str] = []
@@ -105,7 +128,7 @@ async def input_files(executor: RunExecutor, run: dict[str, Any], owner: str | N
     files = []
     for file_id in dict.fromkeys(ids):
         file = await store.get("file", file_id, owner)
-        if file is None or file_objects.expired(file):
+        if file is None or expired(file):
             continue
         content = await store.file_content(file_id)
         if content is None:
@@ -113,96 +136,100 @@ async def input_files(executor: RunExecutor, run: dict[str, Any], owner: str | N
         files.append((file, content))
     if not files:
         return []
-    return await executor.engine.code.place_files(run["thread_id"], files)
+    return await code.place_files(run["thread_id"], files)
+
+
+async def execute_all(
+    code: CodeInterpreter,
+    files: Files,
+    store: AsyncStore,
+    thread_id: str,
+    calls: list[dict[str, Any]],
+    outputs_for: Callable[[dict[str, Any]], CallOutputs],
+) -> str | None:
+    """Execute a turn's code_interpreter ``calls`` in order, each call's outputs going to
+    ``outputs_for(call)``; return the first failure reason (None if none failed)."""
+    if not code.enabled:
+        raise AssistantKitError(code.settings.disabled_reason)
+    owner = await store.owner_of("thread", thread_id)
+    failure = None
+    for call in calls:
+        reason = await execute(code, files, thread_id, owner, call, outputs_for(call))
+        failure = failure or reason
+    return failure
 
 
 async def execute(
-    executor: RunExecutor,
-    handle: RunHandle,
-    step: dict[str, Any],
-    index: int,
-    call: dict[str, Any],
+    code: CodeInterpreter,
+    files: Files,
+    thread_id: str,
     owner: str | None,
+    call: dict[str, Any],
+    outputs: CallOutputs,
 ) -> str | None:
-    """Run one call's ``input`` in the thread's kernel, streaming its outputs. Returns the
-    failure reason when the sandbox failed it (timeout, memory, dead kernel), else None."""
-    run = handle.run
-    rid, thread_id = run["id"], run["thread_id"]
-    code = executor.engine.code
-    outputs: list[dict[str, Any]] = call["code_interpreter"]["outputs"]
-    logs: dict[str, Any] | None = None
+    """Run ``call``'s ``input`` in the thread's kernel, handing its outputs to ``outputs`` as
+    they come. Returns the failure reason when the sandbox failed it (timeout, memory, dead
+    kernel), else None."""
+    call_id = call["id"]
     saving: list[asyncio.Task[None]] = []
-
-    def publish(output: dict[str, Any], at: int) -> None:
-        steps.publish_step_delta(executor, rid, step, _output_delta(index, output, at))
-
-    def add_logs(text: str) -> None:
-        nonlocal logs
-        if not text:
-            return
-        if logs is None:
-            logs = {"type": "logs", "logs": ""}
-            outputs.append(logs)
-        logs["logs"] += text
-        publish({"type": "logs", "logs": text}, outputs.index(logs))
 
     def add_line(text: str) -> None:
         """``text`` on a line of its own."""
-        add_logs(("\n" if logs is not None and not logs["logs"].endswith("\n") else "") + text)
+        logs = outputs.logs_text
+        outputs.add_logs(("\n" if logs and not logs.endswith("\n") else "") + text)
 
     async def save_image(file_id: str, png: bytes, at: int) -> None:
-        await executor.engine.files.create(
-            f"{call['id']}-{at}.png",
+        await files.create(
+            f"{call_id}-{at}.png",
             png,
             "assistants_output",
             owner,
             thread_id=thread_id,
-            call_id=call["id"],
+            call_id=call_id,
             file_id=file_id,
         )
-        publish(outputs[at], at)
-        handle.made_images.append(file_id)
+        outputs.image_stored(at)
 
     def on_output(kind: str, value: str | bytes) -> None:
         if kind == "logs" and isinstance(value, str):
-            add_logs(value)
+            if value:
+                outputs.add_logs(value)
         elif kind == "image" and isinstance(value, bytes):
             file_id = new_id("file")
-            outputs.append({"type": "image", "image": {"file_id": file_id}})
-            saving.append(asyncio.ensure_future(save_image(file_id, value, len(outputs) - 1)))
+            saving.append(asyncio.ensure_future(save_image(file_id, value, outputs.add_image(file_id))))
 
     try:
         result = await code.execute(thread_id, call["code_interpreter"]["input"], on_output)
     finally:
         if saving:
             await asyncio.gather(*saving, return_exceptions=True)
-    streamed = logs["logs"] if logs is not None else ""
-    if result.logs.startswith(streamed):
-        add_logs(result.logs[len(streamed) :])  # whatever the sandbox did not stream
+    streamed = outputs.logs_text
+    if result.logs.startswith(streamed) and len(result.logs) > len(streamed):
+        outputs.add_logs(result.logs[len(streamed) :])  # whatever the sandbox did not stream
     if result.reason:
         add_line(result.reason)
-    notes = await _keep_files(executor, handle, result.files, code.workdir(thread_id), owner, call["id"])
+    notes = await _keep_files(
+        files, outputs, result.files, code.workdir(thread_id), thread_id, owner, call_id
+    )
     if notes:
         add_line("\n".join(notes) + "\n")
     if result.status == "unavailable":
-        from ..errors import AssistantKitError
-
         raise AssistantKitError(result.reason or "code_interpreter is unavailable here.")
     return result.reason if result.status in FAILED else None
 
 
 async def _keep_files(
-    executor: RunExecutor,
-    handle: RunHandle,
+    files: Files,
+    outputs: CallOutputs,
     paths: list[Path],
     workdir: Path,
+    thread_id: str,
     owner: str | None,
     call_id: str,
 ) -> list[str]:
     """Store the files the code wrote as ``assistants_output`` files. Empty ones are skipped;
     too large ones (the limit of uploads applies) too, and named in the returned notes, so
     the logs tell the model and the user why there is no file to download."""
-    files = executor.engine.files
     notes = []
     for path in paths:
         try:
@@ -221,9 +248,9 @@ async def _keep_files(
                     )
             continue
         made = await files.create(
-            name, content, "assistants_output", owner, thread_id=handle.run["thread_id"], call_id=call_id
+            name, content, "assistants_output", owner, thread_id=thread_id, call_id=call_id
         )
-        handle.made_files.append(made)
+        outputs.file_kept(made)
     return notes
 
 

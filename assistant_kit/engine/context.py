@@ -2,7 +2,8 @@
 the chat format, the tools (built-ins as functions), the budget-trimmed history.
 
 The run executor (:mod:`assistant_kit.engine.runs`) calls :func:`next_request` before every
-turn; nothing here changes a run.
+turn; nothing here changes a run or writes anything. It reads the thread's messages and the
+run's steps from the store it is given, and counts tokens with the run's model.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..models.base import ModelRequest
 from ..tools import code_interpreter as ci
-from . import code_calls
 
 if TYPE_CHECKING:
-    from .runs import RunExecutor, RunHandle
+    from ..models.base import BaseChatModel
+    from ..store import AsyncStore
 
 BUILTIN_TOOLS: dict[str, dict[str, Any]] = {
     "code_interpreter": ci.tool_function(),
@@ -31,24 +32,29 @@ BUILTIN_TOOLS: dict[str, dict[str, Any]] = {
 
 
 async def next_request(
-    executor: RunExecutor, handle: RunHandle, max_tokens: int | None
+    store: AsyncStore,
+    run: dict[str, Any],
+    model: BaseChatModel,
+    max_tokens: int | None,
+    code_files: list[str] | None = None,
 ) -> ModelRequest | None:
-    """The chat-format request for the next turn, or None if it cannot fit the budget."""
-    run = handle.run
+    """The chat-format request for ``run``'s next turn, or None if it cannot fit the budget.
+
+    ``code_files``: the names of the files placed in the thread's working directory when the
+    run's ``code_interpreter`` tool can run (the tool's description lists them); None when it
+    cannot (the tool is then not offered to the model)."""
     strategy = run.get("truncation_strategy") or {}
     last = strategy.get("last_messages") if strategy.get("type") == "last_messages" else None
-    messages = await executor.store.thread_messages(run["thread_id"], last)
+    messages = await store.thread_messages(run["thread_id"], last)
     steps = [
         s
-        for s in (
-            await executor.store.list("thread.run.step", run_id=run["id"], order="asc", limit=1000)
-        ).data
+        for s in (await store.list("thread.run.step", run_id=run["id"], order="asc", limit=1000)).data
         if s["type"] == "tool_calls"
     ]
     made: dict[str, list[dict[str, Any]]] = {}
     ran_code = _engine_ran_code(steps)
     if ran_code:
-        for call_id, file in await executor.store.files_made_in(run["thread_id"]):
+        for call_id, file in await store.files_made_in(run["thread_id"]):
             made.setdefault(call_id, []).append(file)
     history: list[dict[str, Any]] = []
     for obj in sorted(messages + steps, key=_sort_key):
@@ -72,7 +78,7 @@ async def next_request(
     if budget is not None:
         budget -= (run.get("usage") or {}).get("prompt_tokens", 0)
         # Drop the oldest history until the estimate fits (tool rounds stay whole).
-        while history and handle.model.count_tokens(system + history) > budget:
+        while history and model.count_tokens(system + history) > budget:
             history.pop(0)
             while history and history[0]["role"] == "tool":
                 history.pop(0)
@@ -82,11 +88,8 @@ async def next_request(
     for tool in run.get("tools") or []:
         if tool["type"] == "function":
             tools.append({"type": "function", "function": tool["function"]})
-        elif tool["type"] == ci.NAME and executor.engine.code.enabled:
-            if handle.input_names is None:  # once per activation: files can't change mid-run
-                owner = await executor.store.owner_of("thread", run["thread_id"])
-                handle.input_names = await code_calls.input_files(executor, run, owner)
-            tools.append({"type": "function", "function": ci.tool_function(handle.input_names)})
+        elif tool["type"] == ci.NAME and code_files is not None:
+            tools.append({"type": "function", "function": ci.tool_function(code_files)})
             builtin.add(tool["type"])
         elif tool["type"] in BUILTIN_TOOLS:
             tools.append({"type": "function", "function": BUILTIN_TOOLS[tool["type"]]})

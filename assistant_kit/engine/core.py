@@ -22,26 +22,25 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from openai.types.beta import Assistant, Thread
-from openai.types.beta.threads import Message, Run
 
 from .._ids import new_id, now
 from ..errors import AssistantKitError, InvalidRequestError, NotFoundError
 from ..models.registry import resolve_model
 from ..models.settings import ProviderSettings
-from ..store import AsyncStore, Page, Store
+from ..store import AsyncStore, Store
 from ..tools.code_interpreter import CodeInterpreter, CodeInterpreterSettings
-from . import defaults
+from . import defaults, run_requests
 from .events import EventHub, Subscription
-from .files import Files, expired
+from .files import Files
+from .leases import Leases
+from .references import check_messages, check_references
 from .runs import TERMINAL, RunExecutor
-from .steps import build, text_content
+from .shapes import build, deleted, new_message, page_body
 
 if TYPE_CHECKING:
     from .bus import PgBus
 
 log = logging.getLogger("assistant_kit.engine")
-
-MAX_CODE_FILES = 20  # tool_resources.code_interpreter.file_ids, per the spec
 
 _KIND_NAMES = {
     "assistant": "assistant",
@@ -51,28 +50,6 @@ _KIND_NAMES = {
     "thread.run.step": "run step",
     "file": "file",
 }
-
-
-def page_body(page: Page) -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": page.data,
-        "first_id": page.first_id,
-        "last_id": page.last_id,
-        "has_more": page.has_more,
-    }
-
-
-def _content_parts(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [text_content(content)]
-    parts = []
-    for part in content:
-        if part["type"] == "text":
-            parts.append(text_content(part["text"]))
-        else:
-            parts.append(part)
-    return parts
 
 
 def _seconds(value: float | None, env: str, default: float) -> float:
@@ -129,9 +106,12 @@ class Engine:
         host = socket.gethostname()[:32]
         self.worker_id = f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
         self.hub = EventHub()
-        self.files = Files(self, max_file_bytes)
+        self.files = Files(self.store, max_file_bytes)
         self.code = CodeInterpreter(code_interpreter or CodeInterpreterSettings())
-        self.executor = RunExecutor(self)
+        self.executor = RunExecutor(
+            self.store, self.hub, self.worker_id, self.lease_seconds, self.code, self.files
+        )
+        self.leases = Leases(self.executor, self.store, self.lease_seconds)
         self._starting: asyncio.Future[None] | None = None  # the start, once begun
         self._services: list[asyncio.Task[None]] = []
         self.bus: PgBus | None = None
@@ -165,13 +145,13 @@ class Engine:
                 conninfo(self.sync_store.engine.url),
                 self.worker_id,
                 self.hub.deliver_remote,
-                self.executor.remote,
+                self.leases.remote,
             )
             await bus.start()
             self.bus = self.hub.bus = bus
         self._services = [
-            asyncio.create_task(self._every(self.sweep_seconds, self.executor.sweep), name="sweep"),
-            asyncio.create_task(self._every(self.renew_seconds, self.executor.renew), name="renew"),
+            asyncio.create_task(self._every(self.sweep_seconds, self.leases.sweep), name="sweep"),
+            asyncio.create_task(self._every(self.renew_seconds, self.leases.renew), name="renew"),
         ]
 
     async def _every(self, interval: float, work: Any) -> None:
@@ -220,50 +200,10 @@ class Engine:
     ) -> dict[str, Any]:
         return page_body(await self.store.list(kind, owner=owner, **params, **where))
 
-    async def _check_references(self, body: dict[str, Any], owner: str | None, where: str = "") -> None:
-        """Files a body points at — tool_resources, attachments, ``image_file`` content parts —
-        must exist and be the caller's (400 naming the parameter and the id), within the
-        spec's counts: 20 code_interpreter files, one vector store."""
-        resources = body.get("tool_resources") or {}
-        file_ids = (resources.get("code_interpreter") or {}).get("file_ids") or []
-        param = f"{where}tool_resources.code_interpreter.file_ids"
-        if len(file_ids) > MAX_CODE_FILES:
-            raise InvalidRequestError(
-                f"Invalid '{param}': at most {MAX_CODE_FILES} files, got {len(file_ids)}.", param=param
-            )
-        for index, file_id in enumerate(file_ids):
-            await self._check_file(file_id, owner, f"{param}[{index}]")
-        stores = (resources.get("file_search") or {}).get("vector_store_ids") or []
-        if len(stores) > 1:
-            param = f"{where}tool_resources.file_search.vector_store_ids"
-            raise InvalidRequestError(
-                f"Invalid '{param}': at most 1 vector store, got {len(stores)}.", param=param
-            )
-        for index, attachment in enumerate(body.get("attachments") or []):
-            await self._check_file(attachment.get("file_id"), owner, f"{where}attachments[{index}].file_id")
-        content = body.get("content")
-        for index, part in enumerate(content if isinstance(content, list) else ()):
-            if isinstance(part, dict) and part.get("type") == "image_file":
-                file_id = (part.get("image_file") or {}).get("file_id")
-                await self._check_file(file_id, owner, f"{where}content[{index}].image_file.file_id")
-
-    async def _check_messages(self, messages: list[dict[str, Any]], owner: str | None, where: str) -> None:
-        for index, message in enumerate(messages):
-            await self._check_references(message, owner, f"{where}[{index}].")
-
-    async def _check_file(self, file_id: Any, owner: str | None, param: str) -> None:
-        file = await self.store.get("file", file_id, owner) if isinstance(file_id, str) else None
-        if file is None or expired(file):
-            raise InvalidRequestError(f"Invalid '{param}': no file found with id '{file_id}'.", param=param)
-
-    @staticmethod
-    def _deleted(kind: str, object_id: str) -> dict[str, Any]:
-        return {"id": object_id, "object": f"{kind}.deleted", "deleted": True}
-
     # -- assistants ----------------------------------------------------------------------
 
     async def create_assistant(self, body: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
-        await self._check_references(body, owner)
+        await check_references(self.store, body, owner)
         obj = defaults.assistant(
             build(
                 Assistant,
@@ -293,7 +233,7 @@ class Engine:
         self, assistant_id: str, body: dict[str, Any], owner: str | None = None
     ) -> dict[str, Any]:
         obj = await self._get("assistant", assistant_id, owner)
-        await self._check_references(body, owner)
+        await check_references(self.store, body, owner)
         changes = {k: v for k, v in body.items() if v is not None or k not in ("metadata", "tools")}
         obj = defaults.assistant(build(Assistant, **{**obj, **changes}))
         return await self.store.put("assistant", obj)
@@ -301,34 +241,16 @@ class Engine:
     async def delete_assistant(self, assistant_id: str, owner: str | None = None) -> dict[str, Any]:
         await self._get("assistant", assistant_id, owner)
         await self.store.delete("assistant", assistant_id)
-        return self._deleted("assistant", assistant_id)
+        return deleted("assistant", assistant_id)
 
     async def list_assistants(self, params: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
         return await self._list("assistant", params, owner)
 
     # -- threads ---------------------------------------------------------------------------
 
-    def _new_message(self, thread_id: str, body: dict[str, Any], **extra: Any) -> dict[str, Any]:
-        return build(
-            Message,
-            id=new_id("msg"),
-            object="thread.message",
-            created_at=now(),
-            thread_id=thread_id,
-            role=body["role"],
-            content=_content_parts(body["content"]),
-            attachments=body.get("attachments") or [],
-            metadata=body.get("metadata") or {},
-            status="completed",
-            completed_at=now(),
-            assistant_id=None,
-            run_id=None,
-            **extra,
-        )
-
     async def create_thread(self, body: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
-        await self._check_references(body, owner)
-        await self._check_messages(body.get("messages") or [], owner, "messages")
+        await check_references(self.store, body, owner)
+        await check_messages(self.store, body.get("messages") or [], owner, "messages")
         thread = defaults.thread(
             build(
                 Thread,
@@ -340,7 +262,7 @@ class Engine:
             )
         )
         items = [("thread", thread)]
-        items += [("thread.message", self._new_message(thread["id"], m)) for m in body.get("messages") or []]
+        items += [("thread.message", new_message(thread["id"], m)) for m in body.get("messages") or []]
         await self.store.insert_many(items, owner)
         return thread
 
@@ -351,7 +273,7 @@ class Engine:
         self, thread_id: str, body: dict[str, Any], owner: str | None = None
     ) -> dict[str, Any]:
         thread = await self._get("thread", thread_id, owner)
-        await self._check_references(body, owner)
+        await check_references(self.store, body, owner)
         thread.update({k: v for k, v in body.items() if v is not None})
         return await self.store.put("thread", defaults.thread(build(Thread, **thread)))
 
@@ -364,7 +286,7 @@ class Engine:
                 await self.executor.cancel(run)
         await self.store.delete_thread(thread_id)
         await self.code.forget(thread_id)  # its kernel and working directory
-        return self._deleted("thread", thread_id)
+        return deleted("thread", thread_id)
 
     async def list_threads(self, params: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
         return await self._list("thread", params, owner)
@@ -375,8 +297,8 @@ class Engine:
         self, thread_id: str, body: dict[str, Any], owner: str | None = None
     ) -> dict[str, Any]:
         await self._get("thread", thread_id, owner)
-        await self._check_references(body, owner)
-        message = self._new_message(thread_id, body)
+        await check_references(self.store, body, owner)
+        message = new_message(thread_id, body)
         await self.store.insert_if_idle(thread_id, [("thread.message", message)], owner)
         return message
 
@@ -398,7 +320,7 @@ class Engine:
     ) -> dict[str, Any]:
         await self.get_message(thread_id, message_id, owner)
         await self.store.delete("thread.message", message_id)
-        return self._deleted("thread.message", message_id)
+        return deleted("thread.message", message_id)
 
     async def list_messages(
         self, thread_id: str, params: dict[str, Any], owner: str | None = None
@@ -428,78 +350,15 @@ class Engine:
         settings = self.settings.merged(settings)
         model_name = body.get("model") or assistant["model"]
         model = resolve_model(model_name, settings)  # unknown model / missing key → 400 now
-        instructions = body.get("instructions")
-        if instructions is None:
-            instructions = assistant.get("instructions") or ""
-        if body.get("additional_instructions"):
-            instructions = (instructions + "\n\n" if instructions else "") + body["additional_instructions"]
-        await self._check_messages(body.get("additional_messages") or [], owner, "additional_messages")
-        tools = body["tools"] if body.get("tools") is not None else assistant.get("tools") or []
-        choice = body.get("tool_choice") or "auto"
-        self._check_tool_choice(choice, tools)
-        created = now()
-        run = defaults.run(
-            build(
-                Run,
-                id=new_id("run"),
-                object="thread.run",
-                created_at=created,
-                thread_id=thread_id,
-                assistant_id=assistant["id"],
-                status="queued",
-                model=model_name,
-                instructions=instructions,
-                tools=tools,
-                tool_choice=choice,
-                metadata=body.get("metadata") or {},
-                parallel_tool_calls=body.get("parallel_tool_calls", True),
-                response_format=_pick(body, assistant, "response_format") or "auto",
-                temperature=_pick(body, assistant, "temperature"),
-                top_p=_pick(body, assistant, "top_p"),
-                max_prompt_tokens=body.get("max_prompt_tokens"),
-                max_completion_tokens=body.get("max_completion_tokens"),
-                truncation_strategy=body.get("truncation_strategy")
-                or {"type": "auto", "last_messages": None},
-                expires_at=created + self.run_expiry_seconds,
-                usage=None,
-                required_action=None,
-                last_error=None,
-                incomplete_details=None,
-            )
-        )
-        items = [
-            ("thread.message", self._new_message(thread_id, m)) for m in body.get("additional_messages") or []
-        ]
-        items.append(("thread.run", run))
-        await self.store.insert_if_idle(thread_id, items, owner, param="thread_id", lease=self.worker_id)
+        additional = body.get("additional_messages") or []
+        await check_messages(self.store, additional, owner, "additional_messages")
+        run = run_requests.new_run(thread_id, body, assistant, model_name, self.run_expiry_seconds)
+        await self.executor.create(run, [new_message(thread_id, m) for m in additional], owner)
         sub = self.hub.subscribe(run["id"]) if stream else None
         if sub is not None and thread_created is not None:
             sub.queue.put_nowait(("thread.created", thread_created))
         self.executor.start(copy.deepcopy(run), settings, model)
         return run, sub
-
-    @staticmethod
-    def _check_tool_choice(choice: Any, tools: list[dict[str, Any]]) -> None:
-        if not isinstance(choice, dict):
-            if choice == "required" and not tools:
-                raise InvalidRequestError(
-                    "Invalid 'tool_choice': 'required' needs at least one tool.", param="tool_choice"
-                )
-            return
-        if choice["type"] == "function":
-            name = choice["function"]["name"]
-            names = [t["function"]["name"] for t in tools if t["type"] == "function"]
-            if name not in names:
-                raise InvalidRequestError(
-                    f"Invalid 'tool_choice': function '{name}' is not among the run's tools "
-                    f"({', '.join(names) or 'none'}).",
-                    param="tool_choice.function.name",
-                )
-        elif not any(t["type"] == choice["type"] for t in tools):
-            raise InvalidRequestError(
-                f"Invalid 'tool_choice': tool type '{choice['type']}' is not among the run's tools.",
-                param="tool_choice.type",
-            )
 
     async def create_thread_and_run(
         self,
@@ -511,9 +370,9 @@ class Engine:
     ) -> tuple[dict[str, Any], Subscription | None]:
         await self._get("assistant", body["assistant_id"], owner, "assistant_id")
         thread_body = dict(body.get("thread") or {})
-        await self._check_references(body, owner)
-        await self._check_references(thread_body, owner, "thread.")
-        await self._check_messages(thread_body.get("messages") or [], owner, "thread.messages")
+        await check_references(self.store, body, owner)
+        await check_references(self.store, thread_body, owner, "thread.")
+        await check_messages(self.store, thread_body.get("messages") or [], owner, "thread.messages")
         if body.get("tool_resources") is not None:
             thread_body["tool_resources"] = body["tool_resources"]
         thread = await self.create_thread(thread_body, owner)
@@ -528,15 +387,13 @@ class Engine:
 
     async def get_run(self, thread_id: str, run_id: str, owner: str | None = None) -> dict[str, Any]:
         await self._get("thread", thread_id, owner)
-        handle = self.executor.handles.get(run_id)
-        if handle is not None and handle.running and handle.run["thread_id"] == thread_id:
-            return copy.deepcopy(handle.run)  # the live state, ahead of the last write
+        live = self.executor.live(run_id, thread_id)
+        if live is not None:
+            return live
         # Not executing here: the store is the truth (another replica may have resumed,
         # cancelled or ended a run parked here).
         run = await self._get("thread.run", run_id, None, thread_id=thread_id)
-        if handle is not None and not handle.running and run["status"] != "requires_action":
-            self.executor._forget(run_id, handle)
-        return await self.executor.expire_if_due(run)
+        return await self.executor.stored(run)
 
     async def update_run(
         self, thread_id: str, run_id: str, body: dict[str, Any], owner: str | None = None
@@ -544,19 +401,7 @@ class Engine:
         run = await self.get_run(thread_id, run_id, owner)
         if body.get("metadata") is None:  # nothing to change: `{}` keeps the metadata it had
             return run
-        metadata = body["metadata"]
-        handle = self.executor.handles.get(run_id)
-        target = handle.run if handle is not None and handle.running else run
-        # Only the metadata changes: a compare-and-set on the status, re-read on a race, so
-        # this never writes back a status another process has moved on from.
-        for _ in range(20):
-            target["metadata"] = metadata
-            if await self.store.save_run(target, expect=(target["status"],)):
-                break
-            target = await self._get("thread.run", run_id, None, thread_id=thread_id)
-        if target is not (handle.run if handle else None) and target["status"] not in TERMINAL:
-            self.hub.tell("metadata", run_id, metadata=metadata)  # its executor's next write keeps it
-        return copy.deepcopy(target)
+        return await self.executor.update_metadata(run, body["metadata"])
 
     async def list_runs(
         self, thread_id: str, params: dict[str, Any], owner: str | None = None
@@ -585,43 +430,12 @@ class Engine:
         stream: bool = False,
     ) -> tuple[dict[str, Any], Subscription | None]:
         run = await self.get_run(thread_id, run_id, owner)
-        if run["status"] != "requires_action":
-            raise InvalidRequestError(
-                f"Runs in status '{run['status']}' do not accept tool outputs; run {run_id} "
-                "must be in 'requires_action'.",
-                param="run_id",
-            )
-        pending = [c["id"] for c in run["required_action"]["submit_tool_outputs"]["tool_calls"]]
-        outputs: dict[str, str] = {}
-        for index, item in enumerate(body["tool_outputs"]):
-            call_id = item.get("tool_call_id")
-            if call_id not in pending:
-                raise InvalidRequestError(
-                    f"Invalid 'tool_outputs[{index}].tool_call_id': no pending tool call "
-                    f"'{call_id}' in run {run_id} (pending: {', '.join(pending)}).",
-                    param=f"tool_outputs[{index}].tool_call_id",
-                )
-            if call_id in outputs:
-                raise InvalidRequestError(
-                    f"Duplicate output for tool call '{call_id}'.",
-                    param=f"tool_outputs[{index}].tool_call_id",
-                )
-            outputs[call_id] = item.get("output") or ""
-        missing = [c for c in pending if c not in outputs]
-        if missing:
-            raise InvalidRequestError(
-                f"Missing tool outputs for: {', '.join(missing)}. Submit all outputs at once.",
-                param="tool_outputs",
-            )
+        outputs = run_requests.tool_outputs(run, body)
         recent = (await self.store.list("thread.run.step", run_id=run_id, order="desc", limit=5)).data
         step = next((s for s in recent if s["type"] == "tool_calls" and s["status"] == "in_progress"), None)
         if step is None:  # another replica accepted outputs for it since it was read
             current = await self._get("thread.run", run_id, None, thread_id=thread_id)
-            raise InvalidRequestError(
-                f"Runs in status '{current['status']}' do not accept tool outputs; run {run_id} "
-                "must be in 'requires_action'.",
-                param="run_id",
-            )
+            raise run_requests.not_waiting(run_id, current["status"])
         merged = self.settings.merged(settings)
         model = resolve_model(run["model"], merged)  # before the run is claimed and queued
         sub = self.hub.subscribe(run_id) if stream else None
@@ -647,8 +461,3 @@ class Engine:
     ) -> dict[str, Any]:
         await self.get_run(thread_id, run_id, owner)
         return await self._get("thread.run.step", step_id, None, run_id=run_id)
-
-
-def _pick(body: dict[str, Any], assistant: dict[str, Any], key: str) -> Any:
-    value = body.get(key)
-    return value if value is not None else assistant.get(key)

@@ -30,11 +30,11 @@ from openai.types import FileObject
 
 from .._ids import new_id, now
 from ..errors import InvalidRequestError, NotFoundError
-from .steps import build
+from .shapes import build, expired, page_body
 from .validation import list_params
 
 if TYPE_CHECKING:
-    from .core import Engine
+    from ..store import AsyncStore
 
 # OpenAI's upload purposes but "evals": the File object has no such purpose to report (the SDK's
 # FileObject.purpose does not list it) and this server has no Evals API to use it.
@@ -62,9 +62,10 @@ def content_headers(file: dict[str, Any]) -> dict[str, str]:
 
 
 class Files:
-    def __init__(self, engine: Engine, max_bytes: int | None = None):
-        self.engine = engine
-        self.store = engine.store
+    """The Files API over ``store``; the code_interpreter stores what code made through it too."""
+
+    def __init__(self, store: AsyncStore, max_bytes: int | None = None):
+        self.store = store
         self.max_bytes = max_file_bytes() if max_bytes is None else max_bytes
 
     def __repr__(self) -> str:
@@ -167,8 +168,6 @@ class Files:
         return {"id": file_id, "object": "file", "deleted": True}
 
     async def list(self, query: Any, owner: str | None = None) -> dict[str, Any]:
-        from .core import page_body
-
         params = list_params(
             query, filters=("purpose",), default_limit=10_000, max_limit=10_000, before=False, ignored=()
         )
@@ -204,8 +203,3 @@ def _expiry_seconds(expires_after: dict[str, Any]) -> int:
             param="expires_after.seconds",
         )
     return seconds
-
-
-def expired(obj: dict[str, Any]) -> bool:
-    """Past its ``expires_after``: as good as deleted."""
-    return obj.get("expires_at") is not None and obj["expires_at"] <= now()

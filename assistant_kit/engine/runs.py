@@ -36,17 +36,9 @@ one SQLite file) act on the same runs. The rules that keep that safe:
   sweep) writes only if the status is still the one they read. Two processes can therefore
   never both decide a run's fate, and a process that lost a run — taken over, settled by
   another replica while it was frozen, its thread deleted — stops it without writing.
-- **Cancel across processes**: the cancelling process writes ``cancelling`` and tells the
-  executor over the bus (instantly, on PostgreSQL); the executor also finds ``cancelling``
-  when it renews its leases (seconds, on SQLite or if the message was lost). Either way the
-  executor's task is cancelled and it writes ``cancelled`` as usual.
-- **Orphans.** Every engine sweeps at startup and every ``sweep_seconds``: a queued or
-  in-progress run whose lease is older than ``lease_seconds`` belongs to a process that died
-  (killed, crashed, machine gone) and is marked ``failed`` (``server_error``, "the server
-  executing this run stopped"); a ``cancelling`` one is marked ``cancelled`` (what its client
-  asked for); a ``requires_action`` run past ``expires_at`` is marked ``expired``, as it is
-  when read. A process frozen longer than the lease is treated as dead: its later writes are
-  refused.
+- **Cancel across processes** and **orphans** (a run whose executor died): how an engine
+  finds out — the bus, lease renewal, the orphan sweep — is :mod:`.leases`; the change it
+  then asks for (stop the task, settle the run) is made here.
 """
 
 from __future__ import annotations
@@ -57,26 +49,30 @@ import copy
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from openai.types.beta.threads import Run
 
 from .._ids import now
-from ..errors import AssistantKitError, InvalidRequestError, ModelError
-from ..models.base import BaseChatModel
+from ..errors import AssistantKitError, ModelError, NotFoundError
+from ..models.base import BaseChatModel, Usage
 from ..models.settings import ProviderSettings
 from ..store.sql import ACTIVE_RUN_STATUSES, LEASED_RUN_STATUSES
-from . import code_calls, steps
+from . import code_calls, shapes
 from .context import next_request
+from .run_requests import not_waiting
+from .steps import RunSteps, answer_tool_step
 
 if TYPE_CHECKING:
-    from .core import Engine
+    from ..store import AsyncStore
+    from ..tools.code_interpreter import CodeInterpreter
+    from .events import EventHub
+    from .files import Files
 
 log = logging.getLogger("assistant_kit.runs")
 
 TERMINAL = frozenset({"completed", "incomplete", "failed", "cancelled", "expired"})
-ORPHANED = "The server executing this run stopped (its lease was not renewed for {seconds:g} s)."
 
 
 @dataclass
@@ -86,17 +82,11 @@ class RunHandle:
     run: dict[str, Any]
     settings: ProviderSettings
     model: BaseChatModel
+    steps: RunSteps  # its open step/message, and what its code made (every change there)
     task: asyncio.Task[None] | None = None
     stop_reason: str | None = None  # "cancelled" | "expired" when we interrupt the task
     expiry: asyncio.TimerHandle | None = None
-    open_steps: list[dict[str, Any]] = field(default_factory=list)
-    open_message: dict[str, Any] | None = None
-    open_text: list[str] = field(default_factory=list)  # text streamed into open_message
-    open_images: list[dict[str, Any]] = field(default_factory=list)  # its image_file parts, first
-    # code_interpreter, this activation: images not yet shown in a message (file ids), files the
-    # code wrote (for file_path annotations), names of input files placed (None: not yet).
-    made_images: list[str] = field(default_factory=list)
-    made_files: list[dict[str, Any]] = field(default_factory=list)
+    # code_interpreter, this activation: names of the input files placed (None: not yet).
     input_names: list[str] | None = None
 
     @property
@@ -115,15 +105,43 @@ class _Stop(Exception):
 
 
 class RunExecutor:
-    def __init__(self, engine: Engine):
-        self.engine = engine
-        self.store = engine.store
-        self.hub = engine.hub
-        self.worker: str = engine.worker_id
+    """Executes the runs of this process and makes every change of their state (the engine
+    and the routes ask it through its public methods). It is given what it uses: the store,
+    the event hub, this engine's ``worker`` id and ``lease_seconds``, the code interpreter
+    and the Files service (where the code's images and files are stored)."""
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        hub: EventHub,
+        worker: str,
+        lease_seconds: float,
+        code: CodeInterpreter,
+        files: Files,
+    ):
+        self.store = store
+        self.hub = hub
+        self.worker = worker
+        self.lease_seconds = lease_seconds
+        self.code = code
+        self.files = files
         self.handles: dict[str, RunHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()  # background settles (kept referenced)
 
+    def __repr__(self) -> str:
+        return f"<RunExecutor worker={self.worker} runs={len(self.handles)}>"
+
     # -- entry points ------------------------------------------------------------------
+
+    async def create(
+        self, run: dict[str, Any], messages: Sequence[dict[str, Any]], owner: str | None
+    ) -> None:
+        """Store a new ``queued`` run, leased to this process, with its ``additional_messages``
+        (one transaction, refused with a 400 while the thread has an active run). It executes
+        once started (:meth:`start`)."""
+        items = [("thread.message", message) for message in messages]
+        items.append(("thread.run", run))
+        await self.store.insert_if_idle(run["thread_id"], items, owner, param="thread_id", lease=self.worker)
 
     def start(
         self, run: dict[str, Any], settings: ProviderSettings, model: BaseChatModel, *, resumed: bool = False
@@ -131,7 +149,7 @@ class RunExecutor:
         """Execute (or resume, after tool outputs) ``run`` in the background."""
         handle = self.handles.get(run["id"])
         if handle is None:
-            handle = RunHandle(run, settings, model)
+            handle = RunHandle(run, settings, model, RunSteps(run, self.store, self.hub.publish))
             self.handles[run["id"]] = handle
             delay = max(0.0, run["expires_at"] - now()) if run.get("expires_at") else None
             if delay is not None:
@@ -166,7 +184,43 @@ class RunExecutor:
                 self.hub.tell("cancel", run["id"])
                 return cancelling
         # requires_action, or an executor that is gone.
-        return await self._settle(run, handle, "cancelled")
+        return await self.settle(run, "cancelled", handle=handle)
+
+    def live(self, run_id: str, thread_id: str) -> dict[str, Any] | None:
+        """A copy of ``run_id``'s state if a task of this process executes it (ahead of its
+        last write), else None: the store is the truth."""
+        handle = self.handles.get(run_id)
+        if handle is not None and handle.running and handle.run["thread_id"] == thread_id:
+            return copy.deepcopy(handle.run)
+        return None
+
+    async def stored(self, run: dict[str, Any]) -> dict[str, Any]:
+        """``run`` as just read from the store, reconciled with this process: a handle parked
+        here for a run no longer waiting for tool outputs (another replica resumed, cancelled
+        or ended it) is dropped, and a run past ``expires_at`` is expired."""
+        handle = self.handles.get(run["id"])
+        if handle is not None and not handle.running and run["status"] != "requires_action":
+            self.forget(run["id"], handle)
+        return await self.expire_if_due(run)
+
+    async def update_metadata(self, run: dict[str, Any], metadata: dict[str, str]) -> dict[str, Any]:
+        """``runs.update``: only the metadata changes. A compare-and-set on the status, re-read
+        on a race, so this never writes back a status another process has moved on from; the
+        run's executor, if it is another process, is told (its next write keeps it)."""
+        handle = self.handles.get(run["id"])
+        live = handle.run if handle is not None and handle.running else None
+        target = live or run
+        for _ in range(20):
+            target["metadata"] = metadata
+            if await self.store.save_run(target, expect=(target["status"],)):
+                break
+            current = await self.store.get("thread.run", run["id"])
+            if current is None:
+                raise NotFoundError("run", run["id"])
+            target = current
+        if target is not live and target["status"] not in TERMINAL:
+            self.hub.tell("metadata", run["id"], metadata=metadata)
+        return copy.deepcopy(target)
 
     async def expire_if_due(self, run: dict[str, Any]) -> dict[str, Any]:
         """Reads call this: a run past ``expires_at`` that nobody executes is expired."""
@@ -178,11 +232,11 @@ class RunExecutor:
             lease = await self.store.run_lease(run["id"])
             if lease is not None and self._alive(lease):
                 return run  # its executor's watchdog will do it
-        return await self._settle(run, None, "expired")
+        return await self.settle(run, "expired")
 
     def _alive(self, lease: dict[str, Any]) -> bool:
         """The lease names another process that renewed it recently."""
-        fresh = (lease["heartbeat_at"] or 0) >= time.time() - self.engine.lease_seconds
+        fresh = (lease["heartbeat_at"] or 0) >= time.time() - self.lease_seconds
         return fresh and lease["worker"] not in (None, self.worker)
 
     async def _current(self, run: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +250,7 @@ class RunExecutor:
             handle.stop_reason = "expired"
             handle.task.cancel()  # type: ignore[union-attr]
         elif handle.run["status"] not in TERMINAL:
-            self._background(self._settle(handle.run, handle, "expired"))
+            self._background(self.settle(handle.run, "expired", handle=handle))
 
     def _background(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -204,73 +258,23 @@ class RunExecutor:
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(_log_failure)
 
-    # -- other processes -----------------------------------------------------------------
+    # -- what other processes did (:mod:`.leases` finds out, these act) ---------------
 
-    def remote(self, message: dict[str, Any]) -> None:
-        """A control message from another replica (see :mod:`assistant_kit.engine.bus`)."""
-        handle = self.handles.get(message["r"])
-        if handle is None:
+    def stop(self, handle: RunHandle, reason: str) -> None:
+        """Stop the task executing ``handle``'s run: ``"lost"`` (the run is no longer this
+        process's: it ends without writing) or ``"cancelled"`` (another process wrote
+        ``cancelling``: local subscribers hear so, and the task writes ``cancelled``)."""
+        if handle.stop_reason is not None or handle.task is None:
             return
-        kind = message["t"]
-        if kind == "cancel" and handle.running:
-            self._cancel_task(handle)
-        elif kind in ("claimed", "settled") and not handle.running:
-            self._forget(handle.run["id"], handle)  # resumed or ended elsewhere: not parked here
-        elif kind == "settled" and handle.stop_reason is None:
-            handle.stop_reason = "lost"  # ended by another process (we were presumed dead)
-            handle.task.cancel()  # type: ignore[union-attr]
-        elif kind == "metadata" and handle.running:
-            handle.run["metadata"] = message.get("metadata") or {}
-
-    def _cancel_task(self, handle: RunHandle) -> None:
-        """Another process wrote ``cancelling``: say so to local subscribers, stop the task (it
-        then writes ``cancelled``)."""
-        if handle.stop_reason is None and handle.task is not None:
+        if reason == "cancelled":
             handle.run["status"] = "cancelling"
             self.hub.deliver(handle.run["id"], "thread.run.cancelling", copy.deepcopy(handle.run))
-            handle.stop_reason = "cancelled"
-            handle.task.cancel()
+        handle.stop_reason = reason
+        handle.task.cancel()
 
-    async def renew(self) -> None:
-        """Renew the lease of every run this process executes (one UPDATE), and act on what the
-        store says about them: ``cancelling`` written by another process cancels the task (the
-        fallback when the bus message was missed, and the only way on SQLite); a run deleted or
-        taken by another worker is abandoned without writing."""
-        ids = [run_id for run_id, handle in self.handles.items() if handle.running]
-        if not ids:
-            return
-        rows = await self.store.renew_leases(self.worker, ids)
-        for run_id in ids:
-            handle = self.handles.get(run_id)
-            if handle is None or not handle.running or handle.stop_reason is not None:
-                continue
-            status, worker = rows.get(run_id, (None, None))
-            if status is None or worker != self.worker:
-                handle.stop_reason = "lost"
-                handle.task.cancel()  # type: ignore[union-attr]
-            elif status == "cancelling":
-                self._cancel_task(handle)
-
-    async def sweep(self) -> int:
-        """Settle runs nobody can be executing (see the module docstring); returns how many."""
-        clock = time.time()
-        stale_before = clock - self.engine.lease_seconds
-        settled = 0
-        for run, beat in await self.store.runs_to_settle(stale_before, clock):
-            if run["id"] in self.handles:
-                continue  # executing or parked here: renewed, or expired by our watchdog
-            if run["status"] == "requires_action":
-                result = await self._settle(run, None, "expired")
-            elif run["status"] == "cancelling":
-                result = await self._settle(run, None, "cancelled", stale_before=stale_before)
-            else:
-                message = ORPHANED.format(seconds=self.engine.lease_seconds)
-                error = {"code": "server_error", "message": message}
-                result = await self._settle(run, None, "failed", stale_before=stale_before, error=error)
-                if result["status"] == "failed":
-                    log.warning("run %s: no lease renewal for %.0f s; marked failed", run["id"], clock - beat)
-            settled += result["status"] in TERMINAL
-        return settled
+    def apply_metadata(self, handle: RunHandle, metadata: dict[str, str]) -> None:
+        """Another process updated the metadata of a run executing here: the next write keeps it."""
+        handle.run["metadata"] = metadata
 
     # -- one activation: queued → in_progress → … ----------------------------------------
 
@@ -309,20 +313,21 @@ class RunExecutor:
             if handle.stop_reason == "lost":
                 await asyncio.shield(self._lost(handle))
             elif run["status"] in TERMINAL:
-                self._forget(run["id"], handle)
+                self.forget(run["id"], handle)
 
     async def _lost(self, handle: RunHandle) -> None:
         """This process may no longer write the run. If it is over (settled elsewhere, or our
         own last write landed while the task was being cancelled), make sure local subscribers
         see how it ended."""
-        self._forget(handle.run["id"], handle)
+        self.forget(handle.run["id"], handle)
         with contextlib.suppress(Exception):
             stored = await self.store.get("thread.run", handle.run["id"])
             if stored is not None and stored["status"] in TERMINAL:
                 self.hub.deliver(stored["id"], f"thread.run.{stored['status']}", stored)
 
-    def _forget(self, run_id: str, handle: RunHandle | None = None) -> None:
-        """Drop the handle of ``run_id`` (only if it is still ``handle``, when given)."""
+    def forget(self, run_id: str, handle: RunHandle | None = None) -> None:
+        """Drop the handle of ``run_id`` (only if it is still ``handle``, when given): ended,
+        or resumed or ended by another process while parked here."""
         current = self.handles.get(run_id)
         if current is None or (handle is not None and current is not handle):
             return
@@ -338,10 +343,16 @@ class RunExecutor:
             used = usage.get("completion_tokens", 0)
             if limit is not None and used >= limit:
                 return await self._incomplete(handle, "max_completion_tokens")
-            request = await next_request(self, handle, None if limit is None else limit - used)
+            if handle.input_names is None:  # once per activation: files can't change mid-run
+                handle.input_names = await code_calls.offered_files(self.store, self.code, run)
+            budget = None if limit is None else limit - used
+            request = await next_request(self.store, run, handle.model, budget, handle.input_names)
             if request is None:
                 return await self._incomplete(handle, "max_prompt_tokens")
-            finish, calls, tool_step = await steps.turn(self, handle, request)
+            turn = await handle.steps.stream_turn(handle.model, request)
+            _add_usage(run, turn.usage)
+            await handle.steps.end_turn(turn)
+            finish, calls, tool_step = turn.finish, turn.calls, turn.tool_step
             if finish == "length":
                 # Cut off by the token budget: the turn's tool calls may be cut too (code or
                 # JSON arguments ending mid-way), so nothing is run or handed to the client;
@@ -361,12 +372,13 @@ class RunExecutor:
                         "use function tools.",
                     )
                 code = [c for c in calls if c["type"] == "code_interpreter"]
+                assert tool_step is not None  # calls are made in a tool-calls step
                 failure = await self._run_code(handle, tool_step, code) if code else None
                 if functions:
-                    if failure and tool_step is not None:  # the step fails once the outputs are in
-                        tool_step["last_error"] = {"code": "server_error", "message": failure}
+                    if failure:  # the step fails once the outputs are in
+                        handle.steps.hold_failure(tool_step, failure)
                     return await self._requires_action(handle, functions)
-                await steps.end_tool_step(self, handle, tool_step, failure)
+                await handle.steps.end_tool_step(tool_step, failure)
                 continue
             run["status"] = "completed"
             run["completed_at"] = now()
@@ -375,19 +387,19 @@ class RunExecutor:
             return
 
     async def _run_code(
-        self, handle: RunHandle, step: dict[str, Any] | None, calls: list[dict[str, Any]]
+        self, handle: RunHandle, step: dict[str, Any], calls: list[dict[str, Any]]
     ) -> str | None:
-        """Execute the turn's code_interpreter calls in order; return the first failure reason."""
-        assert step is not None
-        if not self.engine.code.enabled:
-            raise AssistantKitError(self.engine.code.settings.disabled_reason)
-        owner = await self.store.owner_of("thread", handle.run["thread_id"])
-        positions = {c["id"]: i for i, c in enumerate(step["step_details"]["tool_calls"])}
-        failure = None
-        for call in calls:
-            reason = await code_calls.execute(self, handle, step, positions[call["id"]], call, owner)
-            failure = failure or reason
-        await self.store.put("thread.run.step", step)
+        """Execute the turn's code_interpreter calls in order (their outputs recorded in
+        ``step``); return the first failure reason."""
+        failure = await code_calls.execute_all(
+            self.code,
+            self.files,
+            self.store,
+            handle.run["thread_id"],
+            calls,
+            lambda call: handle.steps.code_outputs(step, call),
+        )
+        await handle.steps.save(step)
         return failure
 
     # -- hand-offs and endings ---------------------------------------------------------
@@ -417,27 +429,17 @@ class RunExecutor:
         """Fill the pending step's outputs; the run goes back to ``queued``, executed by this
         process from now on (whichever process parked it): one compare-and-set, so of two
         concurrent submissions (to two replicas) exactly one is accepted."""
-        for call in step["step_details"]["tool_calls"]:
-            if call["type"] == "function":  # code_interpreter calls of the step have their outputs
-                call["function"]["output"] = outputs[call["id"]]
-        if step.get("last_error"):  # a code_interpreter call of the step failed in the sandbox
-            step.update(status="failed", failed_at=now())
-        else:
-            step.update(status="completed", completed_at=now())
+        answer_tool_step(step, outputs)
         run.update(status="queued", required_action=None)
         claimed = await self.store.save_run(
             run, expect=("requires_action",), claim=self.worker, also=[("thread.run.step", step)]
         )
         if not claimed:
             current = await self._current(run)
-            raise InvalidRequestError(
-                f"Runs in status '{current['status']}' do not accept tool outputs; run {run['id']} "
-                "must be in 'requires_action'.",
-                param="run_id",
-            )
+            raise not_waiting(run["id"], current["status"])
         handle = self.handles.get(run["id"])
         if handle:
-            handle.open_steps = [s for s in handle.open_steps if s["id"] != step["id"]]
+            handle.steps.answered(step["id"])
         self.hub.publish(run["id"], f"thread.run.step.{step['status']}", copy.deepcopy(step))
         self.hub.tell("claimed", run["id"], by=self.worker)
 
@@ -470,48 +472,38 @@ class RunExecutor:
     async def _finish(self, handle: RunHandle, status: str, error: dict[str, str] | None = None) -> None:
         """Write the run's final state with its open step/message closed (one transaction,
         refused if the run is no longer ours), then publish the closings and the run."""
-        items, events = steps.close_open(handle, status, error)
+        items, events = handle.steps.close_open(status, error)
         await self._save_run(handle.run, also=items)
         for name, data in events:
             self.hub.publish(handle.run["id"], name, data)
         self._publish_run(handle.run)
 
-    async def _settle(
+    async def settle(
         self,
         run: dict[str, Any],
-        handle: RunHandle | None,
         status: str,
         *,
+        handle: RunHandle | None = None,
         stale_before: float | None = None,
         error: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """End a run that no task of this process executes (waiting for tool outputs, expired,
-        or orphaned): a compare-and-set on the status read (and, for the orphan sweep, on the
-        lease still being stale), so if another process changed the run meanwhile, it wins
-        and its state is returned."""
+        or orphaned; ``handle``: its handle if parked here): a compare-and-set on the status
+        read (and, for the orphan sweep, on the lease still being stale), so if another process
+        changed the run meanwhile, it wins and its state is returned."""
         run = copy.deepcopy(run)
         seen = run["status"]
         rid = run["id"]
-        run_steps = (await self.store.list("thread.run.step", run_id=rid, order="asc", limit=100)).data
-        messages = (
-            await self.store.list("thread.message", thread_id=run["thread_id"], run_id=rid, limit=100)
-        ).data
-        closing = RunHandle(
-            run,
-            ProviderSettings(),
-            BaseChatModel(),
-            open_steps=[s for s in run_steps if s["status"] == "in_progress"],
-            open_message=next((m for m in messages if m["status"] == "in_progress"), None),
-        )
+        closing = await RunSteps.left_open(run, self.store, self.hub.publish)
         run.update(status=status, required_action=None, expires_at=None)  # ended: no expiry
         if status == "cancelled":
             run["cancelled_at"] = now()
         elif status == "failed":
             run.update(failed_at=now(), last_error=error)
-        items, events = steps.close_open(closing, status, error)
+        items, events = closing.close_open(status, error)
         written = await self.store.save_run(run, expect=(seen,), stale_before=stale_before, also=items)
         if handle is not None and not handle.running:
-            self._forget(rid, handle)  # parked here: settled now, or changed by another process
+            self.forget(rid, handle)  # parked here: settled now, or changed by another process
         if not written:
             return await self._current(run)
         for name, data in events:
@@ -539,6 +531,14 @@ class RunExecutor:
 
     def _publish_run(self, run: dict[str, Any], event: str | None = None) -> None:
         self.hub.publish(run["id"], event or f"thread.run.{run['status']}", copy.deepcopy(run))
+
+
+def _add_usage(run: dict[str, Any], usage: Usage) -> None:
+    """A turn's tokens count toward the run's ``usage`` (and its budgets)."""
+    total = run.get("usage") or shapes.usage(0, 0)
+    run["usage"] = shapes.usage(
+        total["prompt_tokens"] + usage.prompt_tokens, total["completion_tokens"] + usage.completion_tokens
+    )
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

@@ -61,7 +61,7 @@ def test_expires_after_is_kept(client: openai.OpenAI) -> None:
 def test_an_expired_file_is_gone_and_pages_fill_past_it(
     client: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from assistant_kit.engine import files as files_module
+    from assistant_kit.engine import shapes  # where a file's expiry is judged
 
     hour = {"anchor": "created_at", "seconds": 3600}
     first = client.files.create(file=("first.txt", b"1"), purpose="user_data")
@@ -70,8 +70,8 @@ def test_an_expired_file_is_gone_and_pages_fill_past_it(
         for i in range(3)
     ]
     last = client.files.create(file=("last.txt", b"2"), purpose="user_data")
-    real_now = files_module.now
-    monkeypatch.setattr(files_module, "now", lambda: real_now() + 3601)  # an hour later
+    real_now = shapes.now
+    monkeypatch.setattr(shapes, "now", lambda: real_now() + 3601)  # an hour later
     page = client.files.list(purpose="user_data", limit=1)
     assert [f.id for f in page.data] == [last.id] and page.has_more
     assert [f.id for f in page.get_next_page().data] == [first.id]  # not an empty page

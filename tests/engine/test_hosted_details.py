@@ -232,7 +232,7 @@ def test_files_of_an_older_store_stay_readable(tmp_path: Path) -> None:
 
     from assistant_kit import local_client
     from assistant_kit._ids import new_id, now
-    from assistant_kit.engine.steps import build
+    from assistant_kit.engine.shapes import build
     from assistant_kit.store import Store
 
     db = tmp_path / "old.db"
