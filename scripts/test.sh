@@ -11,4 +11,5 @@ PYTHON="${PYTHON:-python3}"
 bash scripts/install_local_model.sh  # llama-cpp-python for any CPU + the model file
 .venv/bin/python -m pip install -q -e ".[dev,local,notebook,proxy,postgres,code-interpreter]"
 .venv/bin/ruff check assistant_kit tests benchmarks
+.venv/bin/lint-imports  # the layer contracts in pyproject.toml ([tool.importlinter])
 exec .venv/bin/python -m pytest -q "$@"
