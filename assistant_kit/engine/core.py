@@ -34,6 +34,7 @@ from .events import EventHub, Subscription
 from .files import Files, expired
 from .runs import TERMINAL, RunExecutor
 from .steps import build, text_content
+from .vector_stores import VectorStores
 
 if TYPE_CHECKING:
     from .bus import PgBus
@@ -129,6 +130,7 @@ class Engine:
         self.worker_id = f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
         self.hub = EventHub()
         self.files = Files(self, max_file_bytes)
+        self.vector_stores = VectorStores(self)
         self.code = CodeInterpreter(code_interpreter or CodeInterpreterSettings())
         self.executor = RunExecutor(self)
         self._starting: asyncio.Future[None] | None = None  # the start, once begun
@@ -171,6 +173,7 @@ class Engine:
         self._services = [
             asyncio.create_task(self._every(self.sweep_seconds, self.executor.sweep), name="sweep"),
             asyncio.create_task(self._every(self.renew_seconds, self.executor.renew), name="renew"),
+            asyncio.create_task(self.vector_stores.ingestor.work(), name="vector-ingest"),
         ]
 
     async def _every(self, interval: float, work: Any) -> None:

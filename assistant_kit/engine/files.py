@@ -164,6 +164,7 @@ class Files:
     async def delete(self, file_id: str, owner: str | None = None) -> dict[str, Any]:
         await self.get(file_id, owner)
         await self.store.delete_file(file_id)
+        await self.engine.vector_stores.file_deleted(file_id)  # it leaves every vector store
         return {"id": file_id, "object": "file", "deleted": True}
 
     async def list(self, query: Any, owner: str | None = None) -> dict[str, Any]:

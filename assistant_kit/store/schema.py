@@ -177,12 +177,19 @@ def _file_chunks(conn: Connection) -> None:
     file_contents.drop(conn)
 
 
+def _vector_stores(conn: Connection) -> None:
+    from .vectors import migrate_vector_stores  # the tables live with their operations
+
+    migrate_vector_stores(conn)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _initial),
     ("0002_api_keys", _api_keys),
     ("0003_run_leases", _run_leases),
     ("0004_files", _files),
     ("0005_file_chunks", _file_chunks),
+    ("0006_vector_stores", _vector_stores),
 ]
 
 

@@ -1,0 +1,203 @@
+"""Background ingestion of vector store files, restart-safe and shared by replicas.
+
+Each engine runs one ingestion loop on its event loop (started with the engine's other
+background work). The loop claims files to ingest from the store
+(:meth:`~assistant_kit.store.vectors.VectorTables.claim_jobs`, a conditional UPDATE), ingests
+them one at a time — text extracted, chunked, embedded and indexed by
+:mod:`assistant_kit.retrieval`, the CPU-bound parts on a worker thread so the loop keeps
+serving — and writes the outcome with a compare-and-set that holds only while this engine
+still has the file's lease. Leases are renewed every ``renew_seconds``; a file whose lease is
+older than ``lease_seconds`` (the engine's run lease, ``ASSISTANT_KIT_RUN_LEASE_SECONDS``)
+belongs to a process that died and is claimed again by whichever engine looks next — its
+partial chunks are removed and it is ingested from the start. A file claimed
+:data:`MAX_ATTEMPTS` times without finishing (it kills its ingester, say) is ``failed`` with
+``server_error``.
+
+A file detached, its batch cancelled or its store deleted while it is being ingested makes the
+final compare-and-set fail; the chunks written for it are then removed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures.thread
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .vector_stores import VectorStores
+
+log = logging.getLogger("assistant_kit.vector_stores")
+
+MAX_ATTEMPTS = 3
+IDLE_POLL_SECONDS = 2.0  # how often an idle engine looks for files other processes attached
+
+
+@dataclass
+class Hit:
+    """One search result: a chunk of a file and its fused score in [0, 1]."""
+
+    file_id: str
+    score: float
+    text: str
+
+
+class IngestError(Exception):
+    """A file that cannot be ingested: ``code`` is its ``last_error.code``."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Ingestor:
+    def __init__(self, service: VectorStores):
+        from .vector_index import RetrievalIndex
+
+        self.service = service
+        self.engine = service.engine
+        self.tables = service.tables
+        self.index = RetrievalIndex(self.engine.sync_store)
+        self.held: set[tuple[str, str]] = set()
+        self._wake: asyncio.Event | None = None
+
+    def __repr__(self) -> str:
+        return f"<Ingestor held={len(self.held)}>"
+
+    def wake(self) -> None:
+        """Files were attached: look now instead of at the next idle poll."""
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def work(self) -> None:
+        """Claim and ingest files until cancelled (the engine's background service)."""
+        self._wake = asyncio.Event()
+        renewal = asyncio.create_task(self._renew_forever(), name="vector-renew")
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    jobs = await self.service.db(
+                        self.tables.claim_jobs, self.engine.worker_id, time.time() - self.engine.lease_seconds
+                    )
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    if self._stopping():
+                        return
+                    log.exception("claiming vector store files failed")
+                    jobs = []
+                for obj, attempts in jobs:
+                    key = (obj["vector_store_id"], obj["id"])
+                    self.held.add(key)
+                    try:
+                        await self._ingest(obj, attempts)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        if self._stopping():
+                            return
+                        log.exception("ingesting a vector store file failed")
+                    finally:
+                        self.held.discard(key)
+                if not jobs:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+
+    def _stopping(self) -> bool:
+        return bool(
+            getattr(self.engine.sync_store.executor, "_shutdown", False)
+            or getattr(concurrent.futures.thread, "_shutdown", False)
+        )
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.engine.renew_seconds)
+            if self.held:
+                with contextlib.suppress(Exception):
+                    await self.service.db(self.tables.renew_jobs, self.engine.worker_id, sorted(self.held))
+
+    async def _ingest(self, obj: dict[str, Any], attempts: int) -> None:
+        store_id, file_id = obj["vector_store_id"], obj["id"]
+        obj = {**obj}
+        await asyncio.to_thread(self.index.remove, store_id, file_id)  # a crashed attempt's chunks
+        try:
+            if attempts > MAX_ATTEMPTS:
+                raise IngestError(
+                    "server_error",
+                    f"Ingestion was interrupted {attempts - 1} times "
+                    "(the process ingesting the file stopped).",
+                )
+            file = await self.engine.store.get("file", file_id)
+            data = await self.engine.store.file_content(file_id)
+            if file is None or data is None:
+                raise IngestError("invalid_file", f"File {file_id} was deleted before it was ingested.")
+            static = obj["chunking_strategy"]["static"]
+            usage = await asyncio.to_thread(
+                self.index.add,
+                store_id,
+                file_id,
+                data,
+                file["filename"],
+                static["max_chunk_size_tokens"],
+                static["chunk_overlap_tokens"],
+            )
+            obj.update(status="completed", usage_bytes=usage, last_error=None)
+        except IngestError as exc:
+            obj.update(status="failed", last_error={"code": exc.code, "message": exc.message[:1000]})
+        except Exception as exc:
+            log.exception("ingesting file %s into %s failed", file_id, store_id)
+            obj.update(
+                status="failed",
+                last_error={"code": "server_error", "message": f"Ingestion failed: {type(exc).__name__}."},
+            )
+        won = await self.service.db(self.tables.finish_job, obj, self.engine.worker_id)
+        if not won or obj["status"] != "completed":
+            await asyncio.to_thread(self.index.remove, store_id, file_id)
+        batch_id = await self.service.db(self.tables.batch_of, store_id, file_id)
+        if batch_id is not None:
+            await self.service.db(self.tables.settle_batch, batch_id)
+
+    # -- what the service asks of the index -------------------------------------------------
+
+    async def forget_file(self, store_id: str, file_id: str) -> None:
+        await asyncio.to_thread(self.index.remove, store_id, file_id)
+
+    async def forget_store(self, store_id: str) -> None:
+        await asyncio.to_thread(self.index.remove_store, store_id)
+
+    async def text_of(self, file_id: str, owner: str | None) -> str:
+        file = await self.engine.store.get("file", file_id)
+        data = await self.engine.store.file_content(file_id)
+        if file is None or data is None:
+            return ""
+        try:
+            return await asyncio.to_thread(self.index.text, data, file["filename"])
+        except IngestError:
+            return ""
+
+    async def search(
+        self,
+        store_id: str,
+        queries: Sequence[str],
+        file_ids: Sequence[str],
+        limit: int,
+        threshold: float,
+        rewrite: bool,
+    ) -> tuple[list[Hit], list[str]]:
+        if not file_ids:
+            return [], list(queries)
+        return await asyncio.to_thread(
+            self.index.search, store_id, list(queries), list(file_ids), limit, threshold, rewrite
+        )
