@@ -45,7 +45,17 @@ if TYPE_CHECKING:
     import pandas as pd
     from pandas.io.formats.style import Styler
 
-__all__ = ["assistants", "code_calls", "display_frame", "messages", "runs", "steps", "threads"]
+__all__ = [
+    "assistants",
+    "code_calls",
+    "display_frame",
+    "messages",
+    "runs",
+    "steps",
+    "threads",
+    "vector_store_files",
+    "vector_stores",
+]
 
 PAGE_SIZE = 100  # the API's maximum page size
 _BETA = {"OpenAI-Beta": "assistants=v2"}
@@ -443,6 +453,25 @@ def assistants(client: openai.OpenAI, *, limit: int | None = None, order: str = 
         cols["instructions"].append(a.get("instructions"))
         cols["metadata"].append(a.get("metadata") or {})
     return _frame(cols, times=("created_at",))
+
+
+def vector_stores(client: openai.OpenAI, *, limit: int | None = None, order: str = "desc") -> pd.DataFrame:
+    """Vector stores, newest first: id, created_at, name, status, file counts (``files_completed``
+    …), usage_bytes, last_active_at, expires_at, metadata."""
+    from .vector_stores import vector_stores_frame
+
+    return vector_stores_frame(client, limit=limit, order=order)
+
+
+def vector_store_files(
+    client: openai.OpenAI, vector_store_id: str, *, status: str | None = None, order: str = "asc"
+) -> pd.DataFrame:
+    """A vector store's files in the order they were attached: id, filename, status,
+    created_at, usage_bytes, chunk_tokens / overlap_tokens, attributes, last_error
+    (``code: message``). ``status``: only files in that status."""
+    from .vector_stores import vector_store_files_frame
+
+    return vector_store_files_frame(client, vector_store_id, status=status, order=order)
 
 
 # -- display --------------------------------------------------------------------------------

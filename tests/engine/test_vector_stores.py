@@ -324,3 +324,38 @@ def test_routes_answer_with_and_without_v1(client: openai.OpenAI) -> None:
     root = str(client.base_url).rstrip("/").removesuffix("/v1")
     response = client.get(f"{root}/vector_stores/{store.id}", cast_to=openai.types.VectorStore)
     assert response.id == store.id
+
+
+def test_expiry_is_enforced(client: openai.OpenAI, tmp_path: Any) -> None:
+    """A store past ``expires_at`` reads as ``expired`` and refuses searches and new files; a
+    search of a live store moves ``last_active_at`` and ``expires_at`` with it."""
+    from assistant_kit._ids import now
+    from assistant_kit.store import Store
+    from assistant_kit.store.vectors import VectorTables
+
+    store = client.vector_stores.create(name="short", expires_after={"anchor": "last_active_at", "days": 1})
+    assert store.expires_at == store.last_active_at + 86400 and store.status == "completed"
+    db = Store(tmp_path / "kit0.db")  # the fixture's database, aged behind the engine's back
+    try:
+        tables = VectorTables(db)
+        tables.touch_store(store.id, now() - 5 * 86400, now() - 4 * 86400)
+        aged = client.vector_stores.retrieve(store.id)
+        assert aged.status == "expired" and aged.expires_at < now()
+        assert [s.status for s in client.vector_stores.list()] == ["expired"]
+        body = _error(lambda: client.vector_stores.search(store.id, query="anything"))
+        assert body["param"] == "vector_store_id" and "expired" in body["message"]
+        file = _upload(client, "late.txt", GCD)
+        assert _error(lambda: client.vector_stores.files.create(store.id, file_id=file.id))["param"] == (
+            "vector_store_id"
+        )
+        assert list(client.vector_stores.files.list(store.id)) == []
+        tables.touch_store(store.id, now() - 3600, now() - 3600 + 86400)  # active an hour ago
+        before = client.vector_stores.retrieve(store.id)
+        assert before.status == "completed"
+        client.vector_stores.search(store.id, query="anything")
+        after = client.vector_stores.retrieve(store.id)
+        assert after.last_active_at >= before.last_active_at + 3600 - 5
+        assert after.expires_at == after.last_active_at + 86400
+        assert client.vector_stores.delete(store.id).deleted
+    finally:
+        db.close()
