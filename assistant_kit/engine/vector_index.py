@@ -1,10 +1,18 @@
 """The one place the vector store service meets :mod:`assistant_kit.retrieval`: text
-extraction, chunking, embedding and the keyword + semantic index. Every method is synchronous
-and CPU- or database-bound; the service calls them on worker threads.
+extraction, chunking, embedding and the keyword + semantic index (the ``vector_store_chunks``
+table). Every method is synchronous and CPU- or database-bound; the service calls them on
+worker threads.
+
+The embedder is made once per index, on first use, by
+:func:`assistant_kit.retrieval.embeddings.make_embedder` (``$ASSISTANT_KIT_EMBEDDINGS``: the
+embedded model when its extra is installed, else keyword search only). Embedding a file's
+chunks happens before its chunks are written, outside any transaction, so a slow embedder
+never holds a database lock.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +21,8 @@ from .vector_ingest import Hit, IngestError
 if TYPE_CHECKING:
     from ..store import Store
 
+HAVE_RETRIEVAL = importlib.util.find_spec("assistant_kit.retrieval") is not None
+
 
 class RetrievalIndex:
     """Chunks of the files of every vector store of one database."""
@@ -20,42 +30,94 @@ class RetrievalIndex:
     def __init__(self, store: Store):
         self.store = store
         self._lock = threading.Lock()
-        # Interim, until assistant_kit.retrieval lands: chunks in memory, keyword overlap.
+        self._embedder: Any = None
+        # Only without assistant_kit.retrieval (a branch before it): chunks in memory.
         self._chunks: dict[tuple[str, str], list[str]] = {}
 
     def __repr__(self) -> str:
         return f"<RetrievalIndex {self.store!r}>"
 
+    @property
+    def embedder(self) -> Any:
+        with self._lock:
+            if self._embedder is None:
+                from ..retrieval.embeddings import make_embedder
+
+                self._embedder = make_embedder()
+            return self._embedder
+
     def text(self, data: bytes, filename: str) -> str:
         """The text of a file as it is indexed; :class:`IngestError` when it has none."""
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise IngestError("unsupported_file", f"'{filename}' is not a supported file type.") from None
-        if not text.strip():
-            raise IngestError("invalid_file", f"'{filename}' contains no text.")
-        return text
+        if not HAVE_RETRIEVAL:
+            return _interim_text(data, filename)
+        from ..retrieval.errors import FileProcessingError
+        from ..retrieval.extract import extract_text
 
-    def add(
-        self, store_id: str, file_id: str, data: bytes, filename: str, max_tokens: int, overlap: int
-    ) -> int:
-        """Extract, chunk, embed and index a file; returns the bytes it uses in the store."""
+        try:
+            return extract_text(data, filename)
+        except FileProcessingError as exc:
+            raise IngestError(exc.code, exc.message) from None
+
+    def prepare(self, data: bytes, filename: str, max_tokens: int, overlap: int) -> Any:
+        """Extract, chunk and embed a file (CPU-bound: called on a worker thread, outside any
+        transaction). Returns what :meth:`write` stores."""
         text = self.text(data, filename)
-        words = text.split()
-        step = max(1, max_tokens - overlap)
-        chunks = [" ".join(words[i : i + max_tokens]) for i in range(0, len(words), step)]
-        with self._lock:
-            self._chunks[(store_id, file_id)] = chunks
-        return sum(len(c.encode()) for c in chunks)
+        if not HAVE_RETRIEVAL:
+            words = text.split()
+            step = max(1, max_tokens - overlap)
+            return [" ".join(words[i : i + max_tokens]) for i in range(0, len(words), step)], None, None
+        from ..retrieval.chunking import chunk_text
+        from ..retrieval.embeddings import EmbeddingError
+
+        pieces = chunk_text(text, max_tokens, overlap)
+        if not pieces:
+            raise IngestError("invalid_file", f"File {filename!r} contains no extractable text.")
+        embedder = self.embedder
+        vectors = None
+        if embedder.enabled:
+            try:
+                vectors = embedder.embed([p.text for p in pieces])
+            except EmbeddingError as exc:
+                raise IngestError("server_error", f"Embedding failed: {exc}") from None
+        return pieces, vectors, embedder.name if vectors is not None else None
+
+    def write(self, store_id: str, file_id: str, prepared: Any) -> int:
+        """Replace a file's chunks with ``prepared`` (one transaction, on the store's thread);
+        returns the bytes they use (text plus vectors)."""
+        pieces, vectors, model = prepared
+        if not HAVE_RETRIEVAL:
+            with self._lock:
+                self._chunks[(store_id, file_id)] = pieces
+            return sum(len(c.encode()) for c in pieces)
+        from ..retrieval.search import add_chunks, delete_chunks
+
+        with self.store._write() as conn:
+            delete_chunks(conn, store_id, file_id)
+            add_chunks(conn, store_id, file_id, pieces, vectors, model)
+        usage = sum(len(p.text.encode()) for p in pieces)
+        return usage + (int(vectors.nbytes) if vectors is not None else 0)
 
     def remove(self, store_id: str, file_id: str) -> None:
-        with self._lock:
-            self._chunks.pop((store_id, file_id), None)
+        if not HAVE_RETRIEVAL:
+            with self._lock:
+                self._chunks.pop((store_id, file_id), None)
+            return
+        from ..retrieval.search import delete_chunks
+
+        with self.store._write() as conn:
+            delete_chunks(conn, store_id, file_id)
 
     def remove_store(self, store_id: str) -> None:
-        with self._lock:
-            for key in [k for k in self._chunks if k[0] == store_id]:
-                del self._chunks[key]
+        if not HAVE_RETRIEVAL:
+            with self._lock:
+                for key in [k for k in self._chunks if k[0] == store_id]:
+                    del self._chunks[key]
+            return
+        from ..retrieval.search import delete_chunks, forget_vectors
+
+        with self.store._write() as conn:
+            delete_chunks(conn, store_id)
+        forget_vectors(store_id)
 
     def search(
         self,
@@ -66,8 +128,31 @@ class RetrievalIndex:
         threshold: float,
         rewrite: bool,
     ) -> tuple[list[Hit], list[str]]:
+        if not HAVE_RETRIEVAL:
+            return self._interim_search(store_id, queries, file_ids, limit, threshold), queries
+        from ..retrieval.search import search
+
+        embedder = self.embedder
+        with self.store._read() as conn:
+            found = search(
+                conn,
+                [store_id],
+                queries,
+                embedder=embedder,
+                max_num_results=limit,
+                score_threshold=threshold,
+                file_ids=file_ids,
+                rewrite=rewrite,
+            )
+        return [Hit(h.file_id, h.score, h.text) for h in found.hits], list(found.search_query)
+
+    # -- interim (no assistant_kit.retrieval): keyword overlap over whitespace words ----------
+
+    def _interim_search(
+        self, store_id: str, queries: list[str], file_ids: list[str], limit: int, threshold: float
+    ) -> list[Hit]:
         terms = {t.lower() for q in queries for t in q.split()}
-        hits: list[Any] = []
+        hits: list[Hit] = []
         with self._lock:
             for file_id in file_ids:
                 for chunk in self._chunks.get((store_id, file_id), []):
@@ -76,4 +161,14 @@ class RetrievalIndex:
                     if score > 0 and score >= threshold:
                         hits.append(Hit(file_id, score, chunk))
         hits.sort(key=lambda h: -h.score)
-        return hits[:limit], queries
+        return hits[:limit]
+
+
+def _interim_text(data: bytes, filename: str) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise IngestError("unsupported_file", f"'{filename}' is not a supported file type.") from None
+    if not text.strip():
+        raise IngestError("invalid_file", f"'{filename}' contains no text.")
+    return text

@@ -131,7 +131,7 @@ class Ingestor:
     async def _ingest(self, obj: dict[str, Any], attempts: int) -> None:
         store_id, file_id = obj["vector_store_id"], obj["id"]
         obj = {**obj}
-        await asyncio.to_thread(self.index.remove, store_id, file_id)  # a crashed attempt's chunks
+        await self.service.db(self.index.remove, store_id, file_id)  # a crashed attempt's chunks
         try:
             if attempts > MAX_ATTEMPTS:
                 raise IngestError(
@@ -144,15 +144,14 @@ class Ingestor:
             if file is None or data is None:
                 raise IngestError("invalid_file", f"File {file_id} was deleted before it was ingested.")
             static = obj["chunking_strategy"]["static"]
-            usage = await asyncio.to_thread(
-                self.index.add,
-                store_id,
-                file_id,
+            prepared = await asyncio.to_thread(
+                self.index.prepare,
                 data,
                 file["filename"],
                 static["max_chunk_size_tokens"],
                 static["chunk_overlap_tokens"],
             )
+            usage = await self.service.db(self.index.write, store_id, file_id, prepared)
             obj.update(status="completed", usage_bytes=usage, last_error=None)
         except IngestError as exc:
             obj.update(status="failed", last_error={"code": exc.code, "message": exc.message[:1000]})
@@ -164,7 +163,7 @@ class Ingestor:
             )
         won = await self.service.db(self.tables.finish_job, obj, self.engine.worker_id)
         if not won or obj["status"] != "completed":
-            await asyncio.to_thread(self.index.remove, store_id, file_id)
+            await self.service.db(self.index.remove, store_id, file_id)
         batch_id = await self.service.db(self.tables.batch_of, store_id, file_id)
         if batch_id is not None:
             await self.service.db(self.tables.settle_batch, batch_id)
@@ -172,10 +171,10 @@ class Ingestor:
     # -- what the service asks of the index -------------------------------------------------
 
     async def forget_file(self, store_id: str, file_id: str) -> None:
-        await asyncio.to_thread(self.index.remove, store_id, file_id)
+        await self.service.db(self.index.remove, store_id, file_id)
 
     async def forget_store(self, store_id: str) -> None:
-        await asyncio.to_thread(self.index.remove_store, store_id)
+        await self.service.db(self.index.remove_store, store_id)
 
     async def text_of(self, file_id: str, owner: str | None) -> str:
         file = await self.engine.store.get("file", file_id)
@@ -198,6 +197,6 @@ class Ingestor:
     ) -> tuple[list[Hit], list[str]]:
         if not file_ids:
             return [], list(queries)
-        return await asyncio.to_thread(
+        return await self.service.db(
             self.index.search, store_id, list(queries), list(file_ids), limit, threshold, rewrite
         )
