@@ -14,6 +14,8 @@ from sqlalchemy import Column, Float, Index, Integer, LargeBinary, MetaData, Str
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateColumn
 
+from ..retrieval import schema as retrieval_schema
+
 metadata = MetaData()
 
 
@@ -189,7 +191,10 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0003_run_leases", _run_leases),
     ("0004_files", _files),
     ("0005_file_chunks", _file_chunks),
-    ("0006_vector_stores", _vector_stores),
+    # Vector stores' chunks and keyword index: DDL in assistant_kit/retrieval/schema.py.
+    (retrieval_schema.MIGRATION_NAME, retrieval_schema.create_chunks),
+    # Vector stores, their files (the ingestion jobs) and file batches: assistant_kit/store/vectors.py.
+    ("0007_vector_stores", _vector_stores),
 ]
 
 

@@ -88,7 +88,7 @@ Index("ix_vsf_file", vector_store_files.c.file_id)
 
 
 def migrate_vector_stores(conn: Connection) -> None:
-    """Migration ``0006_vector_stores``: the three tables above."""
+    """Migration ``0007_vector_stores``: the three tables above."""
     vector_metadata.create_all(conn)
 
 
