@@ -1,11 +1,11 @@
-"""The rules of vector store requests that the SDK's parameter types cannot express, and
-attribute filters (checked here, evaluated in :func:`matches`).
+"""The rules of vector store requests that the SDK's parameter types cannot express.
 
 Bodies are first checked against the SDK's own ``*_params`` types (:mod:`.validation`); these
-add the spec's bounds — ``chunking_strategy`` (``static``: 100 to 4096 tokens, overlap at most
-half), ``expires_after.days`` 1 to 365, ``attributes`` (16 keys of ≤ 64 characters, strings
-≤ 512), ``max_num_results`` 1 to 50, ``score_threshold`` 0 to 1, the filter grammar — each failure a
-400 naming the parameter, before anything is stored.
+add the spec's bounds: ``chunking_strategy`` (``static``: 100 to 4096 tokens, overlap at most
+half; :mod:`assistant_kit.retrieval.chunking`), ``expires_after.days`` 1 to 365,
+``attributes`` (16 keys of ≤ 64 characters, strings ≤ 512), ``max_num_results`` 1 to 50,
+``score_threshold`` 0 to 1, the filter grammar (:mod:`assistant_kit.retrieval.filters`). Each
+failure is a 400 naming the parameter, before anything is stored.
 """
 
 from __future__ import annotations
@@ -15,12 +15,6 @@ from typing import Any
 
 from ..errors import InvalidRequestError
 
-AUTO_CHUNKING = {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}
-MIN_CHUNK_TOKENS, MAX_CHUNK_TOKENS = 100, 4096
-COMPARISONS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin")
-COMPOUNDS = ("and", "or")
-MAX_FILTER_DEPTH = 16
-
 
 def _bad(param: str, message: str) -> InvalidRequestError:
     return InvalidRequestError(f"Invalid '{param}': {message}", param=param)
@@ -28,27 +22,10 @@ def _bad(param: str, message: str) -> InvalidRequestError:
 
 def chunking(strategy: Any, param: str = "chunking_strategy") -> dict[str, Any]:
     """The response form (``{"type": "static", "static": {...}}``) of a request's
-    ``chunking_strategy``: ``auto`` (or none) is static 800/400."""
-    if strategy is None or strategy.get("type") == "auto":
-        return {"type": "static", "static": dict(AUTO_CHUNKING)}
-    static = strategy.get("static") or {}
-    size = static.get("max_chunk_size_tokens")
-    overlap = static.get("chunk_overlap_tokens")
-    where = f"{param}.static"
-    if not isinstance(size, int) or isinstance(size, bool):
-        raise _bad(f"{where}.max_chunk_size_tokens", "expected an integer.")
-    if not isinstance(overlap, int) or isinstance(overlap, bool):
-        raise _bad(f"{where}.chunk_overlap_tokens", "expected an integer.")
-    if not MIN_CHUNK_TOKENS <= size <= MAX_CHUNK_TOKENS:
-        raise _bad(
-            f"{where}.max_chunk_size_tokens", f"{size} is outside [{MIN_CHUNK_TOKENS}, {MAX_CHUNK_TOKENS}]."
-        )
-    if overlap < 0 or overlap > size // 2:
-        raise _bad(
-            f"{where}.chunk_overlap_tokens",
-            f"{overlap} must be between 0 and half of max_chunk_size_tokens ({size // 2}).",
-        )
-    return {"type": "static", "static": {"max_chunk_size_tokens": size, "chunk_overlap_tokens": overlap}}
+    ``chunking_strategy``: ``auto`` (or none) is static 800/400 (the retrieval core's rule)."""
+    from ..retrieval.chunking import validate_chunking_strategy
+
+    return validate_chunking_strategy(strategy, param)
 
 
 def attributes(value: Any, param: str = "attributes") -> None:
@@ -104,78 +81,15 @@ def search_options(body: Mapping[str, Any]) -> None:
         check_filter(body["filters"])
 
 
-def check_filter(node: Any, param: str = "filters", depth: int = 0) -> None:
-    """A comparison (``{type, key, value}``) or compound (``{type: and|or, filters}``) filter;
-    values typed as their operator needs (numbers for ``gt``…, arrays for ``in``/``nin``)."""
-    if depth > MAX_FILTER_DEPTH:
-        raise _bad(param, f"filters nest at most {MAX_FILTER_DEPTH} deep.")
-    if not isinstance(node, Mapping):
-        raise _bad(param, "expected a filter object.")
-    kind = node.get("type")
-    if kind in COMPOUNDS:
-        children = node.get("filters")
-        if not isinstance(children, list) or not children:
-            raise _bad(f"{param}.filters", "expected a non-empty array of filters.")
-        extra = set(node) - {"type", "filters"}
-        if extra:
-            raise InvalidRequestError(f"Unknown parameter: '{param}.{sorted(extra)[0]}'.", param=param)
-        for index, child in enumerate(children):
-            check_filter(child, f"{param}.filters[{index}]", depth + 1)
-        return
-    if kind not in COMPARISONS:
-        raise _bad(f"{param}.type", f"expected one of {', '.join(COMPARISONS + COMPOUNDS)}, got {kind!r}.")
-    extra = set(node) - {"type", "key", "value"}
-    if extra:
-        raise InvalidRequestError(f"Unknown parameter: '{param}.{sorted(extra)[0]}'.", param=param)
-    if not isinstance(node.get("key"), str) or not node["key"]:
-        raise _bad(f"{param}.key", "expected an attribute name.")
-    value = node.get("value")
-    if kind in ("in", "nin"):
-        if not isinstance(value, list) or not value:
-            raise _bad(f"{param}.value", f"'{kind}' compares with a non-empty array of strings or numbers.")
-        for item in value:
-            if isinstance(item, bool) or not isinstance(item, (str, int, float)):
-                raise _bad(f"{param}.value", "array items must be strings or numbers.")
-    elif kind in ("gt", "gte", "lt", "lte"):
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise _bad(f"{param}.value", f"'{kind}' compares with a number (or a string).")
-    elif not isinstance(value, (str, int, float, bool)):
-        raise _bad(f"{param}.value", f"'{kind}' compares with a string, a number or a boolean.")
+def check_filter(node: Any, param: str = "filters") -> None:
+    """A comparison or ``and``/``or`` compound filter, typed as its operator needs."""
+    from ..retrieval.filters import validate_filter
 
-
-def _same_kind(a: Any, b: Any) -> bool:
-    number = (int, float)
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool)
-    return (isinstance(a, number) and isinstance(b, number)) or (isinstance(a, str) and isinstance(b, str))
+    validate_filter(node, param)
 
 
 def matches(node: Mapping[str, Any], attrs: Mapping[str, Any] | None) -> bool:
-    """Whether a file's ``attributes`` pass a (checked) filter. A missing attribute, or one of
-    another type than the value, fails every comparison but ``ne`` and ``nin``."""
-    kind = node["type"]
-    if kind == "and":
-        return all(matches(child, attrs) for child in node["filters"])
-    if kind == "or":
-        return any(matches(child, attrs) for child in node["filters"])
-    attrs = attrs or {}
-    value = node["value"]
-    if node["key"] not in attrs:
-        return kind in ("ne", "nin")
-    have = attrs[node["key"]]
-    if kind in ("in", "nin"):
-        found = any(_same_kind(have, item) and have == item for item in value)
-        return found if kind == "in" else not found
-    if not _same_kind(have, value):
-        return kind == "ne"
-    if kind == "eq":
-        return bool(have == value)
-    if kind == "ne":
-        return bool(have != value)
-    if kind == "gt":
-        return bool(have > value)
-    if kind == "gte":
-        return bool(have >= value)
-    if kind == "lt":
-        return bool(have < value)
-    return bool(have <= value)
+    """Whether a file's ``attributes`` pass a (checked) filter (the retrieval core's rules)."""
+    from ..retrieval.filters import matches as passes
+
+    return passes(dict(node), dict(attrs) if attrs is not None else None)

@@ -3,7 +3,7 @@ extraction, chunking, embedding and the keyword + semantic index (the ``vector_s
 table). Every method is synchronous and CPU- or database-bound; the service calls them on
 worker threads.
 
-The embedder is made once per index, on first use, by
+The embedder is made once per process and backend, on first use, by
 :func:`assistant_kit.retrieval.embeddings.make_embedder` (``$ASSISTANT_KIT_EMBEDDINGS``: the
 embedded model when its extra is installed, else keyword search only). Embedding a file's
 chunks happens before its chunks are written, outside any transaction, so a slow embedder
@@ -12,7 +12,8 @@ never holds a database lock.
 
 from __future__ import annotations
 
-import importlib.util
+import functools
+import os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,14 @@ from .vector_ingest import Hit, IngestError
 if TYPE_CHECKING:
     from ..store import Store
 
-HAVE_RETRIEVAL = importlib.util.find_spec("assistant_kit.retrieval") is not None
+
+@functools.cache
+def shared_embedder(backend: str | None) -> Any:
+    """One embedder per backend per process: every engine of a process (a notebook's, a test
+    suite's) shares the model instead of loading it again."""
+    from ..retrieval.embeddings import make_embedder
+
+    return make_embedder(backend)
 
 
 class RetrievalIndex:
@@ -31,8 +39,6 @@ class RetrievalIndex:
         self.store = store
         self._lock = threading.Lock()
         self._embedder: Any = None
-        # Only without assistant_kit.retrieval (a branch before it): chunks in memory.
-        self._chunks: dict[tuple[str, str], list[str]] = {}
 
     def __repr__(self) -> str:
         return f"<RetrievalIndex {self.store!r}>"
@@ -41,15 +47,11 @@ class RetrievalIndex:
     def embedder(self) -> Any:
         with self._lock:
             if self._embedder is None:
-                from ..retrieval.embeddings import make_embedder
-
-                self._embedder = make_embedder()
+                self._embedder = shared_embedder(os.environ.get("ASSISTANT_KIT_EMBEDDINGS"))
             return self._embedder
 
     def text(self, data: bytes, filename: str) -> str:
         """The text of a file as it is indexed; :class:`IngestError` when it has none."""
-        if not HAVE_RETRIEVAL:
-            return _interim_text(data, filename)
         from ..retrieval.errors import FileProcessingError
         from ..retrieval.extract import extract_text
 
@@ -62,10 +64,6 @@ class RetrievalIndex:
         """Extract, chunk and embed a file (CPU-bound: called on a worker thread, outside any
         transaction). Returns what :meth:`write` stores."""
         text = self.text(data, filename)
-        if not HAVE_RETRIEVAL:
-            words = text.split()
-            step = max(1, max_tokens - overlap)
-            return [" ".join(words[i : i + max_tokens]) for i in range(0, len(words), step)], None, None
         from ..retrieval.chunking import chunk_text
         from ..retrieval.embeddings import EmbeddingError
 
@@ -85,10 +83,6 @@ class RetrievalIndex:
         """Replace a file's chunks with ``prepared`` (one transaction, on the store's thread);
         returns the bytes they use (text plus vectors)."""
         pieces, vectors, model = prepared
-        if not HAVE_RETRIEVAL:
-            with self._lock:
-                self._chunks[(store_id, file_id)] = pieces
-            return sum(len(c.encode()) for c in pieces)
         from ..retrieval.search import add_chunks, delete_chunks
 
         with self.store._write() as conn:
@@ -98,21 +92,12 @@ class RetrievalIndex:
         return usage + (int(vectors.nbytes) if vectors is not None else 0)
 
     def remove(self, store_id: str, file_id: str) -> None:
-        if not HAVE_RETRIEVAL:
-            with self._lock:
-                self._chunks.pop((store_id, file_id), None)
-            return
         from ..retrieval.search import delete_chunks
 
         with self.store._write() as conn:
             delete_chunks(conn, store_id, file_id)
 
     def remove_store(self, store_id: str) -> None:
-        if not HAVE_RETRIEVAL:
-            with self._lock:
-                for key in [k for k in self._chunks if k[0] == store_id]:
-                    del self._chunks[key]
-            return
         from ..retrieval.search import delete_chunks, forget_vectors
 
         with self.store._write() as conn:
@@ -128,8 +113,6 @@ class RetrievalIndex:
         threshold: float,
         rewrite: bool,
     ) -> tuple[list[Hit], list[str]]:
-        if not HAVE_RETRIEVAL:
-            return self._interim_search(store_id, queries, file_ids, limit, threshold), queries
         from ..retrieval.search import search
 
         embedder = self.embedder
@@ -145,30 +128,3 @@ class RetrievalIndex:
                 rewrite=rewrite,
             )
         return [Hit(h.file_id, h.score, h.text) for h in found.hits], list(found.search_query)
-
-    # -- interim (no assistant_kit.retrieval): keyword overlap over whitespace words ----------
-
-    def _interim_search(
-        self, store_id: str, queries: list[str], file_ids: list[str], limit: int, threshold: float
-    ) -> list[Hit]:
-        terms = {t.lower() for q in queries for t in q.split()}
-        hits: list[Hit] = []
-        with self._lock:
-            for file_id in file_ids:
-                for chunk in self._chunks.get((store_id, file_id), []):
-                    words = {w.lower().strip(".,;:!?") for w in chunk.split()}
-                    score = len(terms & words) / max(1, len(terms))
-                    if score > 0 and score >= threshold:
-                        hits.append(Hit(file_id, score, chunk))
-        hits.sort(key=lambda h: -h.score)
-        return hits[:limit]
-
-
-def _interim_text(data: bytes, filename: str) -> str:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise IngestError("unsupported_file", f"'{filename}' is not a supported file type.") from None
-    if not text.strip():
-        raise IngestError("invalid_file", f"'{filename}' contains no text.")
-    return text

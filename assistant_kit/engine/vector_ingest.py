@@ -156,6 +156,8 @@ class Ingestor:
         except IngestError as exc:
             obj.update(status="failed", last_error={"code": exc.code, "message": exc.message[:1000]})
         except Exception as exc:
+            if self._stopping():
+                return  # the engine is closing: the lease lapses and the file is ingested later
             log.exception("ingesting file %s into %s failed", file_id, store_id)
             obj.update(
                 status="failed",

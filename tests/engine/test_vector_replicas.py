@@ -38,9 +38,7 @@ def test_one_service_through_either_replica(shared_db: Any) -> None:  # noqa: F8
         with tables.store._read() as conn:
             attempts = [row[0] for row in conn.exec_driver_sql("SELECT attempts FROM vector_store_files")]
         assert attempts == [1] * 12  # no file was claimed twice
-        from assistant_kit.engine.vector_index import HAVE_RETRIEVAL
-
-        for client in (a.client, b.client) if HAVE_RETRIEVAL else ():  # interim index: per process
+        for client in (a.client, b.client):  # the chunks are in the shared database
             hits = client.vector_stores.search(store.id, query="topic7", max_num_results=3).data
             assert hits and hits[0].filename == "doc7.txt"
         b.client.vector_stores.update(store.id, name="renamed")

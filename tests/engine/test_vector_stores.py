@@ -185,7 +185,7 @@ def test_unreadable_files_fail_with_their_code(client: openai.OpenAI) -> None:
 
 def test_batch_cancel(client: openai.OpenAI) -> None:
     store = client.vector_stores.create(name="cancel")
-    ids = [_upload(client, f"{i}.txt", (b"word%d " % i) * 2000).id for i in range(30)]
+    ids = [_upload(client, f"{i}.txt", (b"word%d " % i) * 60).id for i in range(30)]
     batch = client.vector_stores.file_batches.create(store.id, file_ids=ids)
     assert batch.status == "in_progress" and batch.file_counts.total == 30
     cancelled = client.vector_stores.file_batches.cancel(batch.id, vector_store_id=store.id)
@@ -304,7 +304,7 @@ def test_bad_file_and_search_requests(client: openai.OpenAI) -> None:
         ({"max_num_results": 0}, "max_num_results"),
         ({"max_num_results": 51}, "max_num_results"),
         ({"ranking_options": {"score_threshold": 1.5}}, "ranking_options.score_threshold"),
-        ({"filters": {"type": "gt", "key": "year", "value": True}}, "filters.value"),
+        ({"filters": {"type": "eq", "key": "year", "value": [1]}}, "filters.value"),
         ({"filters": {"type": "in", "key": "year", "value": 3}}, "filters.value"),
         (
             {"filters": {"type": "and", "filters": [{"type": "like", "key": "a", "value": "b"}]}},
