@@ -108,7 +108,7 @@ class RetrievalIndex:
         self,
         store_id: str,
         queries: list[str],
-        file_ids: list[str],
+        file_ids: list[str] | None,
         limit: int,
         threshold: float,
         rewrite: bool,

@@ -192,13 +192,15 @@ class Ingestor:
         self,
         store_id: str,
         queries: Sequence[str],
-        file_ids: Sequence[str],
+        file_ids: Sequence[str] | None,
         limit: int,
         threshold: float,
         rewrite: bool,
     ) -> tuple[list[Hit], list[str]]:
-        if not file_ids:
+        """Search a store's chunks (of ``file_ids`` only, unless None)."""
+        if file_ids is not None and not file_ids:
             return [], list(queries)
+        scope = list(file_ids) if file_ids is not None else None
         return await self.service.db(
-            self.index.search, store_id, list(queries), list(file_ids), limit, threshold, rewrite
+            self.index.search, store_id, list(queries), scope, limit, threshold, rewrite
         )

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 DAY = 86_400
 MAX_CREATE_FILES = 500
+TOUCH_SECONDS = 60
 MAX_BATCH_FILES = 2000
 FILE_STATUS_FILTER = ("in_progress", "completed", "failed", "cancelled")
 
@@ -107,7 +108,11 @@ class VectorStores:
         return obj
 
     async def _touch(self, obj: dict[str, Any]) -> None:
+        """The store was used: ``last_active_at`` (and the expiry it anchors) move to now —
+        written at most once a minute, so searches are not each a write."""
         moment = now()
+        if moment - (obj.get("last_active_at") or 0) < TOUCH_SECONDS:
+            return
         await self.db(
             self.tables.touch_store, obj["id"], moment, _expires_at(obj.get("expires_after"), moment)
         )
@@ -367,16 +372,23 @@ class VectorStores:
         checks.search_options(body)
         store = await self._store(store_id, owner, usable=True)
         queries = [body["query"]] if isinstance(body["query"], str) else list(body["query"])
-        files = await self.db(self.tables.list_files, store_id, status="completed", limit=100_000)
         wanted = body.get("filters")
-        allowed = {
-            f["id"]: f for f in files.data if wanted is None or checks.matches(wanted, f.get("attributes"))
-        }
+        scope: list[str] | None = None  # None: every chunk of the store
+        if wanted is not None:
+            completed = await self.db(self.tables.completed_files, store_id)
+            scope = [f for f, obj in completed.items() if checks.matches(wanted, obj.get("attributes"))]
+        else:
+            counts, _ = (await self.db(self.tables.store_counts, [store_id]))[store_id]
+            if counts["in_progress"]:  # chunks of a file still ingesting are not searched yet
+                completed = await self.db(self.tables.completed_files, store_id)
+                scope = list(completed)
         limit = body.get("max_num_results") or 10
         threshold = float((body.get("ranking_options") or {}).get("score_threshold") or 0.0)
         hits, search_query = await self.ingestor.search(
-            store_id, queries, list(allowed), limit, threshold, bool(body.get("rewrite_query"))
+            store_id, queries, scope, limit, threshold, bool(body.get("rewrite_query"))
         )
+        found = await self.db(self.tables.files_by_ids, store_id, [h.file_id for h in hits])
+        allowed = {f: obj for f, obj in found.items() if obj["status"] == "completed"}
         names = await self._filenames([h.file_id for h in hits])
         await self._touch(store)
         return {

@@ -261,6 +261,26 @@ class VectorTables:
             ).first()
         return json.loads(row[0]) if row else None
 
+    def files_by_ids(self, store_id: str, file_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The file objects of ``file_ids`` attached to a store (absent: not attached)."""
+        t = vector_store_files
+        if not file_ids:
+            return {}
+        query = select(t.c.file_id, t.c.data).where(
+            t.c.vector_store_id == store_id, t.c.file_id.in_(list(dict.fromkeys(file_ids)))
+        )
+        with self.store._read() as conn:
+            return {row.file_id: json.loads(row.data) for row in conn.execute(query)}
+
+    def completed_files(self, store_id: str) -> dict[str, dict[str, Any]]:
+        """Every completed file of a store (a filtered search evaluates its attributes)."""
+        t = vector_store_files
+        query = select(t.c.file_id, t.c.data).where(
+            t.c.vector_store_id == store_id, t.c.status == "completed"
+        )
+        with self.store._read() as conn:
+            return {row.file_id: json.loads(row.data) for row in conn.execute(query)}
+
     def put_file_attributes(self, store_id: str, file_id: str, attributes: Any) -> dict[str, Any] | None:
         t = vector_store_files
         key = and_(t.c.vector_store_id == store_id, t.c.file_id == file_id)
