@@ -152,3 +152,27 @@ def test_fts_index_is_kept_in_step_by_triggers(tmp_path: object, backend: str) -
         assert [h.file_id for h in search(conn, ["vs_a"], "owls", embedder=None).hits] == ["file_fox"]
         assert search(conn, ["vs_a"], "lazy dog", embedder=None).hits == []
     store.close()
+
+
+def test_large_stores_use_the_hnsw_index_and_keep_it_current(
+    store: Store, http_embedder: OpenAIEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("usearch")
+    from assistant_kit.retrieval import search as search_module
+
+    monkeypatch.setenv("ASSISTANT_KIT_ANN_MIN_CHUNKS", "3")
+    ingest(store, http_embedder)
+    with store._read() as conn:
+        results = search(conn, ["vs_a"], "greatest common divisor", embedder=http_embedder, mode="semantic")
+    entry = next(v for k, v in search_module._cache.items() if k[1] == "vs_a")
+    assert entry.ann is not None and entry.ann.size == 5
+    assert results.hits[0].file_id == "file_gcd"
+    ingest(store, http_embedder, docs={"file_owl": "Owls hunt at night in silent flight."})
+    with store._read() as conn:
+        results = search(conn, ["vs_a"], "owls hunt at night", embedder=http_embedder, mode="semantic")
+        filtered = search(
+            conn, ["vs_a"], "owls", embedder=http_embedder, mode="semantic", file_ids={"file_fox"}
+        )
+    assert entry.ann.size == 6  # added without a rebuild
+    assert results.hits[0].file_id == "file_owl"
+    assert [h.file_id for h in filtered.hits] == ["file_fox"]  # filtered searches stay exact
