@@ -17,6 +17,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DOC_CHARS = 600
 _DATA = Path(__file__).with_name("quality_stdlib.json")
@@ -79,3 +80,39 @@ def score(rankings: Sequence[Sequence[str]], answers: Sequence[str]) -> Quality:
             reciprocal += 1.0 / (ranking.index(answer) + 1)
     n = len(answers)
     return Quality(hits / n, reciprocal / n, n)
+
+
+def ingest_corpus(
+    conn: Any, vector_store_id: str, docs: Sequence[Doc], vectors: Any, model: str | None
+) -> None:
+    """Each document as one file (id = its qualified name), chunked like an upload."""
+    from .chunking import chunk_text
+    from .search import add_chunks
+
+    for i, doc in enumerate(docs):
+        pieces = chunk_text(doc.text)
+        rows = None if vectors is None else vectors[[i] * len(pieces)]
+        add_chunks(conn, vector_store_id, doc.name, pieces, rows, model)
+
+
+def evaluate(
+    conn: Any, vector_store_id: str, embedder: Any, modes: Sequence[str] = ("keyword", "semantic", "hybrid")
+) -> dict[str, Quality]:
+    """recall@5 and MRR of each search mode over the labelled questions (top 50 ranked)."""
+    from .search import search
+
+    _, questions = load_set()
+    answers = [answer for _, answer in questions]
+    out = {}
+    for mode in modes:
+        rankings = [
+            [
+                hit.file_id
+                for hit in search(
+                    conn, [vector_store_id], q, embedder=embedder, max_num_results=50, mode=mode
+                ).hits
+            ]
+            for q, _ in questions
+        ]
+        out[mode] = score(rankings, answers)
+    return out

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.engine import Connection, Engine
 
+from . import ann
 from .chunking import Chunk
 from .embeddings import BaseEmbedder, EmbeddingError
 from .schema import chunks
@@ -194,7 +195,19 @@ class _Vectors:
         self.codes = np.zeros(0, dtype=np.int32)
         self.files: dict[str, int] = {}
         self.matrix: Any = None
+        self.ann: Any = None  # an ann.AnnIndex over ``matrix`` once the store is large enough
         self.lock = threading.Lock()
+
+    def sync_ann(self) -> None:
+        """Index rows added since the last call; build the index when the store crossed the
+        threshold (and usearch is installed)."""
+        if self.matrix is None:
+            return
+        if self.ann is None:
+            if len(self.matrix) < ann.min_chunks() or not ann.available():
+                return
+            self.ann = ann.AnnIndex(int(self.matrix.shape[1]))
+        self.ann.add(self.matrix)
 
     def extend(self, rows: Iterable[Any], dimensions: int) -> None:
         import numpy as np
@@ -232,6 +245,7 @@ def _vectors(conn: Connection, vector_store_id: str, model: str, dimensions: int
     fingerprint = (int(count or 0), int(max_id or 0))
     with entry.lock:
         if entry.fingerprint == fingerprint and entry.matrix is not None:
+            entry.sync_ann()
             return entry
         base = select(chunks.c.id, chunks.c.file_id, chunks.c.embedding).where(*where).order_by(chunks.c.id)
         old_count, old_max = entry.fingerprint
@@ -240,11 +254,14 @@ def _vectors(conn: Connection, vector_store_id: str, model: str, dimensions: int
             if old_count + len(added) == fingerprint[0]:
                 entry.extend(added, dimensions)
                 entry.fingerprint = fingerprint
+                entry.sync_ann()
                 return entry
         fresh = _Vectors()
         fresh.extend(conn.execute(base), dimensions)
         entry.ids, entry.codes, entry.files, entry.matrix = fresh.ids, fresh.codes, fresh.files, fresh.matrix
+        entry.ann = None
         entry.fingerprint = fingerprint
+        entry.sync_ann()
         return entry
 
 
@@ -256,15 +273,22 @@ def semantic_search(
     limit: int,
     file_ids: Collection[str] | None = None,
 ) -> list[int]:
-    """Chunk ids, best first, by cosine similarity with ``query_vector`` (exact)."""
+    """Chunk ids, best first, by cosine similarity with ``query_vector``: exact, or by the
+    store's HNSW index when it has one (see :mod:`.ann`) and no file restriction applies."""
     import numpy as np
 
     all_ids, all_scores = [], []
     for store_id in vector_store_ids:
         entry = _vectors(conn, store_id, model, int(query_vector.shape[0]))
         with entry.lock:
-            ids, codes, matrix, files = entry.ids, entry.codes, entry.matrix, entry.files
+            ids, codes, matrix, files, index = entry.ids, entry.codes, entry.matrix, entry.files, entry.ann
         if matrix is None or not len(ids):
+            continue
+        if index is not None and file_ids is None:
+            with entry.lock:
+                positions, similarities = index.search(query_vector, limit)
+            all_ids.append(ids[positions])
+            all_scores.append(similarities)
             continue
         scores = matrix @ query_vector
         if file_ids is not None:
