@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from .vector_ingest import Hit, IngestError
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from ..store import Store
 
 
@@ -79,17 +81,22 @@ class RetrievalIndex:
                 raise IngestError("server_error", f"Embedding failed: {exc}") from None
         return pieces, vectors, embedder.name if vectors is not None else None
 
-    def write(self, store_id: str, file_id: str, prepared: Any) -> int:
-        """Replace a file's chunks with ``prepared`` (one transaction, on the store's thread);
-        returns the bytes they use (text plus vectors)."""
-        pieces, vectors, model = prepared
-        from ..retrieval.search import add_chunks, delete_chunks
-
-        with self.store._write() as conn:
-            delete_chunks(conn, store_id, file_id)
-            add_chunks(conn, store_id, file_id, pieces, vectors, model)
+    @staticmethod
+    def usage(prepared: Any) -> int:
+        """The bytes a prepared file's chunks use in the store (text plus vectors)."""
+        pieces, vectors, _ = prepared
         usage = sum(len(p.text.encode()) for p in pieces)
         return usage + (int(vectors.nbytes) if vectors is not None else 0)
+
+    @staticmethod
+    def replace_in(conn: Connection, store_id: str, file_id: str, prepared: Any | None) -> None:
+        """In the caller's transaction: a file's chunks become ``prepared`` (none: removed)."""
+        from ..retrieval.search import add_chunks, delete_chunks
+
+        delete_chunks(conn, store_id, file_id)
+        if prepared is not None:
+            pieces, vectors, model = prepared
+            add_chunks(conn, store_id, file_id, pieces, vectors, model)
 
     def remove(self, store_id: str, file_id: str) -> None:
         from ..retrieval.search import delete_chunks

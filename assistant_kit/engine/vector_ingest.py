@@ -9,12 +9,14 @@ serving — and writes the outcome with a compare-and-set that holds only while 
 still has the file's lease. Leases are renewed every ``renew_seconds``; a file whose lease is
 older than ``lease_seconds`` (the engine's run lease, ``ASSISTANT_KIT_RUN_LEASE_SECONDS``)
 belongs to a process that died and is claimed again by whichever engine looks next — its
-partial chunks are removed and it is ingested from the start. A file claimed
-:data:`MAX_ATTEMPTS` times without finishing (it kills its ingester, say) is ``failed`` with
-``server_error``.
+ingestion starts over. A file claimed :data:`MAX_ATTEMPTS` times without finishing (it kills
+its ingester, say) is ``failed`` with ``server_error``.
 
-A file detached, its batch cancelled or its store deleted while it is being ingested makes the
-final compare-and-set fail; the chunks written for it are then removed again.
+The outcome and the file's chunks are written in one transaction, after the compare-and-set:
+a file detached, its batch cancelled or its store deleted while it was being ingested makes
+that fail and nothing is written; a process killed mid-file leaves no chunks behind. A file
+attached again keeps its earlier chunks (unsearched: only ``completed`` files are searched)
+until the new ingestion replaces them.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ class Ingestor:
     async def _ingest(self, obj: dict[str, Any], attempts: int) -> None:
         store_id, file_id = obj["vector_store_id"], obj["id"]
         obj = {**obj}
-        await self.service.db(self.index.remove, store_id, file_id)  # a crashed attempt's chunks
+        prepared = None
         try:
             if attempts > MAX_ATTEMPTS:
                 raise IngestError(
@@ -151,8 +153,7 @@ class Ingestor:
                 static["max_chunk_size_tokens"],
                 static["chunk_overlap_tokens"],
             )
-            usage = await self.service.db(self.index.write, store_id, file_id, prepared)
-            obj.update(status="completed", usage_bytes=usage, last_error=None)
+            obj.update(status="completed", usage_bytes=self.index.usage(prepared), last_error=None)
         except IngestError as exc:
             obj.update(status="failed", last_error={"code": exc.code, "message": exc.message[:1000]})
         except Exception as exc:
@@ -163,9 +164,12 @@ class Ingestor:
                 status="failed",
                 last_error={"code": "server_error", "message": f"Ingestion failed: {type(exc).__name__}."},
             )
-        won = await self.service.db(self.tables.finish_job, obj, self.engine.worker_id)
-        if not won or obj["status"] != "completed":
-            await self.service.db(self.index.remove, store_id, file_id)
+        chunks = prepared if obj["status"] == "completed" else None
+
+        def write_chunks(conn: Any) -> None:
+            self.index.replace_in(conn, store_id, file_id, chunks)
+
+        await self.service.db(self.tables.finish_job, obj, self.engine.worker_id, write_chunks)
         batch_id = await self.service.db(self.tables.batch_of, store_id, file_id)
         if batch_id is not None:
             await self.service.db(self.tables.settle_batch, batch_id)

@@ -379,7 +379,7 @@ class VectorStores:
             scope = [f for f, obj in completed.items() if checks.matches(wanted, obj.get("attributes"))]
         else:
             counts, _ = (await self.db(self.tables.store_counts, [store_id]))[store_id]
-            if counts["in_progress"]:  # chunks of a file still ingesting are not searched yet
+            if counts["completed"] != counts["total"]:  # only completed files' chunks count
                 completed = await self.db(self.tables.completed_files, store_id)
                 scope = list(completed)
         limit = body.get("max_num_results") or 10

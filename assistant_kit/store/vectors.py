@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -492,11 +492,15 @@ class VectorTables:
                     held.add((store_id, file_id))
         return held
 
-    def finish_job(self, obj: dict[str, Any], worker: str) -> bool:
-        """Write the ingested (or failed) file if ``worker`` still holds it in progress."""
+    def finish_job(
+        self, obj: dict[str, Any], worker: str, also: Callable[[Connection], None] | None = None
+    ) -> bool:
+        """Write the ingested (or failed) file if ``worker`` still holds it in progress, and
+        then ``also(conn)`` (the file's chunks) in the same transaction — so chunks exist only
+        for an ingestion that won, and a lost or killed one leaves none."""
         t = vector_store_files
         with self.store._write() as conn:
-            return (
+            won = (
                 conn.execute(
                     update(t)
                     .where(
@@ -514,6 +518,9 @@ class VectorTables:
                 ).rowcount
                 > 0
             )
+            if won and also is not None:
+                also(conn)
+        return won
 
     def batch_of(self, store_id: str, file_id: str) -> str | None:
         t = vector_store_files
