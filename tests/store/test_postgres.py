@@ -87,6 +87,7 @@ def test_migrations_from_several_processes_at_once(pg_url: str) -> None:
         "runs",
         "schema_migrations",
         "threads",
+        "vector_store_chunks",
     ]
     assert found["runs"] == [
         "id",
