@@ -21,7 +21,8 @@ against chromadb given the same vectors, and memory.
 
 Run from the repo root in an environment with the ``retrieval`` extra plus ``chromadb`` and
 ``usearch`` (not kit dependencies): ``python benchmarks/vector_search.py``. Always exits 0.
-Environment: BENCH_SIZES, BENCH_QUERIES (100), BENCH_EMBED_CHUNKS (16), BENCH_QUALITY (1).
+Environment: BENCH_SIZES, BENCH_QUERIES (100), BENCH_EMBED_CHUNKS (16), BENCH_QUALITY (1),
+BENCH_PG_URL (a PostgreSQL server: the search measurement again there, in a fresh database).
 """
 
 from __future__ import annotations
@@ -163,25 +164,18 @@ def synthetic(docs: list[Any], doc_vectors: Any, n: int, seed: int = 0) -> tuple
     return texts, vectors.astype(np.float32)
 
 
-def search_scale(docs: list[Any], doc_vectors: Any, embedder: Any) -> None:
-    import numpy as np
-
+def search_scale(docs: list[Any], doc_vectors: Any, fixed: FixedEmbedder, store: Any, baseline: bool) -> None:
     from assistant_kit.retrieval import search as ours
     from assistant_kit.retrieval.chunking import Chunk
-    from assistant_kit.retrieval.quality import load_set
-    from assistant_kit.store import Store
 
-    try:
-        import chromadb
-    except ImportError:
-        chromadb = None
-        print("chromadb not installed: no baseline")
-    questions = [q for q, _ in load_set()[1]]
-    qvecs = embedder.embed(questions, query=True)
-    fixed = FixedEmbedder("bench-vectors", dict(zip(questions, qvecs, strict=True)))
+    chromadb = None
+    if baseline:
+        try:
+            import chromadb
+        except ImportError:
+            print("chromadb not installed: no baseline")
+    questions = list(fixed.vectors)
     rows = []
-    tmp = tempfile.TemporaryDirectory()
-    store = Store(f"{tmp.name}/search.db")
     vs = 0
     for n in SIZES:
         vs += 1
@@ -248,7 +242,7 @@ def search_scale(docs: list[Any], doc_vectors: Any, embedder: Any) -> None:
             client.delete_collection(name)
         rows.append(row)
         print(f"  {n} chunks done", flush=True)
-        if n == max(SIZES):
+        if n == max(SIZES) and baseline:
             ann_check(store, f"vs_{vs}", fixed, queries)
     print(
         "\n| chunks | insert s (ours / chroma) | hybrid p50 / p99 ms | keyword p50 | semantic p50 "
@@ -263,9 +257,6 @@ def search_scale(docs: list[Any], doc_vectors: Any, embedder: Any) -> None:
             f"| {r['rss']:.0f} / {r.get('c_rss', float('nan')):.0f} |"
         )
     print(f"process RSS at the end: {rss_mb():.0f} MB")
-    store.close()
-    tmp.cleanup()
-    del np
 
 
 def ann_check(store: Any, vs: str, fixed: Any, queries: list[str]) -> None:
@@ -308,8 +299,35 @@ def main() -> None:
     docs, doc_vectors, _ = quality(embedder)
     section("ingestion")
     ingestion(embedder)
-    section("search latency (hybrid = keyword + semantic, query vector precomputed)")
-    search_scale(docs, doc_vectors, embedder)
+    from assistant_kit.retrieval.quality import load_set
+    from assistant_kit.store import Store
+
+    questions = [q for q, _ in load_set()[1]]
+    fixed = FixedEmbedder(
+        "bench-vectors", dict(zip(questions, embedder.embed(questions, query=True), strict=True))
+    )
+    section("search latency on SQLite (hybrid = keyword + semantic, query vector precomputed)")
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(f"{tmp}/search.db")
+        search_scale(docs, doc_vectors, fixed, store, baseline=True)
+        store.close()
+    pg = os.environ.get("BENCH_PG_URL")
+    if pg:
+        import secrets
+
+        import psycopg
+
+        section("search latency on PostgreSQL (tsvector + ts_rank_cd + exact cosine)")
+        name = f"bench_vs_{secrets.token_hex(4)}"
+        with psycopg.connect(pg, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            store = Store(pg.rsplit("/", 1)[0] + f"/{name}")
+            search_scale(docs, doc_vectors, fixed, store, baseline=False)
+            store.close()
+        finally:
+            with psycopg.connect(pg, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
