@@ -140,7 +140,12 @@ def rewrite_query(query: str) -> str:
 
 
 def _terms(query: str) -> list[str]:
-    return list(dict.fromkeys(w for w in _WORDS.findall(query.lower()) if len(w) > 1 or w.isdigit()))
+    """The words the keyword index is asked for: stop words dropped (unless nothing else is
+    left). They carry almost no BM25 weight, yet each matches nearly every chunk and the
+    index ranks every match, so they cost most of a keyword search's time."""
+    words = [w for w in _WORDS.findall(query.lower()) if len(w) > 1 or w.isdigit()]
+    content = [w for w in words if w not in _STOPWORDS]
+    return list(dict.fromkeys(content or words))
 
 
 def keyword_search(
