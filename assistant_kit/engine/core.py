@@ -241,6 +241,8 @@ class Engine:
             raise InvalidRequestError(
                 f"Invalid '{param}': at most 1 vector store, got {len(stores)}.", param=param
             )
+        if resources:  # vector stores: the caller's; the ``vector_stores`` helper makes one
+            await self.vector_stores.resolve_tool_resources(resources, owner, where)
         for index, attachment in enumerate(body.get("attachments") or []):
             await self._check_file(attachment.get("file_id"), owner, f"{where}attachments[{index}].file_id")
         content = body.get("content")

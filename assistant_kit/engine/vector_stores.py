@@ -174,6 +174,48 @@ class VectorStores:
         await self.ingestor.forget_store(store_id)
         return {"id": store_id, "object": "vector_store.deleted", "deleted": True}
 
+    async def resolve_tool_resources(
+        self, resources: dict[str, Any], owner: str | None, where: str = ""
+    ) -> None:
+        """``tool_resources.file_search`` of an assistant or thread being written: each of its
+        ``vector_store_ids`` must be a store of the caller (400 naming it), and the
+        ``vector_stores`` helper (``[{file_ids, chunking_strategy, metadata}]``) creates that
+        store, as the hosted API did, and is replaced by its id."""
+        search = resources.get("file_search")
+        if not isinstance(search, dict):
+            return
+        param = f"{where}tool_resources.file_search"
+        ids = list(search.get("vector_store_ids") or [])
+        helpers = search.get("vector_stores")
+        if helpers is not None and ids:
+            raise InvalidRequestError(
+                f"Invalid '{param}': give 'vector_store_ids' or 'vector_stores', not both.",
+                param=f"{param}.vector_stores",
+            )
+        for index, store_id in enumerate(ids):
+            if await self.db(self.tables.get_store, store_id, owner) is None:
+                name = f"{param}.vector_store_ids[{index}]"
+                raise InvalidRequestError(
+                    f"Invalid '{name}': no vector store found with id '{store_id}'.", param=name
+                )
+        if helpers is None:
+            return
+        if len(helpers) > 1:
+            name = f"{param}.vector_stores"
+            raise InvalidRequestError(
+                f"Invalid '{name}': at most 1 vector store, got {len(helpers)}.", param=name
+            )
+        for index, helper in enumerate(helpers):
+            body = {k: helper[k] for k in ("file_ids", "chunking_strategy", "metadata") if k in helper}
+            try:
+                made = await self.create(body, owner)
+            except InvalidRequestError as exc:
+                prefix = f"{param}.vector_stores[{index}]"
+                exc.param = f"{prefix}.{exc.param}" if exc.param else prefix
+                raise
+            ids.append(made["id"])
+        resources["file_search"] = {"vector_store_ids": ids}
+
     # -- files ------------------------------------------------------------------------------
 
     async def _attachable(self, items: Sequence[tuple[str, str]], owner: str | None) -> list[dict[str, Any]]:

@@ -359,3 +359,34 @@ def test_expiry_is_enforced(client: openai.OpenAI, tmp_path: Any) -> None:
         assert client.vector_stores.delete(store.id).deleted
     finally:
         db.close()
+
+
+def test_tool_resources_name_the_callers_stores_and_the_helper_makes_one(client: openai.OpenAI) -> None:
+    """``tool_resources.file_search``: an unknown store id is a 400 naming it; the
+    ``vector_stores`` helper creates the store from file ids and is replaced by its id."""
+    body = _error(
+        lambda: client.beta.assistants.create(
+            model="test/echo", tool_resources={"file_search": {"vector_store_ids": ["vs_nope"]}}
+        )
+    )
+    assert body["param"] == "tool_resources.file_search.vector_store_ids[0]"
+    body = _error(
+        lambda: client.beta.threads.create(
+            tool_resources={"file_search": {"vector_stores": [{"file_ids": ["file-missing"]}]}}
+        )
+    )
+    assert body["param"] == "tool_resources.file_search.vector_stores[0].file_ids[0]"
+    assert list(client.vector_stores.list()) == []
+    file = _upload(client, "gcd.txt", GCD)
+    thread = client.beta.threads.create(
+        tool_resources={"file_search": {"vector_stores": [{"file_ids": [file.id], "metadata": {"k": "v"}}]}}
+    )
+    (store_id,) = thread.tool_resources.file_search.vector_store_ids
+    store = _settled(client, store_id)
+    assert store.metadata == {"k": "v"} and store.file_counts.completed == 1
+    assistant = client.beta.assistants.create(
+        model="test/echo",
+        tools=[{"type": "file_search"}],
+        tool_resources={"file_search": {"vector_store_ids": [store_id]}},
+    )
+    assert assistant.tool_resources.file_search.vector_store_ids == [store_id]
