@@ -2,8 +2,8 @@
 
 Each engine runs one ingestion loop on its event loop (started with the engine's other
 background work). The loop claims files to ingest from the store
-(:meth:`~assistant_kit.store.vectors.VectorTables.claim_jobs`, a conditional UPDATE), ingests
-them one at a time — text extracted, chunked, embedded and indexed by
+(:meth:`~assistant_kit.store.vectors.VectorTables.claim_job`, a conditional UPDATE), one at a
+time, and ingests each — text extracted, chunked, embedded and indexed by
 :mod:`assistant_kit.retrieval`, the CPU-bound parts on a worker thread so the loop keeps
 serving — and writes the outcome with a compare-and-set that holds only while this engine
 still has the file's lease. Leases are renewed every ``renew_seconds``; a file whose lease is
@@ -86,8 +86,8 @@ class Ingestor:
             while True:
                 self._wake.clear()
                 try:
-                    jobs = await self.service.db(
-                        self.tables.claim_jobs, self.engine.worker_id, time.time() - self.engine.lease_seconds
+                    job = await self.service.db(
+                        self.tables.claim_job, self.engine.worker_id, time.time() - self.engine.lease_seconds
                     )
                 except asyncio.CancelledError:
                     raise
@@ -95,23 +95,24 @@ class Ingestor:
                     if self._stopping():
                         return
                     log.exception("claiming vector store files failed")
-                    jobs = []
-                for obj, attempts in jobs:
-                    key = (obj["vector_store_id"], obj["id"])
-                    self.held.add(key)
-                    try:
-                        await self._ingest(obj, attempts)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        if self._stopping():
-                            return
-                        log.exception("ingesting a vector store file failed")
-                    finally:
-                        self.held.discard(key)
-                if not jobs:
+                    job = None
+                if job is None:
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+                    continue
+                obj, attempts = job
+                key = (obj["vector_store_id"], obj["id"])
+                self.held.add(key)
+                try:
+                    await self._ingest(obj, attempts)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    if self._stopping():
+                        return
+                    log.exception("ingesting a vector store file failed")
+                finally:
+                    self.held.discard(key)
         finally:
             renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError):

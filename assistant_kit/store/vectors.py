@@ -447,12 +447,13 @@ class VectorTables:
 
     # -- ingestion jobs (leases; see the module docstring) ----------------------------------
 
-    def claim_jobs(
-        self, worker: str, stale_before: float, limit: int = 4
-    ) -> list[tuple[dict[str, Any], int]]:
-        """Claim up to ``limit`` files to ingest: in progress and unclaimed, or claimed by a
-        worker whose lease is older than ``stale_before`` (its process died). Returns
-        ``(file object, attempts so far including this one)`` for each claim won."""
+    def claim_job(self, worker: str, stale_before: float, look: int = 8) -> tuple[dict[str, Any], int] | None:
+        """Claim the oldest file to ingest: in progress and unclaimed, or claimed by a worker
+        whose lease is older than ``stale_before`` (its process died). Returns ``(file object,
+        attempts including this one)``, or None when there is nothing to claim. One at a time,
+        so every file a worker holds is one it is ingesting (and renewing); of ``look``
+        candidates the first whose conditional UPDATE wins is taken (another replica may win
+        the others)."""
         t = vector_store_files
         free = or_(t.c.worker.is_(None), func.coalesce(t.c.heartbeat_at, 0.0) < stale_before)
         with self.store._read() as conn:
@@ -460,9 +461,8 @@ class VectorTables:
                 select(t.c.vector_store_id, t.c.file_id)
                 .where(t.c.status == "in_progress", free)
                 .order_by(t.c.ord.asc())
-                .limit(limit)
+                .limit(look)
             ).all()
-        won = []
         for store_id, file_id in candidates:
             key = and_(t.c.vector_store_id == store_id, t.c.file_id == file_id)
             with self.store._write() as conn:
@@ -473,8 +473,8 @@ class VectorTables:
                 ).rowcount
                 if claimed:
                     row = conn.execute(select(t.c.data, t.c.attempts).where(key)).first()
-                    won.append((json.loads(row.data), int(row.attempts)))
-        return won
+                    return json.loads(row.data), int(row.attempts)
+        return None
 
     def renew_jobs(self, worker: str, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         """Renew ``worker``'s leases on ``keys``; returns the keys it still holds."""
