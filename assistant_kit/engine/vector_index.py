@@ -62,54 +62,43 @@ class RetrievalIndex:
         except FileProcessingError as exc:
             raise IngestError(exc.code, exc.message) from None
 
-    def prepare(self, data: bytes, filename: str, max_tokens: int, overlap: int) -> Any:
+    def prepare(self, data: bytes, filename: str, strategy: dict[str, Any]) -> Any:
         """Extract, chunk and embed a file (CPU-bound: called on a worker thread, outside any
-        transaction). Returns what :meth:`write` stores."""
-        text = self.text(data, filename)
-        from ..retrieval.chunking import chunk_text
-        from ..retrieval.embeddings import EmbeddingError
+        transaction): :func:`assistant_kit.retrieval.ingest.prepare_file`."""
+        from ..retrieval.errors import FileProcessingError
+        from ..retrieval.ingest import prepare_file
 
-        pieces = chunk_text(text, max_tokens, overlap)
-        if not pieces:
-            raise IngestError("invalid_file", f"File {filename!r} contains no extractable text.")
-        embedder = self.embedder
-        vectors = None
-        if embedder.enabled:
-            try:
-                vectors = embedder.embed([p.text for p in pieces])
-            except EmbeddingError as exc:
-                raise IngestError("server_error", f"Embedding failed: {exc}") from None
-        return pieces, vectors, embedder.name if vectors is not None else None
+        try:
+            return prepare_file(data, filename, chunking_strategy=strategy, embedder=self.embedder)
+        except FileProcessingError as exc:
+            raise IngestError(exc.code, exc.message) from None
 
     @staticmethod
     def usage(prepared: Any) -> int:
         """The bytes a prepared file's chunks use in the store (text plus vectors)."""
-        pieces, vectors, _ = prepared
-        usage = sum(len(p.text.encode()) for p in pieces)
-        return usage + (int(vectors.nbytes) if vectors is not None else 0)
+        return int(prepared.usage_bytes)
 
     @staticmethod
     def replace_in(conn: Connection, store_id: str, file_id: str, prepared: Any | None) -> None:
-        """In the caller's transaction: a file's chunks become ``prepared`` (none: removed)."""
-        from ..retrieval.search import add_chunks, delete_chunks
+        """In the caller's transaction: a file's chunks become ``prepared``'s (None: removed)."""
+        from ..retrieval.ingest import remove_file, store_file
 
-        delete_chunks(conn, store_id, file_id)
-        if prepared is not None:
-            pieces, vectors, model = prepared
-            add_chunks(conn, store_id, file_id, pieces, vectors, model)
+        if prepared is None:
+            remove_file(conn, store_id, file_id)
+        else:
+            store_file(conn, store_id, file_id, prepared)
 
     def remove(self, store_id: str, file_id: str) -> None:
-        from ..retrieval.search import delete_chunks
+        from ..retrieval.ingest import remove_file
 
         with self.store._write() as conn:
-            delete_chunks(conn, store_id, file_id)
+            remove_file(conn, store_id, file_id)
 
     def remove_store(self, store_id: str) -> None:
-        from ..retrieval.search import delete_chunks, forget_vectors
+        from ..retrieval.ingest import remove_store
 
         with self.store._write() as conn:
-            delete_chunks(conn, store_id)
-        forget_vectors(store_id)
+            remove_store(conn, store_id)
 
     def search(
         self,

@@ -146,13 +146,8 @@ class Ingestor:
             data = await self.engine.store.file_content(file_id)
             if file is None or data is None:
                 raise IngestError("invalid_file", f"File {file_id} was deleted before it was ingested.")
-            static = obj["chunking_strategy"]["static"]
             prepared = await asyncio.to_thread(
-                self.index.prepare,
-                data,
-                file["filename"],
-                static["max_chunk_size_tokens"],
-                static["chunk_overlap_tokens"],
+                self.index.prepare, data, file["filename"], obj["chunking_strategy"]
             )
             obj.update(status="completed", usage_bytes=self.index.usage(prepared), last_error=None)
         except IngestError as exc:
