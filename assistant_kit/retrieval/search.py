@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.engine import Connection, Engine
 
+from ..errors import InvalidRequestError
 from . import ann
 from .chunking import Chunk
 from .embeddings import BaseEmbedder, EmbeddingError
@@ -416,3 +417,73 @@ def search(
 def engine_of(store: Any) -> Engine:
     """The SQLAlchemy engine of an ``assistant_kit.store.Store`` (or an engine itself)."""
     return store.engine if hasattr(store, "engine") else store
+
+
+# --- the request's options and the response page ---------------------------------------------
+
+
+def validate_search_options(
+    max_num_results: Any = 10, score_threshold: Any = 0.0, rewrite: Any = False
+) -> tuple[int, float, bool]:
+    """``max_num_results`` an integer 1-50, ``ranking_options.score_threshold`` a number 0-1,
+    ``rewrite_query`` a boolean; else a 400 naming the parameter."""
+    if isinstance(max_num_results, bool) or not isinstance(max_num_results, int):
+        raise InvalidRequestError(
+            "Invalid type for 'max_num_results': expected an integer.", param="max_num_results"
+        )
+    if not 1 <= max_num_results <= 50:
+        raise InvalidRequestError(
+            f"Invalid 'max_num_results': {max_num_results}. It must be between 1 and 50.",
+            param="max_num_results",
+        )
+    name = "ranking_options.score_threshold"
+    if isinstance(score_threshold, bool) or not isinstance(score_threshold, (int, float)):
+        raise InvalidRequestError(f"Invalid type for '{name}': expected a number.", param=name)
+    if not 0 <= score_threshold <= 1:
+        raise InvalidRequestError(
+            f"Invalid '{name}': {score_threshold}. It must be between 0 and 1.", param=name
+        )
+    if not isinstance(rewrite, bool):
+        raise InvalidRequestError(
+            "Invalid type for 'rewrite_query': expected a boolean.", param="rewrite_query"
+        )
+    return max_num_results, float(score_threshold), rewrite
+
+
+def validate_query(query: Any) -> list[str]:
+    """``query``: a non-empty string or a non-empty array of non-empty strings."""
+    queries = [query] if isinstance(query, str) else query
+    if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
+        raise InvalidRequestError(
+            "Invalid type for 'query': expected a string or an array of strings.", param="query"
+        )
+    if not all(q.strip() for q in queries):
+        raise InvalidRequestError("Invalid 'query': it must not be empty.", param="query")
+    return list(queries)
+
+
+def to_page(results: SearchResults, files: Mapping[str, tuple[str, dict[str, Any] | None]]) -> dict[str, Any]:
+    """The spec's ``vector_store.search_results.page``: one item per chunk, best first;
+    ``files`` maps a file id to its (filename, attributes). Hits of files no longer in the map
+    (deleted meanwhile) are left out."""
+    data = []
+    for hit in results.hits:
+        if hit.file_id not in files:
+            continue
+        filename, attributes = files[hit.file_id]
+        data.append(
+            {
+                "file_id": hit.file_id,
+                "filename": filename,
+                "score": hit.score,
+                "attributes": attributes or {},
+                "content": [{"type": "text", "text": hit.text}],
+            }
+        )
+    return {
+        "object": "vector_store.search_results.page",
+        "search_query": results.search_query,
+        "data": data,
+        "has_more": False,
+        "next_page": None,
+    }
