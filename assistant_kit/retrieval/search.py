@@ -288,13 +288,13 @@ def semantic_search(
         entry = _vectors(conn, store_id, model, int(query_vector.shape[0]))
         with entry.lock:
             ids, codes, matrix, files, index = entry.ids, entry.codes, entry.matrix, entry.files, entry.ann
-        if matrix is None or not len(ids):
-            continue
-        if index is not None and file_ids is None:
-            with entry.lock:
+            if index is not None and file_ids is None and len(ids):
+                # Under the lock: the index and ``ids`` describe the same rows.
                 positions, similarities = index.search(query_vector, limit)
-            all_ids.append(ids[positions])
-            all_scores.append(similarities)
+                all_ids.append(ids[positions])
+                all_scores.append(similarities)
+                continue
+        if matrix is None or not len(ids):
             continue
         scores = matrix @ query_vector
         if file_ids is not None:
