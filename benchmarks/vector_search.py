@@ -317,7 +317,7 @@ def main() -> None:
 
         import psycopg
 
-        section("search latency on PostgreSQL (tsvector + ts_rank_cd + exact cosine)")
+        section("search latency on PostgreSQL (tsvector, IDF-weighted ts_rank, exact cosine)")
         name = f"bench_vs_{secrets.token_hex(4)}"
         with psycopg.connect(pg, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
