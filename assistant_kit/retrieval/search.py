@@ -196,13 +196,19 @@ def keyword_search(
 def _pg_idf(conn: Connection, vector_store_ids: Sequence[str], terms: Sequence[str]) -> list[float]:
     """BM25's inverse document frequency of each term within the stores (PostgreSQL's own
     ``ts_rank`` has none, and without it common words outrank rare ones: recall@5 0.89 against
-    0.92 with these weights on the quality set). One GIN-indexed count per term."""
+    0.92 with these weights on the quality set)."""
     import math
 
-    base = "SELECT count(*) FROM vector_store_chunks WHERE vector_store_id IN :stores"
-    counts = [f"({base})"] + [f"({base} AND tsv @@ to_tsquery('english', :t{i}))" for i in range(len(terms))]
-    statement = text("SELECT " + ", ".join(counts)).bindparams(bindparam("stores", expanding=True))
-    params: dict[str, Any] = {"stores": list(vector_store_ids)}
+    # One scan of the rows matching any word (the GIN index finds them) counts them all.
+    total = "(SELECT count(*) FROM vector_store_chunks WHERE vector_store_id IN :stores)"
+    frequencies = ", ".join(
+        f"count(*) FILTER (WHERE tsv @@ to_tsquery('english', :t{i}))" for i in range(len(terms))
+    )
+    statement = text(
+        f"SELECT {total}, {frequencies} FROM vector_store_chunks "
+        "WHERE vector_store_id IN :stores AND tsv @@ to_tsquery('english', :q)"
+    ).bindparams(bindparam("stores", expanding=True))
+    params: dict[str, Any] = {"stores": list(vector_store_ids), "q": " | ".join(terms)}
     params.update({f"t{i}": term for i, term in enumerate(terms)})
     total, *frequencies = conn.execute(statement, params).one()
     return [math.log(1 + (total - df + 0.5) / (df + 0.5)) for df in frequencies]
