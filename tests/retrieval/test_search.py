@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from assistant_kit.errors import InvalidRequestError
 from assistant_kit.retrieval.chunking import Chunk
 from assistant_kit.retrieval.embeddings import NoEmbedder, OpenAIEmbedder
 from assistant_kit.retrieval.search import (
@@ -17,6 +18,9 @@ from assistant_kit.retrieval.search import (
     fuse,
     rewrite_query,
     search,
+    to_page,
+    validate_query,
+    validate_search_options,
 )
 from assistant_kit.store import Store
 
@@ -176,3 +180,57 @@ def test_large_stores_use_the_hnsw_index_and_keep_it_current(
     assert entry.ann.size == 6  # added without a rebuild
     assert results.hits[0].file_id == "file_owl"
     assert [h.file_id for h in filtered.hits] == ["file_fox"]  # filtered searches stay exact
+
+
+def test_page_has_the_spec_shape(store: Store) -> None:
+    ingest(store, None)
+    with store._read() as conn:
+        results = search(conn, ["vs_a"], "lazy dog", embedder=None)
+    files = {"file_fox": ("fox.txt", {"kind": "story"})}
+    page = to_page(results, files)
+    assert page == {
+        "object": "vector_store.search_results.page",
+        "search_query": ["lazy dog"],
+        "data": [
+            {
+                "file_id": "file_fox",
+                "filename": "fox.txt",
+                "score": 1.0,
+                "attributes": {"kind": "story"},
+                "content": [{"type": "text", "text": DOCS["file_fox"]}],
+            }
+        ],
+        "has_more": False,
+        "next_page": None,
+    }
+    from openai.types.vector_store_search_response import VectorStoreSearchResponse
+
+    assert VectorStoreSearchResponse.model_validate(page["data"][0]).filename == "fox.txt"
+
+
+@pytest.mark.parametrize(
+    ("options", "param"),
+    [
+        ({"max_num_results": 0}, "max_num_results"),
+        ({"max_num_results": 51}, "max_num_results"),
+        ({"max_num_results": "5"}, "max_num_results"),
+        ({"max_num_results": True}, "max_num_results"),
+        ({"score_threshold": 1.5}, "ranking_options.score_threshold"),
+        ({"score_threshold": "high"}, "ranking_options.score_threshold"),
+        ({"rewrite": "yes"}, "rewrite_query"),
+    ],
+)
+def test_bad_search_options_name_the_parameter(options: dict[str, object], param: str) -> None:
+    with pytest.raises(InvalidRequestError) as err:
+        validate_search_options(**options)
+    assert err.value.param == param
+
+
+def test_query_validation() -> None:
+    assert validate_query("fox") == ["fox"]
+    assert validate_query(["fox", "dog"]) == ["fox", "dog"]
+    assert validate_search_options(50, 1, True) == (50, 1.0, True)
+    for bad in ("", "  ", [], ["fox", ""], ["fox", 3], None, 3):
+        with pytest.raises(InvalidRequestError) as err:
+            validate_query(bad)
+        assert err.value.param == "query"
