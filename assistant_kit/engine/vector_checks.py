@@ -3,9 +3,10 @@
 Bodies are first checked against the SDK's own ``*_params`` types (:mod:`.validation`); these
 add the spec's bounds: ``chunking_strategy`` (``static``: 100 to 4096 tokens, overlap at most
 half; :mod:`assistant_kit.retrieval.chunking`), ``expires_after.days`` 1 to 365,
-``attributes`` (16 keys of ≤ 64 characters, strings ≤ 512), ``max_num_results`` 1 to 50,
-``score_threshold`` 0 to 1, the filter grammar (:mod:`assistant_kit.retrieval.filters`). Each
-failure is a 400 naming the parameter, before anything is stored.
+``attributes`` (16 keys of ≤ 64 characters, strings ≤ 512), the filter grammar
+(:mod:`assistant_kit.retrieval.filters`; a search's other options are checked by
+:mod:`assistant_kit.retrieval.search`). Each failure is a 400 naming the parameter, before
+anything is stored.
 """
 
 from __future__ import annotations
@@ -64,21 +65,6 @@ def file_ids(ids: Any, param: str, most: int) -> list[str]:
             raise _bad(f"{param}[{index}]", f"file '{file_id}' is listed twice.")
         seen.add(file_id)
     return ids
-
-
-def search_options(body: Mapping[str, Any]) -> None:
-    limit = body.get("max_num_results")
-    if limit is not None and (isinstance(limit, bool) or not 1 <= limit <= 50):
-        raise _bad("max_num_results", f"{limit!r} is outside [1, 50].")
-    threshold = (body.get("ranking_options") or {}).get("score_threshold")
-    if threshold is not None and (isinstance(threshold, bool) or not 0 <= threshold <= 1):
-        raise _bad("ranking_options.score_threshold", f"{threshold!r} is outside [0, 1].")
-    query = body["query"]
-    queries = [query] if isinstance(query, str) else list(query)
-    if not queries or not any(q.strip() for q in queries):
-        raise _bad("query", "expected a non-empty query.")
-    if body.get("filters") is not None:
-        check_filter(body["filters"])
 
 
 def check_filter(node: Any, param: str = "filters") -> None:

@@ -17,7 +17,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .vector_ingest import Hit, IngestError
+from .vector_ingest import IngestError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -108,7 +108,7 @@ class RetrievalIndex:
         limit: int,
         threshold: float,
         rewrite: bool,
-    ) -> tuple[list[Hit], list[str]]:
+    ) -> Any:
         from ..retrieval.search import search
 
         embedder = self.embedder
@@ -123,4 +123,4 @@ class RetrievalIndex:
                 file_ids=file_ids,
                 rewrite=rewrite,
             )
-        return [Hit(h.file_id, h.score, h.text) for h in found.hits], list(found.search_query)
+        return found

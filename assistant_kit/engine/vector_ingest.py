@@ -27,7 +27,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,15 +36,6 @@ log = logging.getLogger("assistant_kit.vector_stores")
 
 MAX_ATTEMPTS = 3
 IDLE_POLL_SECONDS = 2.0  # how often an idle engine looks for files other processes attached
-
-
-@dataclass
-class Hit:
-    """One search result: a chunk of a file and its fused score in [0, 1]."""
-
-    file_id: str
-    score: float
-    text: str
 
 
 class IngestError(Exception):
@@ -196,10 +186,9 @@ class Ingestor:
         limit: int,
         threshold: float,
         rewrite: bool,
-    ) -> tuple[list[Hit], list[str]]:
-        """Search a store's chunks (of ``file_ids`` only, unless None)."""
-        if file_ids is not None and not file_ids:
-            return [], list(queries)
+    ) -> Any:
+        """Search a store's chunks (of ``file_ids`` only, unless None): the retrieval core's
+        ``SearchResults``."""
         scope = list(file_ids) if file_ids is not None else None
         return await self.service.db(
             self.index.search, store_id, list(queries), scope, limit, threshold, rewrite

@@ -410,11 +410,19 @@ class VectorStores:
     # -- search ---------------------------------------------------------------------------------
 
     async def search(self, store_id: str, raw: dict[str, Any], owner: str | None) -> dict[str, Any]:
+        from ..retrieval.search import to_page, validate_query, validate_search_options
+
         body = validate_body("vector_store.search", raw)
-        checks.search_options(body)
-        store = await self._store(store_id, owner, usable=True)
-        queries = [body["query"]] if isinstance(body["query"], str) else list(body["query"])
+        queries = validate_query(body["query"])
+        limit, threshold, rewrite = validate_search_options(
+            body.get("max_num_results", 10),
+            (body.get("ranking_options") or {}).get("score_threshold", 0.0),
+            body.get("rewrite_query", False),
+        )
         wanted = body.get("filters")
+        if wanted is not None:
+            checks.check_filter(wanted)
+        store = await self._store(store_id, owner, usable=True)
         scope: list[str] | None = None  # None: every chunk of the store
         if wanted is not None:
             completed = await self.db(self.tables.completed_files, store_id)
@@ -424,32 +432,17 @@ class VectorStores:
             if counts["completed"] != counts["total"]:  # only completed files' chunks count
                 completed = await self.db(self.tables.completed_files, store_id)
                 scope = list(completed)
-        limit = body.get("max_num_results") or 10
-        threshold = float((body.get("ranking_options") or {}).get("score_threshold") or 0.0)
-        hits, search_query = await self.ingestor.search(
-            store_id, queries, scope, limit, threshold, bool(body.get("rewrite_query"))
-        )
-        found = await self.db(self.tables.files_by_ids, store_id, [h.file_id for h in hits])
-        allowed = {f: obj for f, obj in found.items() if obj["status"] == "completed"}
-        names = await self._filenames([h.file_id for h in hits])
-        await self._touch(store)
-        return {
-            "object": "vector_store.search_results.page",
-            "search_query": search_query,
-            "data": [
-                {
-                    "file_id": h.file_id,
-                    "filename": names.get(h.file_id, ""),
-                    "score": h.score,
-                    "attributes": allowed[h.file_id].get("attributes") or {},
-                    "content": [{"type": "text", "text": h.text}],
-                }
-                for h in hits
-                if h.file_id in allowed
-            ],
-            "has_more": False,
-            "next_page": None,
+        results = await self.ingestor.search(store_id, queries, scope, limit, threshold, rewrite)
+        hit_ids = [h.file_id for h in results.hits]
+        found = await self.db(self.tables.files_by_ids, store_id, hit_ids)
+        names = await self._filenames(hit_ids)
+        files = {
+            f: (names.get(f, ""), obj.get("attributes"))
+            for f, obj in found.items()
+            if obj["status"] == "completed"
         }
+        await self._touch(store)
+        return to_page(results, files)
 
     async def _filenames(self, file_ids: Sequence[str]) -> dict[str, str]:
         names: dict[str, str] = {}
