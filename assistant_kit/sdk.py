@@ -154,7 +154,7 @@ def _call(endpoint: str, arguments: dict[str, Any], asynchronous: bool = False) 
     if endpoint == "threads.runs.create_and_poll" and given.pop("stream", None):
         endpoint = "threads.runs.stream"  # LiteLLM: run_thread(stream=True) is run_thread_stream
     *path, name = endpoint.split(".")
-    resource = client.beta
+    resource = client if path[:1] == ["vector_stores"] else client.beta  # vector stores are not beta
     for part in path:
         resource = getattr(resource, part)
     accepted = _accepted(type(resource), name)

@@ -9,7 +9,7 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 bash scripts/install_local_model.sh  # llama-cpp-python for any CPU + the model file
-.venv/bin/python -m pip install -q -e ".[dev,local,notebook,proxy,postgres,code-interpreter]"
+.venv/bin/python -m pip install -q -e ".[dev,local,notebook,proxy,postgres,code-interpreter,retrieval]"
 .venv/bin/ruff check assistant_kit tests benchmarks
 .venv/bin/lint-imports  # the layer contracts in pyproject.toml ([tool.importlinter])
 exec .venv/bin/python -m pytest -q "$@"

@@ -247,6 +247,17 @@ def _echo(body: dict[str, Any]) -> Reply:
     return Reply("text", chunks=words(_content_text(last.get("content"))))
 
 
+def fake_embedding(text: str, size: int = 16) -> list[float]:
+    """A bag of words hashed into ``size`` buckets (not unit length): texts sharing words are
+    close, and the same text always maps to the same vector."""
+    import hashlib
+
+    vector = [0.0] * size
+    for word in re.findall(r"\w+", str(text).lower()):
+        vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % size] += 1.0
+    return vector
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive and chunked bodies, like real servers
 
@@ -263,6 +274,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"{}")
         except ValueError:
             body = {"_raw": raw.decode("utf-8", "replace")}
+        if parts.path == "/v1/embeddings":
+            self._embeddings(fake, parts, body)
+            return
         if parts.path != "/v1/chat/completions" and not _AZURE_PATH.match(parts.path):
             self._json(
                 404,
@@ -297,6 +311,40 @@ class _Handler(BaseHTTPRequestHandler):
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
                 request.hung_up.set()
+
+    def _embeddings(self, fake: FakeUpstream, parts: Any, body: dict[str, Any]) -> None:
+        """``POST /v1/embeddings``: a scripted error (``reply_error``) or :func:`fake_embedding`
+        of each input, in OpenAI's shape; dimensions 16 unless the body asks for fewer."""
+        request = RecordedRequest(
+            "POST",
+            parts.path,
+            dict(parse_qsl(parts.query)),
+            {k.lower(): v for k, v in self.headers.items()},
+            body,
+        )
+        with fake._lock:
+            fake.requests.append(request)
+            reply = fake._queue.popleft() if fake._queue else None
+        if reply is not None and reply.kind == "error":
+            self._json(reply.status, {"error": reply.error}, reply.headers)
+            return
+        inputs = body.get("input")
+        inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        size = int(body.get("dimensions") or 16)
+        data = [
+            {"object": "embedding", "index": i, "embedding": fake_embedding(text, size)}
+            for i, text in reversed(list(enumerate(inputs)))  # out of order: clients must sort by index
+        ]
+        tokens = sum(len(str(text).split()) for text in inputs)
+        self._json(
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+        )
 
     def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()

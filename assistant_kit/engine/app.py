@@ -30,6 +30,7 @@ from ..errors import AssistantKitError, InvalidRequestError, error_body
 from .core import Engine
 from .events import DONE, Subscription, sse
 from .validation import list_params, parse_json, validate_body
+from .vector_routes import POLLED_OBJECTS, VECTOR_ROUTES
 
 log = logging.getLogger("assistant_kit.http")
 
@@ -74,7 +75,8 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return result
         if isinstance(result, Subscription):
             return _sse_response(result)
-        headers = {"openai-poll-after-ms": POLL_AFTER_MS} if result.get("object") == "thread.run" else None
+        polled = result.get("object") == "thread.run" or result.get("object") in POLLED_OBJECTS
+        headers = {"openai-poll-after-ms": POLL_AFTER_MS} if polled else None
         return JSONResponse(result, headers=headers)
 
     call.__name__ = handler.__name__
@@ -151,7 +153,7 @@ async def get_file(request: Request, engine: Engine) -> Any:
 
 
 async def delete_file(request: Request, engine: Engine) -> Any:
-    return await engine.files.delete(_p(request, "file_id"), _owner(request))
+    return await engine.delete_file(_p(request, "file_id"), _owner(request))
 
 
 async def file_content(request: Request, engine: Engine) -> Any:
@@ -334,6 +336,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", "POST", submit_tool_outputs),
     ("/threads/{thread_id}/runs/{run_id}/steps", "GET", list_steps),
     ("/threads/{thread_id}/runs/{run_id}/steps/{step_id}", "GET", get_step),
+    *VECTOR_ROUTES,
 ]
 
 

@@ -36,6 +36,7 @@ from .leases import Leases
 from .references import check_messages, check_references
 from .runs import TERMINAL, RunExecutor
 from .shapes import build, deleted, new_message, page_body
+from .vector_stores import VectorStores
 
 if TYPE_CHECKING:
     from .bus import PgBus
@@ -107,6 +108,14 @@ class Engine:
         self.worker_id = f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
         self.hub = EventHub()
         self.files = Files(self.store, max_file_bytes)
+        self.vector_stores = VectorStores(
+            self.store,
+            self.sync_store,
+            max_file_bytes,
+            self.worker_id,
+            self.lease_seconds,
+            self.renew_seconds,
+        )
         self.code = CodeInterpreter(code_interpreter or CodeInterpreterSettings())
         self.executor = RunExecutor(
             self.store, self.hub, self.worker_id, self.lease_seconds, self.code, self.files
@@ -152,6 +161,7 @@ class Engine:
         self._services = [
             asyncio.create_task(self._every(self.sweep_seconds, self.leases.sweep), name="sweep"),
             asyncio.create_task(self._every(self.renew_seconds, self.leases.renew), name="renew"),
+            asyncio.create_task(self.vector_stores.ingestor.work(), name="vector-ingest"),
         ]
 
     async def _every(self, interval: float, work: Any) -> None:
@@ -200,10 +210,24 @@ class Engine:
     ) -> dict[str, Any]:
         return page_body(await self.store.list(kind, owner=owner, **params, **where))
 
+    async def _references(self, body: dict[str, Any], owner: str | None, where: str = "") -> None:
+        """The files ``body`` points at are checked (:mod:`.references`, read-only); then its
+        ``tool_resources.file_search`` is resolved: the caller's vector stores, and the
+        ``vector_stores`` helper's store created (as the hosted API did)."""
+        await check_references(self.store, body, owner, where)
+        if body.get("tool_resources"):
+            await self.vector_stores.resolve_tool_resources(body["tool_resources"], owner, where)
+
+    async def delete_file(self, file_id: str, owner: str | None = None) -> dict[str, Any]:
+        """A File deleted leaves every vector store it was in (as the hosted API did)."""
+        deleted = await self.files.delete(file_id, owner)
+        await self.vector_stores.file_deleted(file_id)
+        return deleted
+
     # -- assistants ----------------------------------------------------------------------
 
     async def create_assistant(self, body: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
-        await check_references(self.store, body, owner)
+        await self._references(body, owner)
         obj = defaults.assistant(
             build(
                 Assistant,
@@ -233,7 +257,7 @@ class Engine:
         self, assistant_id: str, body: dict[str, Any], owner: str | None = None
     ) -> dict[str, Any]:
         obj = await self._get("assistant", assistant_id, owner)
-        await check_references(self.store, body, owner)
+        await self._references(body, owner)
         changes = {k: v for k, v in body.items() if v is not None or k not in ("metadata", "tools")}
         obj = defaults.assistant(build(Assistant, **{**obj, **changes}))
         return await self.store.put("assistant", obj)
@@ -249,7 +273,7 @@ class Engine:
     # -- threads ---------------------------------------------------------------------------
 
     async def create_thread(self, body: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
-        await check_references(self.store, body, owner)
+        await self._references(body, owner)
         await check_messages(self.store, body.get("messages") or [], owner, "messages")
         thread = defaults.thread(
             build(
@@ -273,7 +297,7 @@ class Engine:
         self, thread_id: str, body: dict[str, Any], owner: str | None = None
     ) -> dict[str, Any]:
         thread = await self._get("thread", thread_id, owner)
-        await check_references(self.store, body, owner)
+        await self._references(body, owner)
         thread.update({k: v for k, v in body.items() if v is not None})
         return await self.store.put("thread", defaults.thread(build(Thread, **thread)))
 
@@ -297,7 +321,7 @@ class Engine:
         self, thread_id: str, body: dict[str, Any], owner: str | None = None
     ) -> dict[str, Any]:
         await self._get("thread", thread_id, owner)
-        await check_references(self.store, body, owner)
+        await self._references(body, owner)
         message = new_message(thread_id, body)
         await self.store.insert_if_idle(thread_id, [("thread.message", message)], owner)
         return message
@@ -370,8 +394,8 @@ class Engine:
     ) -> tuple[dict[str, Any], Subscription | None]:
         await self._get("assistant", body["assistant_id"], owner, "assistant_id")
         thread_body = dict(body.get("thread") or {})
-        await check_references(self.store, body, owner)
-        await check_references(self.store, thread_body, owner, "thread.")
+        await self._references(body, owner)
+        await self._references(thread_body, owner, "thread.")
         await check_messages(self.store, thread_body.get("messages") or [], owner, "thread.messages")
         if body.get("tool_resources") is not None:
             thread_body["tool_resources"] = body["tool_resources"]

@@ -40,14 +40,30 @@ _PARAMS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "RunSubmitToolOutputsParamsBase",
         ("tool_outputs",),
     ),
+    # Vector stores: their params live in openai.types, not openai.types.beta.
+    "vector_store.create": ("openai.types.vector_store_create_params", "VectorStoreCreateParams", ()),
+    "vector_store.update": ("openai.types.vector_store_update_params", "VectorStoreUpdateParams", ()),
+    "vector_store.search": ("openai.types.vector_store_search_params", "VectorStoreSearchParams", ("query",)),
+    "vector_store.file.create": (
+        "openai.types.vector_stores.file_create_params",
+        "FileCreateParams",
+        ("file_id",),
+    ),
+    "vector_store.file.update": ("openai.types.vector_stores.file_update_params", "FileUpdateParams", ()),
+    "vector_store.file_batch.create": (
+        "openai.types.vector_stores.file_batch_create_params",
+        "FileBatchCreateParams",
+        (),
+    ),
 }
-_PATH_PARAMS = {"thread_id", "run_id"}
+_PATH_PARAMS = {"thread_id", "run_id", "vector_store_id"}
 _STREAMABLE = {"thread.create_and_run", "run.create", "run.submit_tool_outputs"}
 
 
 def _typed_dict(kind: str) -> Any:
     module, name, _ = _PARAMS[kind]
-    return getattr(importlib.import_module(f"openai.types.beta.{module}"), name)
+    path = module if module.startswith("openai.") else f"openai.types.beta.{module}"
+    return getattr(importlib.import_module(path), name)
 
 
 @functools.cache

@@ -40,13 +40,15 @@ def inspect(
     *,
     max_messages: int = 200,
     files: FileImages | None = None,
+    assistant: Any = None,
 ) -> ThreadInspection:
     """Inspect ``thread`` (a ``Thread`` object or a thread id) through ``client``
     (default: :func:`assistant_kit.local_client` on the default store).
 
     The transcript holds the latest ``max_messages`` messages (older ones are not fetched;
     the HTML says they were left out); runs and steps are complete. ``files``: the image
-    cache to use (default: a new one on ``client``).
+    cache to use (default: a new one on ``client``). ``assistant``: its vector stores are listed
+    with the thread's (``tool_resources.file_search``).
     """
     require("pandas", "inspect()")  # before anything is fetched
     if client is None:
@@ -67,7 +69,21 @@ def inspect(
         more_messages=omitted,
         code_calls=tables._code_calls_frame(steps),
         files=files if files is not None else FileImages(client),
+        vector_stores=_vector_stores(client, assistant, info),
     )
+
+
+def _vector_stores(client: openai.OpenAI, *objects: Any) -> list[Any]:
+    """The vector stores the assistant and the thread search (gone ones left out)."""
+    from .vector_stores import attached_store_ids
+
+    found = []
+    for store_id in attached_store_ids(*(o for o in objects if o is not None)):
+        try:
+            found.append(client.vector_stores.retrieve(store_id))
+        except openai.NotFoundError:
+            continue
+    return found
 
 
 def _fmt_time(value: Any) -> str:
@@ -96,6 +112,7 @@ class ThreadInspection:
     more_messages: bool = False  # older messages exist beyond the transcript
     code_calls: pd.DataFrame | None = None  # tables.code_calls of the thread
     files: FileImages | None = field(default=None, compare=False)  # None: images by file id
+    vector_stores: list[Any] = field(default_factory=list)  # those the assistant and thread search
 
     def timeline_svg(self) -> str:
         return timeline_svg(self.runs, self.steps)
@@ -127,6 +144,8 @@ class ThreadInspection:
         tools = self._tool_summary()
         if tools:
             lines.append(f"tool calls: {tools}")
+        for store in self.vector_stores:
+            lines.append(f"vector store: {_store_line(store)}")
         if len(self.messages):
             lines.append("")
             lines.append("Transcript" + (" (latest messages)" if self.more_messages else "") + ":")
@@ -257,8 +276,23 @@ class ThreadInspection:
             + _section(f"Runs ({len(self.runs)})", runs_html, open_=True)
             + _section(f"Steps ({len(self.steps)})", steps_html, open_=len(self.steps) <= 20)
             + _section("Timeline", self.timeline_svg(), open_=True)
+            + self._stores_html()
             + "</div>"
         )
+
+    def _stores_html(self) -> str:
+        if not self.vector_stores:
+            return ""
+        items = "".join(f"<li><code>{escape(_store_line(s))}</code></li>" for s in self.vector_stores)
+        return _section(f"Vector stores ({len(self.vector_stores)})", f"<ul>{items}</ul>", open_=True)
+
+
+def _store_line(store: Any) -> str:
+    counts = store.file_counts
+    line = f"{store.id} {store.name!r} {store.status}: {counts.completed}/{counts.total} files ingested"
+    if counts.failed:
+        line += f", {counts.failed} failed"
+    return line + f", {store.usage_bytes:,} bytes"
 
 
 _ROLE_COLORS = {"user": "#0969da", "assistant": "#1a7f37"}

@@ -66,6 +66,7 @@ from .tools import function_tool
 
 if TYPE_CHECKING:
     import pandas as pd
+    from openai.types import VectorStore
     from openai.types.beta import Assistant, Thread
     from openai.types.beta.threads import Run
     from openai.types.beta.threads.required_action_function_tool_call import (
@@ -198,6 +199,7 @@ class Session(RunDriver):
         self._assistant: Assistant | None = None
         self._thread: Thread | None = None
         self._last_run: Run | None = None
+        self._vector_store: VectorStore | None = None
         self._last_view: RunView | None = None
         self._view_cell: tuple[int, int] | None = None
         self._stop = threading.Event()
@@ -524,6 +526,75 @@ class Session(RunDriver):
         self._last_run = self._api(runs.poll, run.id, thread_id=run.thread_id, poll_interval_ms=50)
         return self
 
+    # --- vector stores ------------------------------------------------------------------------
+
+    @property
+    def vector_store(self) -> VectorStore | None:
+        """The vector store :meth:`create_vector_store` made last (an ``openai.types.VectorStore``)."""
+        return self._vector_store
+
+    def create_vector_store(
+        self,
+        name: str = "",
+        files: Iterable[Any] = (),
+        *,
+        progress: bool = True,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> Session:
+        """Create a vector store from ``files`` — paths, ``(name, bytes)`` pairs or ids of
+        uploaded files — and wait while they are ingested, showing progress (an HTML line in a
+        notebook, text on stderr elsewhere; ``progress=False``: none). It becomes the store
+        :meth:`search` searches. ``params``: ``chunking_strategy``, ``expires_after``,
+        ``metadata``. Attach it to an assistant with ``tools=["file_search"],
+        tool_resources={"file_search": {"vector_store_ids": [session.vector_store.id]}}``."""
+        from .vector_stores import create_vector_store
+
+        self._checked(self.client.vector_stores.create, params, exclude=("name", "file_ids"))
+        self._vector_store = self._api(
+            create_vector_store, self.client, name, files, progress=progress, timeout=timeout, **params
+        )
+        return self
+
+    def search(
+        self, query: str | list[str], *, vector_store_id: str | None = None, **options: Any
+    ) -> pd.DataFrame:
+        """Search a vector store (default: the session's :attr:`vector_store`, else the one the
+        assistant or thread uses): a DataFrame of ``file``, ``score``, ``snippet`` (and
+        ``file_id``, ``attributes``, ``text``), best first. ``options``: ``max_num_results``,
+        ``filters``, ``ranking_options``, ``rewrite_query``."""
+        from .vector_stores import attached_store_ids, search
+
+        if vector_store_id is None:
+            if self._vector_store is not None:
+                vector_store_id = self._vector_store.id
+            else:
+                attached = attached_store_ids(self._assistant, self._thread)
+                if not attached:
+                    raise SessionError(
+                        "No vector store to search: call create_vector_store(name, files=[...]) first "
+                        "or pass vector_store_id=.",
+                        param="vector_store_id",
+                    )
+                vector_store_id = attached[0]
+        return self._api(search, self.client, vector_store_id, query, **options)
+
+    def vector_stores(self) -> pd.DataFrame:
+        """Every vector store of the store, newest first (:func:`tables.vector_stores`)."""
+        from . import tables
+
+        return self._api(tables.vector_stores, self.client)
+
+    def vector_store_files(self, vector_store_id: str | None = None) -> pd.DataFrame:
+        """The files of a vector store (default: the session's) with their ingestion status."""
+        from . import tables
+
+        if vector_store_id is None:
+            if self._vector_store is None:
+                raise SessionError("No vector store yet: call create_vector_store(name, files=[...]) first.")
+            vector_store_id = self._vector_store.id
+        return self._api(tables.vector_store_files, self.client, vector_store_id)
+
     # --- tables and inspection ---------------------------------------------------------------
 
     def messages(
@@ -563,7 +634,13 @@ class Session(RunDriver):
         """The current thread's transcript, runs, steps and timeline (:func:`inspect.inspect`)."""
         from .inspect import inspect as inspect_thread
 
-        return self._api(inspect_thread, self._require("thread"), client=self.client, files=self._files)
+        return self._api(
+            inspect_thread,
+            self._require("thread"),
+            client=self.client,
+            files=self._files,
+            assistant=self._assistant,
+        )
 
     # --- async twins (top-level await) -------------------------------------------------------
 
@@ -577,6 +654,7 @@ class Session(RunDriver):
     arun = _async_twin(run, runs=True)
     asubmit_tool_outputs = _async_twin(submit_tool_outputs, runs=True)
     acancel = _async_twin(cancel)
+    acreate_vector_store = _async_twin(create_vector_store)
 
     # --- reprs -------------------------------------------------------------------------------
 

@@ -50,7 +50,17 @@ if TYPE_CHECKING:
     import pandas as pd
     from pandas.io.formats.style import Styler
 
-__all__ = ["assistants", "code_calls", "display_frame", "messages", "runs", "steps", "threads"]
+__all__ = [
+    "assistants",
+    "code_calls",
+    "display_frame",
+    "messages",
+    "runs",
+    "steps",
+    "threads",
+    "vector_store_files",
+    "vector_stores",
+]
 
 PAGE_SIZE = 100  # the API's maximum page size
 _BETA = {"OpenAI-Beta": "assistants=v2"}
@@ -425,6 +435,25 @@ def assistants(client: openai.OpenAI, *, limit: int | None = None, order: str = 
     """Assistants, newest first: id, created_at, name, model, tools (names), instructions (full
     text), metadata."""
     return _frame(ASSISTANTS, _list(client, "/assistants", limit=limit, order=order))
+
+
+def vector_stores(client: openai.OpenAI, *, limit: int | None = None, order: str = "desc") -> pd.DataFrame:
+    """Vector stores, newest first: id, created_at, name, status, file counts (``files_completed``
+    …), usage_bytes, last_active_at, expires_at, metadata."""
+    from .vector_stores import vector_stores_frame
+
+    return vector_stores_frame(client, limit=limit, order=order)
+
+
+def vector_store_files(
+    client: openai.OpenAI, vector_store_id: str, *, status: str | None = None, order: str = "asc"
+) -> pd.DataFrame:
+    """A vector store's files in the order they were attached: id, filename, status,
+    created_at, usage_bytes, chunk_tokens / overlap_tokens, attributes, last_error
+    (``code: message``). ``status``: only files in that status."""
+    from .vector_stores import vector_store_files_frame
+
+    return vector_store_files_frame(client, vector_store_id, status=status, order=order)
 
 
 # -- display --------------------------------------------------------------------------------

@@ -156,12 +156,107 @@ def _0005_file_chunks(conn: Connection) -> None:
     file_contents.drop(conn)
 
 
+def _0006_vector_store_chunks(conn: Connection) -> None:
+    """Vector stores' chunks (text, token count, embedding bytes and the model that made
+    them) and the dialect's keyword index: SQLite FTS5 kept in step by triggers, PostgreSQL a
+    generated ``tsvector`` with a GIN index."""
+    md = MetaData()
+    chunks = Table(
+        "vector_store_chunks",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("vector_store_id", String(64), nullable=False),
+        Column("file_id", String(64), nullable=False),
+        Column("chunk_index", Integer, nullable=False),
+        Column("tokens", Integer, nullable=False),
+        Column("text", Text, nullable=False),
+        Column("embedding_model", String(200), nullable=True),
+        Column("embedding", LargeBinary, nullable=True),
+        sqlite_autoincrement=True,
+    )
+    Index("ix_vector_store_chunks_file", chunks.c.vector_store_id, chunks.c.file_id, chunks.c.chunk_index)
+    Index("ix_vector_store_chunks_model", chunks.c.vector_store_id, chunks.c.embedding_model, chunks.c.id)
+    md.create_all(conn)
+    delete = (
+        "INSERT INTO vector_store_chunks_fts(vector_store_chunks_fts, rowid, text) "
+        "VALUES ('delete', old.id, old.text);"
+    )
+    keyword_index = {
+        "sqlite": (
+            "CREATE VIRTUAL TABLE vector_store_chunks_fts USING fts5("
+            "text, content='vector_store_chunks', content_rowid='id', tokenize='porter unicode61')",
+            "CREATE TRIGGER vector_store_chunks_ai AFTER INSERT ON vector_store_chunks BEGIN "
+            "INSERT INTO vector_store_chunks_fts(rowid, text) VALUES (new.id, new.text); END",
+            f"CREATE TRIGGER vector_store_chunks_ad AFTER DELETE ON vector_store_chunks BEGIN {delete} END",
+            "CREATE TRIGGER vector_store_chunks_au AFTER UPDATE OF text ON vector_store_chunks BEGIN "
+            f"{delete} "
+            "INSERT INTO vector_store_chunks_fts(rowid, text) VALUES (new.id, new.text); END",
+        ),
+        "postgresql": (
+            "ALTER TABLE vector_store_chunks ADD COLUMN tsv tsvector "
+            "GENERATED ALWAYS AS (to_tsvector('english', text)) STORED",
+            "CREATE INDEX ix_vector_store_chunks_tsv ON vector_store_chunks USING GIN (tsv)",
+        ),
+    }
+    for statement in keyword_index[conn.dialect.name]:
+        conn.exec_driver_sql(statement)
+
+
+def _0007_vector_stores(conn: Connection) -> None:
+    """Vector stores, their files (each row the ingestion job of that file, with a lease:
+    ``worker``/``heartbeat_at``/``attempts``) and file batches."""
+    md = MetaData()
+    stores = Table(
+        "vector_stores",
+        md,
+        Column("id", String(64), primary_key=True),
+        Column("owner", String(64), nullable=True),
+        Column("created_at", Integer, nullable=False),
+        Column("expires_at", Integer, nullable=True),
+        Column("data", Text, nullable=False),
+    )
+    files = Table(
+        "vector_store_files",
+        md,
+        Column("vector_store_id", String(64), primary_key=True),
+        Column("file_id", String(64), primary_key=True),
+        Column("owner", String(64), nullable=True),
+        Column("created_at", Integer, nullable=False),
+        Column("ord", String(64), nullable=False),
+        Column("batch_id", String(64), nullable=True),
+        Column("status", String(32), nullable=False),
+        Column("usage_bytes", Integer, nullable=False, default=0),
+        Column("worker", String(64), nullable=True),
+        Column("heartbeat_at", Float, nullable=True),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("data", Text, nullable=False),
+    )
+    Table(
+        "vector_store_file_batches",
+        md,
+        Column("id", String(64), primary_key=True),
+        Column("vector_store_id", String(64), nullable=False),
+        Column("owner", String(64), nullable=True),
+        Column("created_at", Integer, nullable=False),
+        Column("status", String(32), nullable=False),
+        Column("data", Text, nullable=False),
+    )
+    Index("ix_vector_stores_owner", stores.c.owner, stores.c.id)
+    Index("ix_vsf_store", files.c.vector_store_id, files.c.ord)
+    Index("ix_vsf_jobs", files.c.status, files.c.heartbeat_at)
+    Index("ix_vsf_batch", files.c.batch_id)
+    Index("ix_vsf_file", files.c.file_id)
+    md.create_all(conn)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _0001_initial),
     ("0002_api_keys", _0002_api_keys),
     ("0003_run_leases", _0003_run_leases),
     ("0004_files", _0004_files),
     ("0005_file_chunks", _0005_file_chunks),
+    ("0006_vector_store_chunks", _0006_vector_store_chunks),
+    ("0007_vector_stores", _0007_vector_stores),
 ]
 
 

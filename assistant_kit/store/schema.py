@@ -12,7 +12,8 @@ is creation order and a page is an index range scan: its cost does not grow with
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text, event
+from sqlalchemy.engine import Connection
 
 metadata = MetaData()
 
@@ -108,6 +109,114 @@ file_chunks = Table(
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("data", LargeBinary, nullable=False),
 )
+
+
+# -- vector stores ---------------------------------------------------------------------------
+# The wire objects and the ingestion jobs (operations: :mod:`.vectors`), and the chunks a file
+# is split into with their keyword index (operations: :mod:`assistant_kit.retrieval.search`).
+vector_stores = Table(
+    "vector_stores",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner", String(64), nullable=True),
+    Column("created_at", Integer, nullable=False),
+    Column("expires_at", Integer, nullable=True),
+    Column("data", Text, nullable=False),
+)
+vector_store_files = Table(
+    "vector_store_files",
+    metadata,
+    Column("vector_store_id", String(64), primary_key=True),
+    Column("file_id", String(64), primary_key=True),
+    Column("owner", String(64), nullable=True),
+    Column("created_at", Integer, nullable=False),
+    Column("ord", String(64), nullable=False),  # a time-ordered id: list order and cursors
+    Column("batch_id", String(64), nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("usage_bytes", Integer, nullable=False, default=0),
+    Column("worker", String(64), nullable=True),
+    Column("heartbeat_at", Float, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("data", Text, nullable=False),
+)
+"""A row *is* the ingestion job of that file (``worker``/``heartbeat_at``: its lease)."""
+vector_store_file_batches = Table(
+    "vector_store_file_batches",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("vector_store_id", String(64), nullable=False),
+    Column("owner", String(64), nullable=True),
+    Column("created_at", Integer, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("data", Text, nullable=False),
+)
+Index("ix_vector_stores_owner", vector_stores.c.owner, vector_stores.c.id)
+Index("ix_vsf_store", vector_store_files.c.vector_store_id, vector_store_files.c.ord)
+Index("ix_vsf_jobs", vector_store_files.c.status, vector_store_files.c.heartbeat_at)
+Index("ix_vsf_batch", vector_store_files.c.batch_id)
+Index("ix_vsf_file", vector_store_files.c.file_id)
+
+vector_store_chunks = Table(
+    "vector_store_chunks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("vector_store_id", String(64), nullable=False),
+    Column("file_id", String(64), nullable=False),
+    Column("chunk_index", Integer, nullable=False),
+    Column("tokens", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("embedding_model", String(200), nullable=True),
+    Column("embedding", LargeBinary, nullable=True),
+    sqlite_autoincrement=True,
+)
+"""One row per chunk: its text and token count, and its embedding (float32 bytes) with the
+name of the model that made it (queries compare only vectors of one model, so a store keeps
+working, keyword-only, when the embedder changes). Ids only grow, so ``(count, max id)`` of a
+store fingerprints its chunks for the in-process vector cache of the retrieval layer."""
+Index(
+    "ix_vector_store_chunks_file",
+    vector_store_chunks.c.vector_store_id,
+    vector_store_chunks.c.file_id,
+    vector_store_chunks.c.chunk_index,
+)
+Index(
+    "ix_vector_store_chunks_model",
+    vector_store_chunks.c.vector_store_id,
+    vector_store_chunks.c.embedding_model,
+    vector_store_chunks.c.id,
+)
+
+# The keyword index, per dialect — SQLite: an FTS5 external-content table kept in step by
+# triggers (Porter stemming over unicode61 tokens, ranked by ``bm25()``); PostgreSQL: a stored
+# generated ``tsvector`` (``english``) with a GIN index. Not expressible as Core columns, so
+# they follow the table's creation as DDL (migration 0006 carries its own frozen copy).
+_FTS_DELETE = (
+    "INSERT INTO vector_store_chunks_fts(vector_store_chunks_fts, rowid, text) "
+    "VALUES ('delete', old.id, old.text);"
+)
+KEYWORD_INDEX_DDL: dict[str, tuple[str, ...]] = {
+    "sqlite": (
+        "CREATE VIRTUAL TABLE vector_store_chunks_fts USING fts5("
+        "text, content='vector_store_chunks', content_rowid='id', tokenize='porter unicode61')",
+        "CREATE TRIGGER vector_store_chunks_ai AFTER INSERT ON vector_store_chunks BEGIN "
+        "INSERT INTO vector_store_chunks_fts(rowid, text) VALUES (new.id, new.text); END",
+        f"CREATE TRIGGER vector_store_chunks_ad AFTER DELETE ON vector_store_chunks BEGIN {_FTS_DELETE} END",
+        "CREATE TRIGGER vector_store_chunks_au AFTER UPDATE OF text ON vector_store_chunks BEGIN "
+        f"{_FTS_DELETE} "
+        "INSERT INTO vector_store_chunks_fts(rowid, text) VALUES (new.id, new.text); END",
+    ),
+    "postgresql": (
+        "ALTER TABLE vector_store_chunks ADD COLUMN tsv tsvector "
+        "GENERATED ALWAYS AS (to_tsvector('english', text)) STORED",
+        "CREATE INDEX ix_vector_store_chunks_tsv ON vector_store_chunks USING GIN (tsv)",
+    ),
+}
+
+
+@event.listens_for(vector_store_chunks, "after_create")
+def _keyword_index(target: Table, conn: Connection, **kw: object) -> None:
+    for statement in KEYWORD_INDEX_DDL[conn.dialect.name]:
+        conn.exec_driver_sql(statement)
 
 TABLES: dict[str, Table] = {
     "assistant": assistants,

@@ -78,6 +78,7 @@ def completed_run(client: openai.OpenAI, text: str = "hello there") -> tuple[Ass
 
 def test_assistant_create_with_all_fields(client: openai.OpenAI) -> None:
     data = client.files.create(file=("data.csv", b"a,b\n"), purpose="assistants")
+    store = client.vector_stores.create(name="docs")
     assistant = client.beta.assistants.create(
         model="test/echo",
         name="Weather bot",
@@ -86,7 +87,7 @@ def test_assistant_create_with_all_fields(client: openai.OpenAI) -> None:
         tools=[FUNCTION_TOOL, {"type": "code_interpreter"}, {"type": "file_search"}],
         tool_resources={
             "code_interpreter": {"file_ids": [data.id]},
-            "file_search": {"vector_store_ids": ["vs_abc"]},
+            "file_search": {"vector_store_ids": [store.id]},
         },
         metadata={"team": "weather", "tier": "gold"},
         temperature=0.4,
@@ -110,7 +111,7 @@ def test_assistant_create_with_all_fields(client: openai.OpenAI) -> None:
     assert assistant.tool_resources.code_interpreter is not None
     assert assistant.tool_resources.code_interpreter.file_ids == [data.id]
     assert assistant.tool_resources.file_search is not None
-    assert assistant.tool_resources.file_search.vector_store_ids == ["vs_abc"]
+    assert assistant.tool_resources.file_search.vector_store_ids == [store.id]
     assert assistant.metadata == {"team": "weather", "tier": "gold"}
     assert assistant.temperature == 0.4
     assert assistant.top_p == 0.9

@@ -87,6 +87,10 @@ def test_migrations_from_several_processes_at_once(pg_url: str) -> None:
         "runs",
         "schema_migrations",
         "threads",
+        "vector_store_chunks",
+        "vector_store_file_batches",
+        "vector_store_files",
+        "vector_stores",
     ]
     assert found["runs"] == [
         "id",
