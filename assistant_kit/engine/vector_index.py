@@ -17,12 +17,19 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .vector_ingest import IngestError
-
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from ..store import Store
+
+
+class IngestError(Exception):
+    """A file that cannot be ingested: ``code`` is its ``last_error.code``."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @functools.cache

@@ -26,11 +26,16 @@ import concurrent.futures.thread
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from .vector_index import IngestError
 
 if TYPE_CHECKING:
-    from .vector_stores import VectorStores
+    from ..store import AsyncStore, Store
+    from ..store.vectors import VectorTables
+
+T = TypeVar("T")
 
 log = logging.getLogger("assistant_kit.vector_stores")
 
@@ -38,17 +43,21 @@ MAX_ATTEMPTS = 3
 IDLE_POLL_SECONDS = 2.0  # how often an idle engine looks for files other processes attached
 
 
-class IngestError(Exception):
-    """A file that cannot be ingested: ``code`` is its ``last_error.code``."""
+class _Service(Protocol):
+    """What the ingestion loop uses of :class:`~.vector_stores.VectorStores` (which owns it)."""
 
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    store: AsyncStore
+    sync_store: Store
+    tables: VectorTables
+    worker_id: str
+    lease_seconds: float
+    renew_seconds: float
+
+    async def db(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
 
 
 class Ingestor:
-    def __init__(self, service: VectorStores):
+    def __init__(self, service: _Service):
         from .vector_index import RetrievalIndex
 
         self.service = service

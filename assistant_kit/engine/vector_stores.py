@@ -38,7 +38,7 @@ from .._ids import new_id, now
 from ..errors import InvalidRequestError, NotFoundError
 from ..store.vectors import VectorTables
 from . import vector_checks as checks
-from .shapes import build, expired
+from .shapes import build, expired, page_body
 from .validation import list_params, validate_body
 
 if TYPE_CHECKING:
@@ -163,7 +163,6 @@ class VectorStores:
         return await self._view(await self._store(store_id, owner))
 
     async def list(self, query: Mapping[str, str], owner: str | None) -> dict[str, Any]:
-        from .core import page_body
 
         page = await self.db(self.tables.list_stores, owner, **list_params(query))
         page.data = await self._views(page.data)
@@ -316,7 +315,6 @@ class VectorStores:
     async def list_files(
         self, store_id: str, query: Mapping[str, str], owner: str | None, batch_id: str | None = None
     ) -> dict[str, Any]:
-        from .core import page_body
 
         params = list_params(query, filters=("filter",))
         status = params.pop("filter", None)

@@ -437,12 +437,51 @@ def assistants(client: openai.OpenAI, *, limit: int | None = None, order: str = 
     return _frame(ASSISTANTS, _list(client, "/assistants", limit=limit, order=order))
 
 
+def _counts(key: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda s: (s.get("file_counts") or {}).get(key)
+
+
+def _static(key: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda f: ((f.get("chunking_strategy") or {}).get("static") or {}).get(key)
+
+
+def _file_error(f: dict[str, Any]) -> str | None:
+    error = f.get("last_error") or {}
+    return f"{error['code']}: {error['message']}" if error else None
+
+
+VECTOR_STORES = (
+    Column("id", operator.itemgetter("id")),
+    _field("created_at", "time"),
+    _field("name"),
+    _field("status"),
+    Column("files_completed", _counts("completed"), "tokens"),
+    Column("files_in_progress", _counts("in_progress"), "tokens"),
+    Column("files_failed", _counts("failed"), "tokens"),
+    Column("files_total", _counts("total"), "tokens"),
+    _field("usage_bytes", "tokens"),
+    _field("last_active_at", "time"),
+    _field("expires_at", "time"),
+    Column("metadata", lambda s: s.get("metadata") or {}),
+)
+
+VECTOR_STORE_FILES = (
+    Column("id", operator.itemgetter("id")),
+    Column("filename", operator.itemgetter("filename")),  # from the Files API, None if deleted
+    _field("status"),
+    _field("created_at", "time"),
+    _field("usage_bytes", "tokens"),
+    Column("chunk_tokens", _static("max_chunk_size_tokens"), "tokens"),
+    Column("overlap_tokens", _static("chunk_overlap_tokens"), "tokens"),
+    Column("attributes", lambda f: f.get("attributes") or {}),
+    Column("last_error", _file_error),
+)
+
+
 def vector_stores(client: openai.OpenAI, *, limit: int | None = None, order: str = "desc") -> pd.DataFrame:
     """Vector stores, newest first: id, created_at, name, status, file counts (``files_completed``
     …), usage_bytes, last_active_at, expires_at, metadata."""
-    from .vector_stores import vector_stores_frame
-
-    return vector_stores_frame(client, limit=limit, order=order)
+    return _frame(VECTOR_STORES, _list(client, "/vector_stores", limit=limit, order=order))
 
 
 def vector_store_files(
@@ -451,9 +490,15 @@ def vector_store_files(
     """A vector store's files in the order they were attached: id, filename, status,
     created_at, usage_bytes, chunk_tokens / overlap_tokens, attributes, last_error
     (``code: message``). ``status``: only files in that status."""
-    from .vector_stores import vector_store_files_frame
 
-    return vector_store_files_frame(client, vector_store_id, status=status, order=order)
+    def named(f: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return {**f, "filename": client.files.retrieve(f["id"]).filename}
+        except openai.NotFoundError:
+            return {**f, "filename": None}
+
+    files = _list(client, f"/vector_stores/{vector_store_id}/files", order=order, filter=status)
+    return _frame(VECTOR_STORE_FILES, map(named, files))
 
 
 # -- display --------------------------------------------------------------------------------
