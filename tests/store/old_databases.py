@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import MetaData, create_engine, inspect
 from sqlalchemy.engine import Engine
+from sqlalchemy.types import NullType
 
 from assistant_kit.store.migrations import migrate
 from assistant_kit.store.sql import database_url
@@ -54,6 +55,14 @@ def add_rows(db: Any, rows: Sequence[tuple[str, dict[str, Any]]]) -> None:
                 conn.execute(table.insert().values({k: v for k, v in values.items() if k in table.c}))
 
 
+def _type_name(type_: Any, dialect: Any) -> str:
+    """A column type as the dialect writes it; an untyped column (an FTS5 virtual table's)
+    by its class name."""
+    if isinstance(type_, NullType):
+        return "NullType"
+    return str(type_.compile(dialect=dialect))
+
+
 def shape(db: Any, *, skip: Sequence[str] = ("schema_migrations",)) -> dict[str, Any]:
     """Every table's reflected columns, primary key and indexes (``skip``: tables left out)."""
     with connected(db) as engine:
@@ -61,7 +70,7 @@ def shape(db: Any, *, skip: Sequence[str] = ("schema_migrations",)) -> dict[str,
         return {
             table: {
                 "columns": [
-                    (c["name"], str(c["type"].compile(dialect=engine.dialect)), c["nullable"])
+                    (c["name"], _type_name(c["type"], engine.dialect), c["nullable"])
                     for c in found.get_columns(table)
                 ],
                 "primary_key": found.get_pk_constraint(table)["constrained_columns"],
