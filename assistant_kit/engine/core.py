@@ -111,7 +111,7 @@ class Engine:
         self.vector_stores = VectorStores(
             self.store,
             self.sync_store,
-            max_file_bytes,
+            self.files.max_bytes,
             self.worker_id,
             self.lease_seconds,
             self.renew_seconds,
