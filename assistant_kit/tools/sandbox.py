@@ -396,7 +396,7 @@ class KernelPool:
             slot.kernel = kernel
         workdir = self.workdir(key)
         kernel.last_used = time.monotonic()
-        since = time.time_ns()
+        since = await asyncio.to_thread(_filesystem_now, workdir.parent)
         before, listed = await asyncio.to_thread(snapshot, workdir, self.limits.max_listed_files)
         try:
             status, reason, logs, images = await self._run(kernel, code, on_output, self._disk_dirs(key))
@@ -757,6 +757,15 @@ def _give(paths: list[Path], uid: int) -> None:
             for name in dirs + files:
                 with contextlib.suppress(OSError):
                     os.chown(os.path.join(parent, name), uid, uid, follow_symlinks=False)
+
+
+def _filesystem_now(directory: Path) -> int:
+    """Now, as the kernel stamps file times (ns): the mtime of a file made here this moment.
+    ``time.time_ns()`` is not that clock — file times come from the kernel's coarse clock, up to
+    a tick (4-10 ms) behind — so a file the code wrote in its first milliseconds could carry an
+    mtime before a ``time.time_ns()`` taken earlier, and survive :func:`_remove_written`."""
+    with tempfile.TemporaryFile(dir=directory) as marker:
+        return os.fstat(marker.fileno()).st_mtime_ns
 
 
 def _remove_written(roots: list[Path], since_ns: int) -> None:
