@@ -29,6 +29,7 @@ from starlette.routing import Mount, Route
 from ..errors import AssistantKitError, InvalidRequestError, error_body
 from .core import Engine
 from .events import DONE, Subscription, sse
+from .search_calls import visible, wants_content
 from .validation import list_params, parse_json, validate_body
 from .vector_routes import POLLED_OBJECTS, VECTOR_ROUTES
 
@@ -41,15 +42,19 @@ def _error(exc: AssistantKitError) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.status_code)
 
 
-async def _stream(sub: Subscription) -> AsyncIterator[bytes]:
+async def _stream(sub: Subscription, include_content: bool) -> AsyncIterator[bytes]:
     async for name, data in sub.events():
+        if name.startswith("thread.run.step"):
+            data = visible(data, include_content)
         yield sse(name, data)
     yield DONE
 
 
-def _sse_response(sub: Subscription) -> StreamingResponse:
+def _sse_response(sub: Subscription, include_content: bool = False) -> StreamingResponse:
+    """A run's events as SSE; its steps' file_search results carry their ``content`` only
+    when the request asked for it (``include[]``: only create run has it)."""
     return StreamingResponse(
-        _stream(sub),
+        _stream(sub, include_content),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -97,6 +102,16 @@ def _settings(request: Request) -> Any:
 
 def _p(request: Request, name: str) -> str:
     return request.path_params[name]
+
+
+def _include(request: Request, body: dict[str, Any] | None = None) -> bool:
+    """Whether the request asks for the file_search results' ``content``
+    (``include[]=step_details.tool_calls[*].file_search.results[*].content``: the query, as
+    the SDK sends it, or a body's ``include``); another value is a 400 naming ``include``."""
+    values: list[Any] = [*request.query_params.getlist("include[]"), *request.query_params.getlist("include")]
+    extra = (body or {}).get("include")
+    values += extra if isinstance(extra, list) else [extra] if extra is not None else []
+    return wants_content(values)
 
 
 # -- files ----------------------------------------------------------------------------
@@ -252,13 +267,14 @@ async def delete_message(request: Request, engine: Engine) -> Any:
 
 async def create_run(request: Request, engine: Engine) -> Any:
     body = await _body(request, "run.create")
-    body.pop("include", None)  # file_search result content: nothing to include yet
+    include = _include(request, body)  # checked before the run exists; its stream applies it
+    body.pop("include", None)
     body.pop("reasoning_effort", None)
     stream = bool(body.pop("stream", False))
     run, sub = await engine.create_run(
         _p(request, "thread_id"), body, _owner(request), _settings(request), stream=stream
     )
-    return sub if stream else run
+    return _sse_response(sub, include) if sub is not None else run
 
 
 async def list_runs(request: Request, engine: Engine) -> Any:
@@ -295,15 +311,19 @@ async def submit_tool_outputs(request: Request, engine: Engine) -> Any:
 
 
 async def list_steps(request: Request, engine: Engine) -> Any:
-    return await engine.list_steps(
+    include = _include(request)
+    page = await engine.list_steps(
         _p(request, "thread_id"), _p(request, "run_id"), list_params(request.query_params), _owner(request)
     )
+    return visible(page, include)
 
 
 async def get_step(request: Request, engine: Engine) -> Any:
-    return await engine.get_step(
+    include = _include(request)
+    step = await engine.get_step(
         _p(request, "thread_id"), _p(request, "run_id"), _p(request, "step_id"), _owner(request)
     )
+    return visible(step, include)
 
 
 ROUTES: list[tuple[str, str, Handler]] = [

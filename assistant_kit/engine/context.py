@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..models.base import ModelRequest
 from ..tools import code_interpreter as ci
+from . import search_calls
 
 if TYPE_CHECKING:
     from ..models.base import BaseChatModel
@@ -19,16 +20,11 @@ if TYPE_CHECKING:
 
 BUILTIN_TOOLS: dict[str, dict[str, Any]] = {
     "code_interpreter": ci.tool_function(),
-    "file_search": {
-        "name": "file_search",
-        "description": "Search the files attached to this assistant or thread.",
-        "parameters": {
-            "type": "object",
-            "properties": {"query": {"type": "string"}},
-            "required": ["query"],
-        },
-    },
+    search_calls.NAME: search_calls.TOOL_FUNCTION,
 }
+# What a model that cannot call tools (``BaseChatModel.calls_tools`` false: the engine searched
+# for it before its turn) reads of each result: small models have small context windows.
+SEARCHED_FOR_CHARS = 1000
 
 
 async def next_request(
@@ -53,10 +49,13 @@ async def next_request(
     ]
     made: dict[str, list[dict[str, Any]]] = {}
     ran_code = _engine_ran_code(steps)
+    ran_builtin = ran_code or _engine_searched(steps)
     if ran_code:
         for call_id, file in await store.files_made_in(run["thread_id"]):
             made.setdefault(call_id, []).append(file)
     history: list[dict[str, Any]] = []
+    searches = 0  # the run's file_search calls so far: their markers' first number
+    cut = None if model.calls_tools else SEARCHED_FOR_CHARS
     for obj in sorted(messages + steps, key=_sort_key):
         if obj["object"] == "thread.message":
             history.append({"role": obj["role"], "content": _message_text(obj)})
@@ -65,14 +64,13 @@ async def next_request(
             history.append(
                 {"role": "assistant", "content": None, "tool_calls": [_as_function(c) for c in calls]}
             )
-            history.extend(
-                {
-                    "role": "tool",
-                    "tool_call_id": c["id"],
-                    "content": _tool_result(c, made.get(c["id"], [])),
-                }
-                for c in calls
-            )
+            for c in calls:
+                if c["type"] == search_calls.NAME:
+                    content = search_calls.model_text(c, searches, cut)
+                    searches += 1
+                else:
+                    content = _tool_result(c, made.get(c["id"], []))
+                history.append({"role": "tool", "tool_call_id": c["id"], "content": content})
     system = [{"role": "system", "content": run["instructions"]}] if run.get("instructions") else []
     budget = run.get("max_prompt_tokens")
     if budget is not None:
@@ -97,7 +95,7 @@ async def next_request(
     choice = run.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") in BUILTIN_TOOLS:
         choice = {"type": "function", "function": {"name": choice["type"]}}
-    if (choice == "required" or isinstance(choice, dict)) and ran_code:
+    if (choice == "required" or isinstance(choice, dict)) and ran_builtin:
         # A forced choice has been honoured; forcing it again would make the engine loop on its
         # own tool until the run expires (no client in the loop to stop it). Function calls are
         # unaffected: each of them returns the run to the client.
@@ -124,6 +122,8 @@ def _as_function(call: dict[str, Any]) -> dict[str, Any]:
     """A step's tool call as the chat-format call the model made."""
     if call["type"] == "code_interpreter":
         function = {"name": ci.NAME, "arguments": ci.arguments_json(call["code_interpreter"]["input"])}
+    elif call["type"] == search_calls.NAME:
+        function = {"name": search_calls.NAME, "arguments": search_calls.arguments_json(call)}
     else:
         function = {"name": call["function"]["name"], "arguments": call["function"]["arguments"]}
     return {"id": call["id"], "type": "function", "function": function}
@@ -149,3 +149,7 @@ def _message_text(message: dict[str, Any]) -> str:
 
 def _engine_ran_code(steps: list[dict[str, Any]]) -> bool:
     return any(c["type"] == "code_interpreter" for s in steps for c in s["step_details"]["tool_calls"])
+
+
+def _engine_searched(steps: list[dict[str, Any]]) -> bool:
+    return any(c["type"] == search_calls.NAME for s in steps for c in s["step_details"]["tool_calls"])

@@ -118,7 +118,13 @@ class Engine:
         )
         self.code = CodeInterpreter(code_interpreter or CodeInterpreterSettings())
         self.executor = RunExecutor(
-            self.store, self.hub, self.worker_id, self.lease_seconds, self.code, self.files
+            self.store,
+            self.hub,
+            self.worker_id,
+            self.lease_seconds,
+            self.code,
+            self.files,
+            vector_stores=self.vector_stores,
         )
         self.leases = Leases(self.executor, self.store, self.lease_seconds)
         self._starting: asyncio.Future[None] | None = None  # the start, once begun

@@ -21,8 +21,11 @@ Built-in tools are offered to the model as functions (the request for each turn 
 ``code_interpreter`` tool call in the step; the engine runs it (:mod:`.code_calls`) and the run
 goes on with the model's next turn — function calls of the same turn still go to the client
 (``requires_action``). A sandbox failure (timeout, memory, dead kernel) fails the step, with
-the reason, not the run: the model reads the reason and carries on. ``file_search`` has no
-executor yet: a run whose model calls it fails with a ``last_error`` that says so.
+the reason, not the run: the model reads the reason and carries on. A ``file_search`` call
+becomes a ``file_search`` tool call whose search the engine runs (:mod:`.search_calls`) over
+the assistant's and the thread's vector stores before the model's next turn. A model that
+cannot call tools (``calls_tools`` false: the embedded one) gets that search made for it
+before its first turn, with the latest user message as the query (:meth:`RunExecutor._search_first`).
 
 Several processes on one database (proxy replicas on PostgreSQL; a notebook and a server on
 one SQLite file) act on the same runs. The rules that keep that safe:
@@ -54,12 +57,12 @@ from typing import TYPE_CHECKING, Any
 
 from openai.types.beta.threads import Run
 
-from .._ids import now
+from .._ids import new_id, now
 from ..errors import AssistantKitError, ModelError, NotFoundError
 from ..models.base import BaseChatModel, Usage
 from ..models.settings import ProviderSettings
 from ..store.sql import ACTIVE_RUN_STATUSES, LEASED_RUN_STATUSES
-from . import code_calls, shapes
+from . import code_calls, search_calls, shapes
 from .context import next_request
 from .run_requests import not_waiting
 from .steps import RunSteps, answer_tool_step
@@ -69,6 +72,7 @@ if TYPE_CHECKING:
     from ..tools.code_interpreter import CodeInterpreter
     from .events import EventHub
     from .files import Files
+    from .vector_stores import VectorStores
 
 log = logging.getLogger("assistant_kit.runs")
 
@@ -108,7 +112,8 @@ class RunExecutor:
     """Executes the runs of this process and makes every change of their state (the engine
     and the routes ask it through its public methods). It is given what it uses: the store,
     the event hub, this engine's ``worker`` id and ``lease_seconds``, the code interpreter
-    and the Files service (where the code's images and files are stored)."""
+    and the Files service (where the code's images and files are stored), and the vector
+    stores (what ``file_search`` searches; None: it finds nothing)."""
 
     def __init__(
         self,
@@ -118,8 +123,10 @@ class RunExecutor:
         lease_seconds: float,
         code: CodeInterpreter,
         files: Files,
+        vector_stores: VectorStores | None = None,
     ):
         self.store = store
+        self.vector_stores = vector_stores
         self.hub = hub
         self.worker = worker
         self.lease_seconds = lease_seconds
@@ -337,6 +344,8 @@ class RunExecutor:
 
     async def _turns(self, handle: RunHandle) -> None:
         run = handle.run
+        if not handle.model.calls_tools:
+            await self._search_first(handle)
         while True:
             usage = run.get("usage") or {}
             limit = run.get("max_completion_tokens")
@@ -360,20 +369,13 @@ class RunExecutor:
                 return await self._incomplete(handle, "max_completion_tokens")
             if calls:
                 functions = [c for c in calls if c["type"] == "function"]
-                unsupported = [
-                    c["function"]["name"] for c in functions if c["function"]["name"] in request.builtin_tools
-                ]
-                if unsupported:
-                    return await self._fail(
-                        handle,
-                        "server_error",
-                        f"This run needs the {unsupported[0]} tool, which assistant_kit accepts and "
-                        "stores but cannot execute yet. Remove it from the assistant's tools or "
-                        "use function tools.",
-                    )
                 code = [c for c in calls if c["type"] == "code_interpreter"]
                 assert tool_step is not None  # calls are made in a tool-calls step
                 failure = await self._run_code(handle, tool_step, code) if code else None
+                for call in calls:
+                    if call["type"] == search_calls.NAME:
+                        queries = search_calls.parse_queries(turn.arguments.get(call["id"], ""))
+                        await self._search(handle, tool_step, call, queries)
                 if functions:
                     if failure:  # the step fails once the outputs are in
                         handle.steps.hold_failure(tool_step, failure)
@@ -401,6 +403,38 @@ class RunExecutor:
         )
         await handle.steps.save(step)
         return failure
+
+    async def _search(
+        self,
+        handle: RunHandle,
+        step: dict[str, Any],
+        call: dict[str, Any],
+        queries: list[str],
+        max_results: int | None = None,
+    ) -> None:
+        """Run a file_search call's search; its results are recorded in ``step``."""
+        await search_calls.execute(
+            self.vector_stores, self.store, handle.run, call, queries, max_results=max_results
+        )
+        await handle.steps.searched(step, call)
+
+    async def _search_first(self, handle: RunHandle) -> None:
+        """For a model that cannot call tools: before its first turn in a run that offers
+        ``file_search`` (and does not forbid tools), search with the latest user message and
+        record it as a real file_search step, which the model's first turn reads as that tool
+        round. At most :data:`search_calls.SEARCHED_FOR_RESULTS` results (a small context)."""
+        run = handle.run
+        if run.get("tool_choice") == "none" or not any(
+            t.get("type") == search_calls.NAME for t in run.get("tools") or []
+        ):
+            return
+        made = await self.store.list("thread.run.step", run_id=run["id"], order="asc", limit=1)
+        if made.data:  # not the run's first activation: it searched then
+            return
+        query = await search_calls.latest_user_text(self.store, run["thread_id"])
+        step, call = await handle.steps.open_search(new_id("call"))
+        await self._search(handle, step, call, [query] if query else [], search_calls.SEARCHED_FOR_RESULTS)
+        await handle.steps.end_tool_step(step, None)
 
     # -- hand-offs and endings ---------------------------------------------------------
 

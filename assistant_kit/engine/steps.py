@@ -39,7 +39,7 @@ from openai.types.beta.threads.runs import RunStep
 from .._ids import new_id, now
 from ..models.base import Finish, ModelRequest, TextDelta, ToolCallDelta, Usage
 from ..tools import code_interpreter as ci
-from . import shapes
+from . import search_calls, shapes
 from .code_calls import StreamedInput
 from .shapes import build, text_content
 
@@ -63,6 +63,9 @@ class Turn:
     message: dict[str, Any] | None = None
     step: dict[str, Any] | None = None  # the message's message_creation step
     text: list[str] = field(default_factory=list)
+    # The JSON arguments of the turn's file_search calls, by call id (the wire call has no
+    # field for them; the search records the queries it ran).
+    arguments: dict[str, str] = field(default_factory=dict)
 
 
 class RunSteps:
@@ -149,6 +152,9 @@ class RunSteps:
                         if event.name == ci.NAME and ci.NAME in request.builtin_tools:
                             call = shapes.code_call(call_id)
                             inputs[position] = StreamedInput()
+                        elif event.name == search_calls.NAME and search_calls.NAME in request.builtin_tools:
+                            call = search_calls.new_call(call_id)
+                            turn.arguments[call_id] = ""
                         else:
                             call = shapes.function_call(call_id, event.name or "")
                         calls.append(call)
@@ -159,6 +165,8 @@ class RunSteps:
                         calls[position]["code_interpreter"]["input"] = inputs[position].input
                         if text:
                             self._step_delta(step_id, shapes.code_input_delta(position, text))
+                    elif calls[position]["type"] == search_calls.NAME:
+                        turn.arguments[calls[position]["id"]] += event.arguments
                     elif event.arguments:
                         calls[position]["function"]["arguments"] += event.arguments
                         self._step_delta(step_id, shapes.function_arguments_delta(position, event.arguments))
@@ -285,6 +293,25 @@ class RunSteps:
     async def save(self, step: dict[str, Any]) -> None:
         """Persist ``step`` as it is now (its code calls' outputs, say)."""
         await self.store.put("thread.run.step", step)
+
+    async def open_search(self, call_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Open a tool-calls step with one file_search call the engine makes itself (the
+        pre-turn search of a model that cannot call tools): no model turn, no tokens."""
+        # Opened empty, the call announced by its delta, as a model's call is: the SDK adds a
+        # delta's fields to the step it was created with (an id in both would be doubled).
+        step = await self.open_step("tool_calls", {"type": "tool_calls", "tool_calls": []})
+        call = search_calls.new_call(call_id)
+        step["step_details"]["tool_calls"].append(call)
+        step["usage"] = shapes.usage(0, 0)
+        self._step_delta(step["id"], {"index": 0, **copy.deepcopy(call)})
+        return step, call
+
+    async def searched(self, step: dict[str, Any], call: dict[str, Any]) -> None:
+        """``call`` (a file_search call of ``step``) has its results: stored, then announced
+        in the call's second delta."""
+        index = next(i for i, c in enumerate(step["step_details"]["tool_calls"]) if c["id"] == call["id"])
+        await self.store.put("thread.run.step", step)
+        self._step_delta(step["id"], search_calls.results_delta(index, call))
 
     def hold_failure(self, step: dict[str, Any], failure: str) -> None:
         """A code call of ``step`` failed in the sandbox while its function calls wait for the

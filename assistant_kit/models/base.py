@@ -87,6 +87,11 @@ class BaseChatModel:
     """
 
     name: str = "model"
+    #: Whether the model can be trusted to call tools when they help. False (the embedded
+    #: 135M model): the engine searches the run's files with the latest user message before
+    #: the model's first turn and gives it the results as that tool round (``file_search``
+    #: only; see docs/file-search.md), instead of waiting for a call that rarely comes right.
+    calls_tools: bool = True
 
     def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         raise NotImplementedError

@@ -169,6 +169,8 @@ def create(rest: str, settings: ProviderSettings) -> LocalChatModel:
 class LocalChatModel(BaseChatModel):
     """``local/<name>``: the model file at ``path``, run by llama.cpp in the worker process."""
 
+    calls_tools = False  # the engine searches for it (BaseChatModel.calls_tools)
+
     def __init__(self, name: str, path: str):
         self.name = f"local/{name}"
         self.path = path

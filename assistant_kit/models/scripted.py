@@ -20,6 +20,16 @@
     ``sum: 55``). The arguments stream in small fragments, as a real model's do. Then it
     calls the function tools as above, and its reply contains every tool's output verbatim
     (``code_interpreter returned …``), in call order.
+``test/search``
+    Exercises ``file_search`` deterministically. When the run offers it and it has not been
+    answered since the last user message, it calls it once with ``{"queries": [...]}``: each
+    non-empty line of the last user message is a query (at most 5), except lines starting
+    with ``answer:``. Once the results are in, it answers from the first one: the result's
+    first sentence followed by the result's marker as the model read it with ``source``
+    after the dagger (``【0:0†source】`` for the first result of the run's first search); when
+    the search found nothing, ``No results.``. A line ``answer: <text>`` in the user message
+    replaces that answer with ``<text>`` verbatim (markers and all: how tests feed the
+    citation handling invented or mangled markers). Without ``file_search`` it echoes.
 ``register_model(name, callable)``
     :class:`FunctionModel` — your own Python function as a model.
 """
@@ -210,6 +220,58 @@ class ToolsModel(_Scripted):
             yield event
 
 
+SEARCH = "file_search"
+_MARKER = re.compile(r"【(\d+):(\d+)†[^】\n]*】\n")
+_SENTENCE = re.compile(r"\s*(.+?[.!?])(?:\s|$)", re.DOTALL)
+
+
+class SearchModel(_Scripted):
+    name = "test/search"
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        lines = [line.strip() for line in _last_user_text(request).splitlines() if line.strip()]
+        scripted = next((line[7:].strip() for line in lines if line.startswith("answer:")), None)
+        queries = [line for line in lines if not line.startswith("answer:")][:5]
+        results = None  # the file_search output read since the last user message
+        searches: set[str] = set()
+        for message in request.messages:
+            if message.get("role") == "user":
+                results = None
+            for call in message.get("tool_calls") or []:
+                if call["function"]["name"] == SEARCH:
+                    searches.add(call["id"])
+            if message.get("role") == "tool" and message.get("tool_call_id") in searches:
+                results = content_text(message.get("content"))
+        offered = SEARCH in request.builtin_tools and request.tool_choice != "none"
+        if offered and results is None and queries:
+            arguments = json.dumps({"queries": queries})
+            yield ToolCallDelta(0, id=new_id("call"), name=SEARCH)
+            for start in range(0, len(arguments), 16):
+                yield ToolCallDelta(0, arguments=arguments[start : start + 16])
+                await asyncio.sleep(0)
+            yield Usage(_prompt_tokens(request), 1)
+            yield Finish("tool_calls")
+            return
+        if results is None:
+            text = scripted or _last_user_text(request)
+        else:
+            text = scripted or _cite_first(results)
+        async for event in _stream_text(text, request):
+            yield event
+
+
+def _cite_first(results: str) -> str:
+    """The first result's first sentence and its marker (``source`` after the dagger)."""
+    found = _MARKER.search(results)
+    if found is None:
+        return "No results."
+    chunk = results[found.end() :].split("\n\n【", 1)[0].strip()
+    sentence = _SENTENCE.match(chunk)
+    first = sentence.group(1) if sentence else chunk
+    first = " ".join(first.split())
+    return f"{first} 【{found.group(1)}:{found.group(2)}†source】"
+
+
 class FunctionModel(BaseChatModel):
     """A Python callable as a model: ``fn(messages) -> str | Iterable[str]`` (sync or async,
     or an async generator). ``messages`` are chat-format dicts. Each yielded string is one
@@ -241,7 +303,7 @@ class FunctionModel(BaseChatModel):
         yield Finish("stop")
 
 
-_SCRIPTED = {"echo": EchoModel, "tools": ToolsModel}
+_SCRIPTED = {"echo": EchoModel, "tools": ToolsModel, "search": SearchModel}
 
 
 def create(rest: str, settings: ProviderSettings) -> BaseChatModel:

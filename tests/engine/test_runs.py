@@ -220,17 +220,6 @@ def test_retry_before_first_token_then_success(make_client, fake_upstream) -> No
     assert client.beta.threads.messages.list(t.id).data[0].content[0].text.value == "made it"
 
 
-def test_file_search_call_fails_clearly(make_client, fake_upstream) -> None:  # type: ignore[no-untyped-def]
-    client = make_client(api_key="sk-x", api_base=fake_upstream.url)
-    a, t = _setup(client, "openai/m", tools=[{"type": "file_search"}])
-    fake_upstream.reply_tool_calls([("file_search", {"query": "q"})])
-    run = client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id)
-    assert run.status == "failed"
-    assert "file_search" in run.last_error.message and "cannot execute yet" in run.last_error.message
-    offered = fake_upstream.last_request.body["tools"]
-    assert offered[0]["function"]["name"] == "file_search"
-
-
 def test_cancel_in_progress_run(client: openai.OpenAI) -> None:
     a, t = _setup(client, "demo/slow")
     run = client.beta.threads.runs.create(thread_id=t.id, assistant_id=a.id)
