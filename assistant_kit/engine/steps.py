@@ -10,7 +10,8 @@ step. :meth:`RunSteps.stream_turn` streams the model's output into them —
 arrive — and :meth:`RunSteps.end_turn` closes them, persisting each object as it opens and as
 it ends, and publishing each event after the store has the state it describes (so a client
 that reacts to an event and re-reads sees it). The outputs of this run's ``code_interpreter``
-calls (:mod:`.code_calls`) are recorded in their step here too (:class:`CodeOutputs`). The
+calls (:mod:`.code_calls`) are recorded in their step here too (:class:`CodeOutputs`), and
+its ``file_search`` calls' results (:mod:`.search_calls`) announced (:meth:`RunSteps.searched`). The
 answer's content carries the ``file_path`` annotations and images of those calls. The images
 come first, then the text, as the hosted API ordered them — client code reads a plot as
 ``content[0].image_file`` — and the streamed deltas use the same indexes: the images' delta

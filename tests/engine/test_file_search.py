@@ -296,6 +296,20 @@ def test_a_search_without_stores_or_queries_tells_the_model(make_client, fake_up
     ]
 
 
+def test_search_model_answers_a_scripted_line_and_searches_the_others(client: openai.OpenAI) -> None:
+    """``test/search``'s ``answer:`` line (how citation tests feed it markers) is its answer,
+    not a query."""
+    assistant = _searching(client, _store(client, {"gcd.txt": GCD}))
+    thread = client.beta.threads.create(
+        messages=[{"role": "user", "content": "greatest common divisor\nanswer: See the gcd 【0:0†source】."}]
+    )
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    (call,) = _search_calls(client, run)
+    assert call.file_search.queries == ["greatest common divisor"]
+    answer = client.beta.threads.messages.list(thread.id).data[0].content[0].text.value
+    assert answer.startswith("See the gcd 【0:0†source】")
+
+
 class NoTools(BaseChatModel):
     """A model that cannot call tools (like the embedded one): records what it reads."""
 
