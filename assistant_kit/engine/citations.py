@@ -44,7 +44,7 @@ DAGGER = "†"
 MAX_MARKER = 120  # longer than this from the opening bracket: not a marker
 _MAX_DIGITS = 4
 _NAME_STOP = frozenset("【[\n")
-_PUNCTUATION = frozenset(".,;:!?)]}»”’\"'")
+_PUNCTUATION = frozenset(".,;:!?)]}»\"'\u201d\u2019")  # closing quotes too
 _WORDLIKE_BEFORE = frozenset(")]`_")
 
 Results = Sequence[Sequence[Mapping[str, Any]]]  # results[T][R] = {"file_id", "file_name", …}
@@ -113,9 +113,13 @@ def scan(buf: str, i: int, final: bool, before: str) -> _Marker | str:
             n += 1
         if n < len(buf) and buf[n] in CLOSE:
             name = buf[k + 1 : n]
-            canonical = wide and buf[n] == "】" and result is not None and buf[i : k + 1] == (
-                f"【{call}:{result}{DAGGER}"
-            ) and bool(name.strip())
+            canonical = (
+                wide
+                and buf[n] == "】"
+                and result is not None
+                and buf[i : k + 1] == (f"【{call}:{result}{DAGGER}")
+                and bool(name.strip())
+            )
             return _Marker(i, n + 1, call, result, canonical)
         if n >= len(buf) and not final and n - i < MAX_MARKER:
             return "more"
