@@ -86,12 +86,19 @@ def expired(obj: dict[str, Any]) -> bool:
 # -- deltas ------------------------------------------------------------------------------------
 
 
-def text_delta(message_id: str, index: int, text: str) -> dict[str, Any]:
-    """A ``thread.message.delta`` adding ``text`` to the text part at ``index``."""
+def text_delta(
+    message_id: str, index: int, text: str, annotations: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A ``thread.message.delta`` adding ``text`` to the text part at ``index``, and the
+    annotations that complete in it (each with its own ``index`` in the part's list)."""
     return {
         "id": message_id,
         "object": "thread.message.delta",
-        "delta": {"content": [{"index": index, "type": "text", "text": {"value": text, "annotations": []}}]},
+        "delta": {
+            "content": [
+                {"index": index, "type": "text", "text": {"value": text, "annotations": annotations or []}}
+            ]
+        },
     }
 
 

@@ -15,7 +15,10 @@ its ``file_search`` calls' results (:mod:`.search_calls`) announced (:meth:`RunS
 answer's content carries the ``file_path`` annotations and images of those calls. The images
 come first, then the text, as the hosted API ordered them — client code reads a plot as
 ``content[0].image_file`` — and the streamed deltas use the same indexes: the images' delta
-right after ``thread.message.in_progress``, then the text at the index after them. When a run
+right after ``thread.message.in_progress``, then the text at the index after them. In a run
+with ``file_search``, the text streams through :class:`.citations.CitationStream`: citation
+markers go out with their ``file_citation`` annotation in the same delta (resolved against
+the results of the run's file_search steps as stored), invented ones never go out. When a run
 stops with a step or message still open, :meth:`RunSteps.close_open` closes them.
 
 The run's own status (and its ``usage``) never changes here: :mod:`.runs` decides when a turn
@@ -41,6 +44,7 @@ from .._ids import new_id, now
 from ..models.base import Finish, ModelRequest, TextDelta, ToolCallDelta, Usage
 from ..tools import code_interpreter as ci
 from . import search_calls, shapes
+from .citations import CitationStream, annotation_delta, run_results
 from .code_calls import StreamedInput
 from .shapes import build, text_content
 
@@ -67,6 +71,7 @@ class Turn:
     # The JSON arguments of the turn's file_search calls, by call id (the wire call has no
     # field for them; the search records the queries it ran).
     arguments: dict[str, str] = field(default_factory=dict)
+    cite: CitationStream | None = None  # its citation markers, when the run has file_search
 
 
 class RunSteps:
@@ -90,6 +95,9 @@ class RunSteps:
         self.open_steps: list[dict[str, Any]] = open_steps or []
         self.open_message = open_message
         self.open_text: list[str] = []  # text streamed into open_message
+        self.open_citations: list[dict[str, Any]] = []  # its file_citation annotations so far
+        # file_search: markers in the answers become file_citation annotations (.citations).
+        self.cites = any(t.get("type") == "file_search" for t in run.get("tools") or [])
         self.open_images: list[dict[str, Any]] = []  # its image_file parts, first
         # code_interpreter: images not yet shown in a message (file ids), files the code wrote
         # (for file_path annotations).
@@ -136,11 +144,11 @@ class RunSteps:
                         continue
                     if turn.message is None:
                         turn.step, turn.message = await self.open_answer()
-                    turn.text.append(event.text)
-                    self._publish(
-                        "thread.message.delta",
-                        shapes.text_delta(turn.message["id"], len(self.open_images), event.text),
-                    )
+                        turn.cite = await self.citation_stream()
+                    if turn.cite is None:
+                        self._send_text(turn, event.text, [])
+                    else:
+                        self._send_text(turn, *turn.cite.feed(event.text))
                 elif isinstance(event, ToolCallDelta):
                     if turn.tool_step is None:
                         turn.tool_step = await self.open_step(
@@ -175,6 +183,8 @@ class RunSteps:
                     turn.usage = event
                 elif isinstance(event, Finish):
                     turn.finish = event.reason
+        if turn.cite is not None:  # what it held back (a marker cut short at the end)
+            self._send_text(turn, *turn.cite.finish())
         for position, streamed in inputs.items():
             text = streamed.finish()
             calls[position]["code_interpreter"]["input"] = streamed.input
@@ -190,7 +200,8 @@ class RunSteps:
         message, step, tool_step = turn.message, turn.step, turn.tool_step
         step_usage = shapes.usage(turn.usage.prompt_tokens, turn.usage.completion_tokens)
         if message is not None and step is not None:
-            message["content"] = self.answer_content("".join(turn.text))
+            citations = turn.cite.annotations if turn.cite is not None else []
+            message["content"] = self.answer_content("".join(turn.text), citations)
             if turn.finish == "length":
                 message.update(
                     status="incomplete", incomplete_at=now(), incomplete_details={"reason": "max_tokens"}
@@ -201,6 +212,7 @@ class RunSteps:
             await self.store.put_many([("thread.message", message), ("thread.run.step", step)])
             self.open_message = None
             self.open_images = []
+            self.open_citations = []
             self.open_steps.remove(step)
             self._publish(f"thread.message.{message['status']}", copy.deepcopy(message))
             self._publish("thread.run.step.completed", copy.deepcopy(step))
@@ -209,14 +221,49 @@ class RunSteps:
             tool_step["usage"] = step_usage
             await self.store.put("thread.run.step", tool_step)
 
-    def answer_content(self, text: str) -> list[dict[str, Any]]:
+    def answer_content(self, text: str, citations: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
         """The answer's content: the images the code showed since the last answer (announced
-        when the message opened), then its text, with ``file_path`` annotations for the files
-        this run's code wrote and the text names."""
+        when the message opened), then its text, with its ``file_citation`` annotations (in
+        the order and at the indexes they streamed with) and then ``file_path`` annotations
+        for the files this run's code wrote and the text names."""
         content = text_content(text)
+        content["text"]["annotations"] = copy.deepcopy(list(citations))
         if self.made_files:
-            content["text"]["annotations"] = ci.file_annotations(text, self.made_files)
+            content["text"]["annotations"] += ci.file_annotations(text, self.made_files)
         return [*copy.deepcopy(self.open_images), content]
+
+    def _send_text(self, turn: Turn, text: str, citations: list[dict[str, Any]]) -> None:
+        """Stream ``text`` into the turn's message with the citations that complete in it."""
+        if not text and not citations:
+            return
+        assert turn.message is not None
+        turn.text.append(text)
+        first = len(turn.cite.annotations) - len(citations) if turn.cite is not None else 0
+        entries = [annotation_delta(a, first + n) for n, a in enumerate(citations)]
+        self._publish(
+            "thread.message.delta",
+            shapes.text_delta(turn.message["id"], len(self.open_images), text, entries),
+        )
+
+    async def citation_stream(self) -> CitationStream | None:
+        """Where the opening answer's citation markers resolve: the results of this run's
+        file_search calls so far, read from its steps as stored (None: the run has no
+        file_search tool, its text goes out untouched)."""
+        if not self.cites:
+            return None
+        steps: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            page = await self.store.list(
+                "thread.run.step", run_id=self.run_id, order="asc", limit=100, after=after
+            )
+            steps += page.data
+            if not page.has_more:
+                break
+            after = page.last_id
+        stream = CitationStream(run_results(steps))
+        self.open_citations = stream.annotations
+        return stream
 
     # -- opening -----------------------------------------------------------------------
 
@@ -358,6 +405,8 @@ class RunSteps:
         if message is not None:
             if self.open_text or self.open_images:  # stopped mid-answer: keep what was sent as deltas
                 text = [text_content("".join(self.open_text))] if self.open_text else []
+                if text:
+                    text[0]["text"]["annotations"] = copy.deepcopy(self.open_citations)
                 message["content"] = [*self.open_images, *text]
             reason = "max_tokens" if status == "incomplete" else f"run_{status}"
             message.update(status="incomplete", incomplete_at=stamp, incomplete_details={"reason": reason})
@@ -370,6 +419,7 @@ class RunSteps:
         self.open_steps = []
         self.open_message = None
         self.open_images = []
+        self.open_citations = []
         return items, events
 
 

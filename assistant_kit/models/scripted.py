@@ -30,6 +30,9 @@
     the search found nothing, ``No results.``. A line ``answer: <text>`` in the user message
     replaces that answer with ``<text>`` verbatim (markers and all: how tests feed the
     citation handling invented or mangled markers). Without ``file_search`` it echoes.
+``test/cite``
+    Tests of citations (:class:`CiteModel`): searches once when offered ``file_search``,
+    then answers with the last user message verbatim, three characters a delta.
 ``register_model(name, callable)``
     :class:`FunctionModel` — your own Python function as a model.
 """
@@ -303,7 +306,36 @@ class FunctionModel(BaseChatModel):
         yield Finish("stop")
 
 
-_SCRIPTED = {"echo": EchoModel, "tools": ToolsModel, "search": SearchModel}
+class CiteModel(_Scripted):
+    """``test/cite``: the citation test model. Offered ``file_search`` (and ``tool_choice`` not
+    ``"none"``), it first searches with the last user message as its one query; then, and
+    whenever it is not offered the tool, it answers with the last user message verbatim —
+    so a test writes the markers the model "cites", well-formed, mangled or invented —
+    streamed three characters at a time, so markers arrive cut across deltas."""
+
+    name = "test/cite"
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        text = _last_user_text(request)
+        last_role = request.messages[-1].get("role") if request.messages else None
+        search = "file_search" in request.builtin_tools and request.tool_choice != "none"
+        if search and last_role == "user":
+            arguments = json.dumps({"queries": [text]})
+            yield ToolCallDelta(0, id=new_id("call"), name="file_search")
+            yield ToolCallDelta(0, arguments=arguments)
+            yield Usage(_prompt_tokens(request), 1)
+            yield Finish("tool_calls")
+            return
+        pieces = [text[i : i + 3] for i in range(0, len(text), 3)]
+        for piece in pieces:
+            yield TextDelta(piece)
+            await asyncio.sleep(0)
+        yield Usage(_prompt_tokens(request), len(pieces))
+        yield Finish("stop")
+
+
+_SCRIPTED: dict[str, type[_Scripted]] = {"echo": EchoModel, "tools": ToolsModel, "search": SearchModel}
+_SCRIPTED["cite"] = CiteModel  # its own line: other scripted models are added beside it
 
 
 def create(rest: str, settings: ProviderSettings) -> BaseChatModel:
