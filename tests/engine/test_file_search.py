@@ -18,6 +18,7 @@ from openai import AssistantEventHandler
 from assistant_kit.models.base import BaseChatModel, Finish, ModelEvent, ModelRequest, TextDelta, Usage
 from assistant_kit.models.registry import register_model
 from tests.conftest import wait_for
+from tests.engine.test_replicas import replicas, shared_db  # noqa: F401  (fixture)
 
 INCLUDE = "step_details.tool_calls[*].file_search.results[*].content"
 GCD = "The math module's gcd function returns the greatest common divisor of two integers. It is fast.\n"
@@ -369,3 +370,21 @@ def test_a_model_that_cannot_call_tools_gets_a_search_before_its_turn(
     assert [s.type for s in client.beta.threads.runs.steps.list(quiet.id, thread_id=thread.id).data] == [
         "message_creation"
     ]
+
+
+def test_a_run_on_another_replica_searches_the_shared_database(shared_db: Any) -> None:  # noqa: F811
+    """PostgreSQL and one SQLite file shared by two engines: a store made and ingested through
+    one replica is searched by a run executing on the other."""
+    with replicas(shared_db, lease_seconds=5) as (a, b):
+        store_id = _store(a.client, {"gcd.txt": GCD, "sort.md": SORT})
+        assistant = _searching(a.client, store_id)
+        thread = b.client.beta.threads.create(
+            messages=[{"role": "user", "content": "greatest common divisor"}]
+        )
+        run = b.client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+        assert run.status == "completed", run.last_error
+        (call,) = _search_calls(a.client, run, include=[INCLUDE])
+        assert call.file_search.results[0].file_name == "gcd.txt"
+        assert call.file_search.results[0].content[0].text == GCD.strip()
+        answer = a.client.beta.threads.messages.list(thread.id).data[0].content[0].text.value
+        assert answer.endswith("【0:0†source】")
