@@ -69,6 +69,12 @@ def run_facts(run: Any) -> list[str]:
     first = _get(run, "first_token_s")
     if first is not None:
         facts.append(f"first token {first * 1000:.0f} ms")
+    budget = _get(run, "max_prompt_tokens")
+    if budget is not None:
+        facts.append(f"max_prompt_tokens={int(budget)}")
+    truncation = _get(run, "truncation")
+    if truncation and truncation != "auto":
+        facts.append(f"truncation {truncation}")
     return facts
 
 

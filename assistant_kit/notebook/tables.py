@@ -288,6 +288,15 @@ def _resolution(obj: dict[str, Any]) -> str:
     return "ms" if ms(obj, "created_at_ms") is not None else "s"
 
 
+def _truncation(strategy: dict[str, Any] | None) -> str | None:
+    """A run's truncation_strategy in a word: ``"auto"`` or ``"last_messages=N"``."""
+    if not strategy:
+        return None
+    if strategy.get("type") == "last_messages":
+        return f"last_messages={strategy.get('last_messages')}"
+    return strategy.get("type")
+
+
 def _run_duration(run: dict[str, Any]) -> float:
     start = _either(_run_start_ms(run), ms(run, "created_at_ms"), seconds_ms(run, "created_at"))
     return _ms_span(start, _run_end_ms(run))
@@ -313,6 +322,8 @@ RUNS = (
     Column("incomplete_reason", lambda r: (r.get("incomplete_details") or {}).get("reason")),
     Column("error_code", lambda r: (r.get("last_error") or {}).get("code")),
     Column("resolution", _resolution),
+    _field("max_prompt_tokens", "tokens"),
+    Column("truncation", lambda r: _truncation(r.get("truncation_strategy"))),
 )
 RUN_COLUMNS = tuple(c.name for c in RUNS)
 
@@ -333,8 +344,9 @@ def runs(
     incomplete, or the expiry time of an expired run), status, model, assistant_id, prompt/
     completion/total tokens, duration_s (ended_at - started_at), last_error (its message), tools
     (names), thread_id, first_token_at and first_token_s (after the start), incomplete_reason,
-    error_code, resolution (``"ms"``: the engine's millisecond timings; ``"s"``: the wire's
-    whole seconds — older runs, imported threads, other servers).
+    error_code, max_prompt_tokens and truncation (what shaped its context), resolution
+    (``"ms"``: the engine's millisecond timings; ``"s"``: the wire's whole seconds — older
+    runs, imported threads, other servers).
 
     ``runs(client, thread_id)``: one thread's runs. Without ``thread_id``: every run of the
     store (``GET /runs``, an assistant_kit extension), filtered by ``assistant_id``, ``status``
