@@ -171,13 +171,18 @@ def timeline_svg(runs_df: pd.DataFrame, steps_df: pd.DataFrame) -> str:
     if coarse:
         what = "all runs" if len(coarse) == len(run_rows) else f"{len(coarse)} of {len(run_rows)} runs"
         note = (
-            f'<text class="resolution-note" x="{_WIDTH - 6}" y="15" text-anchor="end" fill="#9a6700" '
-            f'font-size="10">s resolution ({what}: wire seconds; ms timings unknown)</text>'
+            f'<text class="resolution-note" x="{_LABEL_W}" y="{height}" fill="#9a6700" '
+            f'font-size="10">s resolution ({what}: the wire\'s whole seconds; ms timings unknown)</text>'
         )
+        height += 8
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="ak-timeline" width="{_WIDTH}" height="{height}" '
         f'viewBox="0 0 {_WIDTH} {height}" font-family="sans-serif" font-size="11">'
-        + _legend({r["status"] for r in run_rows} | {s["status"] for s in step_rows})
+        + _legend(
+            {r["status"] for r in run_rows} | {s["status"] for s in step_rows},
+            first_token=any(_seconds(r.get("first_token_at")) is not None for r in run_rows),
+            tools=any(_num(s.get("tool_s")) for s in step_rows),
+        )
         + note
         + "".join(out)
         + "</svg>"
@@ -235,7 +240,7 @@ def _step_svg(step: dict[str, Any], lane: int, row_y: int, bar: Any, x: Any) -> 
     return "".join(parts)
 
 
-def _legend(statuses: set[str]) -> str:
+def _legend(statuses: set[str], *, first_token: bool = False, tools: bool = False) -> str:
     items, lx = [], _LABEL_W
     for status, color in STATUS_COLORS.items():
         if status in statuses:
@@ -244,4 +249,15 @@ def _legend(statuses: set[str]) -> str:
                 f'<text x="{lx + 14}" y="15" fill="#444">{escape(status)}</text>'
             )
             lx += 24 + 7 * len(status)
+    if first_token:
+        items.append(
+            f'<line x1="{lx + 5}" y1="5" x2="{lx + 5}" y2="17" stroke="#0969da" stroke-width="1.5"/>'
+            f'<text x="{lx + 14}" y="15" fill="#444">first token</text>'
+        )
+        lx += 24 + 7 * len("first token")
+    if tools:
+        items.append(
+            f'<rect x="{lx}" y="8" width="10" height="6" fill="#f9a825"/>'
+            f'<text x="{lx + 14}" y="15" fill="#444">in tools</text>'
+        )
     return '<g class="legend">' + "".join(items) + "</g>"
