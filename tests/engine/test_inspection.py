@@ -375,3 +375,36 @@ def test_bad_filters_are_400_naming_the_parameter(
     with pytest.raises(openai.BadRequestError) as err:
         across(client, path, **params)
     assert err.value.param == param
+
+
+def test_on_postgresql_across_two_replicas(pg_url: str) -> None:
+    """One run executed by two processes (B takes it over with the tool outputs): its turns are
+    numbered across them, each process stamps what it executed, and either one reads it all."""
+    from tests.engine.test_replicas import replicas
+
+    with replicas(pg_url) as (a, b):
+        assistant = a.client.beta.assistants.create(model="test/tools", tools=TOOLS[:1])
+        thread = a.client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+        with a.client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id) as stream:
+            stream.until_done()
+        run = stream.get_final_run()
+        assert run.status == "requires_action"
+        call = run.required_action.submit_tool_outputs.tool_calls[0]
+        run = b.client.beta.threads.runs.submit_tool_outputs_and_poll(
+            thread_id=thread.id, run_id=run.id, tool_outputs=[{"tool_call_id": call.id, "output": "ok"}]
+        )
+        assert run.status == "completed"
+        seen = [inspect(client, thread.id, run.id) for client in (a.client, b.client)]
+        assert seen[0] == seen[1]
+        body = seen[0]
+        assert [p["turn"] for p in body["prompts"]] == [0, 1]
+        assert all(len(p["step_ids"]) == 1 for p in body["prompts"])
+        timings = body["timings"]
+        assert_ordered(*(timings[k] for k in RUN_KEYS))
+        assert None not in timings.values()
+        assert _second(timings["ended_at_ms"]) == run.completed_at
+        for step in body["steps"]:
+            assert None not in (step["created_at_ms"], step["first_token_at_ms"], step["ended_at_ms"])
+        listed = across(b.client, "/runs", status="completed", model="test/tools")["data"]
+        assert [r["id"] for r in listed] == [run.id] and listed[0]["timings"] == timings
+        assert len(across(a.client, "/runs/steps", run_id=run.id, type="tool_calls")["data"]) == 1
