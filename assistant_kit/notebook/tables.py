@@ -415,7 +415,7 @@ def _keep(obj: dict[str, Any], assistant_id: Any, status: Any, model: Any, since
         and (not statuses or obj.get("status") in statuses)
         and (model is None or obj.get("model") == model)
         and (since is None or created >= (_unix(since) or 0))
-        and (until is None or created <= (_unix(until) or 0))
+        and (until is None or created < (_unix(until) or 0))
     )
 
 
