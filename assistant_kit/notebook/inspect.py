@@ -148,6 +148,20 @@ class ThreadInspection:
             + f" · {len(self.steps)} steps · {int(tokens)} tokens"
         )
 
+    def _note(self) -> str:
+        """What the inspection could not know: no inspection route (times in whole seconds,
+        no prompts), or prompt recording turned off."""
+        if not len(self.runs):
+            return ""
+        if self.record_prompts is None:
+            return (
+                "This server has no inspection route: times are the wire's whole seconds "
+                "(s resolution) and the prompts the model saw are unknown."
+            )
+        if not self.record_prompts:
+            return "Prompt recording is off on this engine (record_prompts): no prompt folds."
+        return ""
+
     def _tool_summary(self) -> str:
         counts: dict[str, int] = {}
         for calls in self.steps["tool_calls"]:
@@ -159,6 +173,8 @@ class ThreadInspection:
     def __repr__(self) -> str:
         t = self.thread
         lines = [object_text(t), self._counts()]
+        if self._note():
+            lines.append(self._note())
         tools = self._tool_summary()
         if tools:
             lines.append(f"tool calls: {tools}")
@@ -346,6 +362,8 @@ class ThreadInspection:
 
     def _repr_html_(self) -> str:
         head = object_html(self.thread) + f"<div><small>{escape(self._counts())}</small></div>"
+        if self._note():
+            head += f'<div class="ak-note"><small><i>{escape(self._note())}</i></small></div>'
         runs_html = _table(self.runs[list(RUN_SUMMARY)], "No runs.")
         steps_html = _table(self.steps[list(STEP_SUMMARY)], "No steps.")
         return (

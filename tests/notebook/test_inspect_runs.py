@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
+import httpx2
 import openai
 import pytest
 from openai.types.beta import Thread
 
+from assistant_kit import local_client
+from assistant_kit.errors import SessionError
 from assistant_kit.notebook import tables
 from assistant_kit.notebook._prompts import TOKENS_SOURCE, PromptView, prompt_rows
 from assistant_kit.notebook.inspect import ThreadInspection, inspect, timeline_svg
@@ -333,20 +337,63 @@ def test_prompt_rows_view_and_estimate() -> None:
     assert "off" in repr(PromptView("run_1", [], record_prompts=False))
 
 
-def test_without_the_extension_routes_everything_falls_back_to_seconds(client: openai.OpenAI) -> None:
-    """Today's engine without the routes, or any other server: 404 → wire seconds, marked."""
+class _WithoutInspection(httpx2.BaseTransport):
+    """A server that speaks Assistants v2 but has none of the inspection routes (as the hosted
+    API): those answer 404, everything else goes to the engine."""
+
+    def __init__(self, inner: httpx2.BaseTransport):
+        self.inner = inner
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        path = request.url.path.removeprefix("/v1")
+        if path.endswith("/inspection") or path in ("/runs", "/runs/steps"):
+            return httpx2.Response(
+                404, json={"error": {"message": "Not found", "type": "invalid_request_error"}}
+            )
+        return self.inner.handle_request(request)
+
+
+def test_without_the_extension_routes_everything_falls_back_to_seconds(tmp_path: Path) -> None:
+    """A server without the routes: 404 → the wire's seconds, marked "s"; unknown stays unknown;
+    whole-store tables and prompts say why they cannot work."""
+    from assistant_kit.transport import InProcessTransport
     from tests.notebook.test_tables import conversation
 
+    local = local_client(tmp_path / "kit.db")
+    inner = local._client._transport  # the in-process transport of that engine
+    assert isinstance(inner, InProcessTransport)
+    client = openai.OpenAI(
+        api_key="x",
+        base_url=str(local.base_url),
+        max_retries=0,
+        http_client=openai.DefaultHttpxClient(transport=_WithoutInspection(inner)),
+    )
     conv = conversation(client, first="hi")
     thread = conv["thread"]
     frame = tables.runs(client, thread.id)
-    assert len(frame) == 2 and set(frame["resolution"]) <= {"ms", "s"}
+    assert len(frame) == 2 and list(frame["resolution"]) == ["s", "s"]
+    assert frame["first_token_s"].isna().all()  # unknown, not 0
     calls = tables.tool_calls(client, thread.id)
-    assert sorted(calls["name"]) == ["alpha", "beta"]
-    assert list(calls["output"]) == ["out-alpha", "out-beta"] or set(calls["output"]) == {
-        "out-alpha",
-        "out-beta",
-    }
+    assert list(calls["name"]) == ["alpha", "beta"] and list(calls["output"]) == ["out-alpha", "out-beta"]
+    assert (tables.steps(client, thread.id)["resolution"] == "s").all()
+    with pytest.raises(SessionError, match=r"GET /runs .*extension"):
+        tables.runs(client, status="failed")
+    with pytest.raises(SessionError, match="extension"):
+        tables.tool_calls(client)
+    with pytest.raises(SessionError, match="inspection"):
+        tables.prompts(client, thread.id, conv["runs"][0].id)
     ins = inspect(thread, client)
+    assert ins.record_prompts is None and "no inspection route" in repr(ins)
     html = ins._repr_html_()
-    assert html.count('class="ak-run"') == 2 and "ak-step" in html
+    assert html.count('class="ak-run"') == 2 and "ak-step" in html and "ak-prompt" not in html
+    assert "s resolution" in ins.timeline_svg()
+
+
+def test_what_could_not_be_known_is_said() -> None:
+    ins = _inspection()
+    assert "no inspection route" not in repr(ins) and "ak-note" not in ins._repr_html_()
+    ins.record_prompts = None  # a server without the routes
+    assert "no inspection route: times are the wire's whole seconds" in repr(ins)
+    assert 'class="ak-note"' in ins._repr_html_()
+    ins.record_prompts = False
+    assert "Prompt recording is off" in repr(ins)
