@@ -6,7 +6,9 @@ scope by whatever sits in front (the in-process transport, the proxy's auth laye
 ``assistant_kit.owner`` (the API-key identity objects belong to) and
 ``assistant_kit.settings`` (per-request model credentials, memory only).
 
-Extension beyond the hosted API: ``GET /threads`` lists threads.
+Extensions beyond the hosted API: ``GET /threads`` lists threads; the inspector's
+``GET /threads/{thread_id}/runs/{run_id}/inspection``, ``GET /runs`` and ``GET /runs/steps``
+(:mod:`.inspection`, docs/inspection.md).
 
 ``POST /files`` takes ``multipart/form-data`` as the SDK sends it (``file``, ``purpose``,
 ``expires_after[anchor]``, ``expires_after[seconds]``), parsed by Starlette (python-multipart);
@@ -326,6 +328,21 @@ async def get_step(request: Request, engine: Engine) -> Any:
     return visible(step, include)
 
 
+# -- inspection (extensions) -----------------------------------------------------------------
+
+
+async def inspect_run(request: Request, engine: Engine) -> Any:
+    return await engine.inspect_run(_p(request, "thread_id"), _p(request, "run_id"), _owner(request))
+
+
+async def list_all_runs(request: Request, engine: Engine) -> Any:
+    return await engine.list_all_runs(request.query_params, _owner(request))
+
+
+async def list_all_steps(request: Request, engine: Engine) -> Any:
+    return await engine.list_all_steps(request.query_params, _owner(request))
+
+
 ROUTES: list[tuple[str, str, Handler]] = [
     ("/files", "GET", list_files),
     ("/files", "POST", create_file),
@@ -356,6 +373,9 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", "POST", submit_tool_outputs),
     ("/threads/{thread_id}/runs/{run_id}/steps", "GET", list_steps),
     ("/threads/{thread_id}/runs/{run_id}/steps/{step_id}", "GET", get_step),
+    ("/threads/{thread_id}/runs/{run_id}/inspection", "GET", inspect_run),
+    ("/runs", "GET", list_all_runs),
+    ("/runs/steps", "GET", list_all_steps),
     *VECTOR_ROUTES,
 ]
 

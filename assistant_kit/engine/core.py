@@ -19,6 +19,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from openai.types.beta import Assistant, Thread
@@ -32,7 +33,9 @@ from ..tools.code_interpreter import CodeInterpreter, CodeInterpreterSettings
 from . import defaults, run_requests
 from .events import EventHub, Subscription
 from .files import Files
+from .inspection import Inspection
 from .leases import Leases
+from .prompts import PromptRecorder, max_bytes_setting, record_setting
 from .references import check_messages, check_references
 from .runs import TERMINAL, RunExecutor
 from .shapes import build, deleted, new_message, page_body
@@ -75,6 +78,9 @@ class Engine:
     ``code_interpreter``: whether and how model-written code runs (off unless given; local
     sessions pass :meth:`CodeInterpreterSettings.local`, the proxy its config's section).
     ``max_file_bytes``: the Files API's per-file limit (see :mod:`assistant_kit.engine.files`).
+    ``record_prompts`` (default on, env ``ASSISTANT_KIT_RECORD_PROMPTS=0`` turns it off) and
+    ``prompt_record_max_bytes`` (default 262144): whether and how much of each model request
+    is kept for the inspector (:mod:`assistant_kit.engine.prompts`).
 
     Background work (lease renewal, the orphan sweep, on PostgreSQL the bus) starts with
     :meth:`start` — called by the ASGI app on its first request and by the proxy at startup —
@@ -92,6 +98,8 @@ class Engine:
         sweep_seconds: float | None = None,
         code_interpreter: CodeInterpreterSettings | None = None,
         max_file_bytes: int | None = None,
+        record_prompts: bool | None = None,
+        prompt_record_max_bytes: int | None = None,
     ):
         self.sync_store = store
         self.store = AsyncStore(store)
@@ -117,6 +125,9 @@ class Engine:
             self.renew_seconds,
         )
         self.code = CodeInterpreter(code_interpreter or CodeInterpreterSettings())
+        self.prompts = PromptRecorder(
+            self.store, record_setting(record_prompts), max_bytes_setting(prompt_record_max_bytes)
+        )
         self.executor = RunExecutor(
             self.store,
             self.hub,
@@ -125,7 +136,9 @@ class Engine:
             self.code,
             self.files,
             vector_stores=self.vector_stores,
+            prompts=self.prompts,
         )
+        self.inspection = Inspection(self.store, self.executor, self.prompts)
         self.leases = Leases(self.executor, self.store, self.lease_seconds)
         self._starting: asyncio.Future[None] | None = None  # the start, once begun
         self._services: list[asyncio.Task[None]] = []
@@ -491,3 +504,17 @@ class Engine:
     ) -> dict[str, Any]:
         await self.get_run(thread_id, run_id, owner)
         return await self._get("thread.run.step", step_id, None, run_id=run_id)
+
+    # -- inspection (assistant_kit extensions: :mod:`.inspection`) --------------------------
+
+    async def inspect_run(self, thread_id: str, run_id: str, owner: str | None = None) -> dict[str, Any]:
+        """A run's millisecond timings, its steps' and the prompt of each model turn."""
+        return await self.inspection.run(await self.get_run(thread_id, run_id, owner))
+
+    async def list_all_runs(self, query: Mapping[str, str], owner: str | None = None) -> dict[str, Any]:
+        """Runs of every thread ``owner`` sees, filtered, each with its timings."""
+        return await self.inspection.list_runs(query, owner)
+
+    async def list_all_steps(self, query: Mapping[str, str], owner: str | None = None) -> dict[str, Any]:
+        """Run steps of every run ``owner`` sees, filtered, each with its timings."""
+        return await self.inspection.list_steps(query, owner)

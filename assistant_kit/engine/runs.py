@@ -64,8 +64,10 @@ from ..models.settings import ProviderSettings
 from ..store.sql import ACTIVE_RUN_STATUSES, LEASED_RUN_STATUSES
 from . import code_calls, search_calls, shapes
 from .context import next_request
+from .prompts import PromptRecorder
 from .run_requests import not_waiting
 from .steps import RunSteps, answer_tool_step
+from .timings import RUN, STEP, within
 
 if TYPE_CHECKING:
     from ..store import AsyncStore
@@ -124,6 +126,7 @@ class RunExecutor:
         code: CodeInterpreter,
         files: Files,
         vector_stores: VectorStores | None = None,
+        prompts: PromptRecorder | None = None,
     ):
         self.store = store
         self.vector_stores = vector_stores
@@ -132,6 +135,7 @@ class RunExecutor:
         self.lease_seconds = lease_seconds
         self.code = code
         self.files = files
+        self.prompts = prompts or PromptRecorder(store, enabled=False)  # what each turn sent
         self.handles: dict[str, RunHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()  # background settles (kept referenced)
 
@@ -148,7 +152,10 @@ class RunExecutor:
         once started (:meth:`start`)."""
         items = [("thread.message", message) for message in messages]
         items.append(("thread.run", run))
-        await self.store.insert_if_idle(run["thread_id"], items, owner, param="thread_id", lease=self.worker)
+        created = [(RUN, run["id"], {"created_at_ms": within(run["created_at"])})]
+        await self.store.insert_if_idle(
+            run["thread_id"], items, owner, param="thread_id", lease=self.worker, marks=created
+        )
 
     def start(
         self, run: dict[str, Any], settings: ProviderSettings, model: BaseChatModel, *, resumed: bool = False
@@ -293,7 +300,9 @@ class RunExecutor:
                     self._publish_run(run, "thread.run.created")
                 self._publish_run(run)  # queued
                 run["status"] = "in_progress"
-                run["started_at"] = run.get("started_at") or now()
+                run["started_at"] = run.get("started_at") or handle.steps.timings.stamp(
+                    RUN, run["id"], "started_at_ms"
+                )
                 await self._save_run(run)
                 self._publish_run(run)
                 await self._turns(handle)
@@ -358,7 +367,9 @@ class RunExecutor:
             request = await next_request(self.store, run, handle.model, budget, handle.input_names)
             if request is None:
                 return await self._incomplete(handle, "max_prompt_tokens")
+            recorded = await self.prompts.record(run, request)
             turn = await handle.steps.stream_turn(handle.model, request)
+            await self.prompts.produced(run, recorded, [turn.step, turn.tool_step])
             _add_usage(run, turn.usage)
             await handle.steps.end_turn(turn)
             finish, calls, tool_step = turn.finish, turn.calls, turn.tool_step
@@ -383,7 +394,7 @@ class RunExecutor:
                 await handle.steps.end_tool_step(tool_step, failure)
                 continue
             run["status"] = "completed"
-            run["completed_at"] = now()
+            run["completed_at"] = handle.steps.timings.stamp(RUN, run["id"], "ended_at_ms")
             await self._save_run(run)
             self._publish_run(run)
             return
@@ -393,14 +404,15 @@ class RunExecutor:
     ) -> str | None:
         """Execute the turn's code_interpreter calls in order (their outputs recorded in
         ``step``); return the first failure reason."""
-        failure = await code_calls.execute_all(
-            self.code,
-            self.files,
-            self.store,
-            handle.run["thread_id"],
-            calls,
-            lambda call: handle.steps.code_outputs(step, call),
-        )
+        with handle.steps.tool_time(step):
+            failure = await code_calls.execute_all(
+                self.code,
+                self.files,
+                self.store,
+                handle.run["thread_id"],
+                calls,
+                lambda call: handle.steps.code_outputs(step, call),
+            )
         await handle.steps.save(step)
         return failure
 
@@ -413,9 +425,10 @@ class RunExecutor:
         max_results: int | None = None,
     ) -> None:
         """Run a file_search call's search; its results are recorded in ``step``."""
-        await search_calls.execute(
-            self.vector_stores, self.store, handle.run, call, queries, max_results=max_results
-        )
+        with handle.steps.tool_time(step):
+            await search_calls.execute(
+                self.vector_stores, self.store, handle.run, call, queries, max_results=max_results
+            )
         await handle.steps.searched(step, call)
 
     async def _search_first(self, handle: RunHandle) -> None:
@@ -465,8 +478,10 @@ class RunExecutor:
         concurrent submissions (to two replicas) exactly one is accepted."""
         answer_tool_step(step, outputs)
         run.update(status="queued", required_action=None)
+        second = step.get("completed_at") or step.get("failed_at")
+        ended = [(STEP, step["id"], {"ended_at_ms": within(second)})]
         claimed = await self.store.save_run(
-            run, expect=("requires_action",), claim=self.worker, also=[("thread.run.step", step)]
+            run, expect=("requires_action",), claim=self.worker, also=[("thread.run.step", step)], marks=ended
         )
         if not claimed:
             current = await self._current(run)
@@ -488,7 +503,7 @@ class RunExecutor:
         run = handle.run
         run.update(
             status="failed",
-            failed_at=now(),
+            failed_at=handle.steps.timings.stamp(RUN, run["id"], "ended_at_ms"),
             required_action=None,
             last_error={"code": code, "message": message},
         )
@@ -500,12 +515,13 @@ class RunExecutor:
         run["status"] = reason
         run["required_action"] = None
         if reason == "cancelled":
-            run["cancelled_at"] = now()
+            run["cancelled_at"] = handle.steps.timings.stamp(RUN, run["id"], "ended_at_ms")
         await self._finish(handle, reason)
 
     async def _finish(self, handle: RunHandle, status: str, error: dict[str, str] | None = None) -> None:
         """Write the run's final state with its open step/message closed (one transaction,
         refused if the run is no longer ours), then publish the closings and the run."""
+        handle.steps.timings.mark(RUN, handle.run["id"], "ended_at_ms")  # unless stamped already
         items, events = handle.steps.close_open(status, error)
         await self._save_run(handle.run, also=items)
         for name, data in events:
@@ -530,12 +546,15 @@ class RunExecutor:
         rid = run["id"]
         closing = await RunSteps.left_open(run, self.store, self.hub.publish)
         run.update(status=status, required_action=None, expires_at=None)  # ended: no expiry
+        ended = closing.timings.stamp(RUN, rid, "ended_at_ms")
         if status == "cancelled":
-            run["cancelled_at"] = now()
+            run["cancelled_at"] = ended
         elif status == "failed":
-            run.update(failed_at=now(), last_error=error)
+            run.update(failed_at=ended, last_error=error)
         items, events = closing.close_open(status, error)
-        written = await self.store.save_run(run, expect=(seen,), stale_before=stale_before, also=items)
+        written = await self.store.save_run(
+            run, expect=(seen,), stale_before=stale_before, also=items, marks=closing.timings.take()
+        )
         if handle is not None and not handle.running:
             self.forget(rid, handle)  # parked here: settled now, or changed by another process
         if not written:
@@ -556,7 +575,9 @@ class RunExecutor:
         if terminal:
             run["expires_at"] = None  # as the hosted API: an ended run no longer expires
         expect = ACTIVE_RUN_STATUSES if terminal else ("queued", "in_progress")
-        if await self.store.save_run(run, expect=expect, worker=self.worker, also=also):
+        handle = self.handles.get(run["id"])
+        marks = handle.steps.timings.take() if handle is not None else []  # timings since the last write
+        if await self.store.save_run(run, expect=expect, worker=self.worker, also=also, marks=marks):
             return
         lease = await self.store.run_lease(run["id"])
         if not terminal and lease and lease["worker"] == self.worker and lease["status"] == "cancelling":

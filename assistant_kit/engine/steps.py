@@ -47,6 +47,7 @@ from . import search_calls, shapes
 from .citations import CitationStream, annotation_delta, run_results
 from .code_calls import StreamedInput
 from .shapes import build, text_content
+from .timings import STEP, Timings, now_ms
 
 if TYPE_CHECKING:
     from ..models.base import BaseChatModel
@@ -103,6 +104,8 @@ class RunSteps:
         # (for file_path annotations).
         self.made_images: list[str] = []
         self.made_files: list[dict[str, Any]] = []
+        # Millisecond timings of the run and its steps, written with the next write of either.
+        self.timings = Timings()
 
     def __repr__(self) -> str:
         return f"<RunSteps run={self.run_id} open={len(self.open_steps)}>"
@@ -145,6 +148,7 @@ class RunSteps:
                     if turn.message is None:
                         turn.step, turn.message = await self.open_answer()
                         turn.cite = await self.citation_stream()
+                        self.timings.first_token(self.run_id, turn.step["id"])
                     if turn.cite is None:
                         self._send_text(turn, event.text, [])
                     else:
@@ -154,6 +158,7 @@ class RunSteps:
                         turn.tool_step = await self.open_step(
                             "tool_calls", {"type": "tool_calls", "tool_calls": []}
                         )
+                        self.timings.first_token(self.run_id, turn.tool_step["id"])
                     step_id = turn.tool_step["id"]
                     if event.index not in positions:
                         position = positions[event.index] = len(calls)
@@ -208,8 +213,11 @@ class RunSteps:
                 )
             else:
                 message.update(status="completed", completed_at=now())
-            step.update(status="completed", completed_at=now(), usage=None if tool_step else step_usage)
-            await self.store.put_many([("thread.message", message), ("thread.run.step", step)])
+            ended = self.timings.stamp(STEP, step["id"], "ended_at_ms")
+            step.update(status="completed", completed_at=ended, usage=None if tool_step else step_usage)
+            await self.store.put_many(
+                [("thread.message", message), ("thread.run.step", step)], marks=self.timings.take()
+            )
             self.open_message = None
             self.open_images = []
             self.open_citations = []
@@ -219,7 +227,7 @@ class RunSteps:
         if tool_step is not None:
             tool_step["step_details"]["tool_calls"] = turn.calls
             tool_step["usage"] = step_usage
-            await self.store.put("thread.run.step", tool_step)
+            await self.store.put("thread.run.step", tool_step, marks=self.timings.take())
 
     def answer_content(self, text: str, citations: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
         """The answer's content: the images the code showed since the last answer (announced
@@ -308,11 +316,12 @@ class RunSteps:
     async def open_step(
         self, kind: str, details: dict[str, Any], also: Sequence[tuple[str, dict[str, Any]]] = ()
     ) -> dict[str, Any]:
+        step_id = new_id("step")
         step = build(
             RunStep,
-            id=new_id("step"),
+            id=step_id,
             object="thread.run.step",
-            created_at=now(),
+            created_at=self.timings.stamp(STEP, step_id, "created_at_ms"),
             run_id=self.run_id,
             assistant_id=self.assistant_id,
             thread_id=self.thread_id,
@@ -322,7 +331,7 @@ class RunSteps:
             metadata={},
             expired_at=None,
         )
-        await self.store.insert_many([("thread.run.step", step), *also])
+        await self.store.insert_many([("thread.run.step", step), *also], marks=self.timings.take())
         self.open_steps.append(step)
         self._publish("thread.run.step.created", copy.deepcopy(step))
         self._publish("thread.run.step.in_progress", copy.deepcopy(step))
@@ -340,7 +349,12 @@ class RunSteps:
 
     async def save(self, step: dict[str, Any]) -> None:
         """Persist ``step`` as it is now (its code calls' outputs, say)."""
-        await self.store.put("thread.run.step", step)
+        await self.store.put("thread.run.step", step, marks=self.timings.take())
+
+    def tool_time(self, step: dict[str, Any]) -> Any:
+        """Wrap the execution of a built-in tool call of ``step`` (``with steps.tool_time(step):``)
+        to count it in the step's ``tool_ms``; written with the step's next write."""
+        return self.timings.tool_time(step["id"])
 
     async def open_search(self, call_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Open a tool-calls step with one file_search call the engine makes itself (the
@@ -358,7 +372,7 @@ class RunSteps:
         """``call`` (a file_search call of ``step``) has its results: stored, then announced
         in the call's second delta."""
         index = next(i for i, c in enumerate(step["step_details"]["tool_calls"]) if c["id"] == call["id"])
-        await self.store.put("thread.run.step", step)
+        await self.store.put("thread.run.step", step, marks=self.timings.take())
         self._step_delta(step["id"], search_calls.results_delta(index, call))
 
     def hold_failure(self, step: dict[str, Any], failure: str) -> None:
@@ -369,13 +383,14 @@ class RunSteps:
     async def end_tool_step(self, step: dict[str, Any], failure: str | None) -> None:
         """A tool-calls step the engine answered itself is over: ``completed``, or ``failed``
         with the sandbox's reason (the run goes on either way)."""
+        ended = self.timings.stamp(STEP, step["id"], "ended_at_ms")
         if failure:
             step.update(
-                status="failed", failed_at=now(), last_error={"code": "server_error", "message": failure}
+                status="failed", failed_at=ended, last_error={"code": "server_error", "message": failure}
             )
         else:
-            step.update(status="completed", completed_at=now())
-        await self.store.put("thread.run.step", step)
+            step.update(status="completed", completed_at=ended)
+        await self.store.put("thread.run.step", step, marks=self.timings.take())
         if step in self.open_steps:
             self.open_steps.remove(step)
         self._publish(f"thread.run.step.{step['status']}", copy.deepcopy(step))
@@ -391,13 +406,15 @@ class RunSteps:
         """Close whatever step/message the run left open when it stopped: the objects to write
         and the events to publish once written."""
         items: Items = []
-        stamp = now()
+        ms = now_ms()
+        stamp = ms // 1000
         step_status = {"incomplete": "cancelled"}.get(status, status)
         stamp_field = {"cancelled": "cancelled_at", "failed": "failed_at", "expired": "expired_at"}.get(
             step_status, "cancelled_at"
         )
         for step in self.open_steps:
             step.update({"status": step_status, stamp_field: stamp})
+            self.timings.mark(STEP, step["id"], "ended_at_ms", ms)
             if error:
                 step["last_error"] = error
             items.append(("thread.run.step", step))

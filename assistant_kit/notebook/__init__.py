@@ -3,7 +3,8 @@ inspector and a cell magic — for exploratory notebooks, teaching demos and qui
 inspection in Jupyter, VS Code and Colab.
 
 Modules (imports point one way: _extra → _markup → code → html → _items → terminal → render →
-tables/inspect → _boundary → _runs → session → magics):
+_timings → _prompts → tables → _transcript/_timeline → inspect → _boundary → _runs → session →
+magics):
 
 ``_extra``   ``require(module, feature)``: pandas & co. imported on use; missing, a
              ``SessionError`` naming the ``[notebook]`` extra (not a bare ModuleNotFoundError).
@@ -19,10 +20,16 @@ tables/inspect → _boundary → _runs → session → magics):
 ``render``   ``RunView``: renders one run as it streams (display handles by default, an
              ipywidgets panel with a cancel button where widgets work, plain text in a
              terminal; throttled to ~10 updates/s; a static HTML snapshot at the end).
-``tables``   pandas DataFrames of messages, runs, steps, code_interpreter calls, threads,
-             assistants (images and files by file id, never bytes).
-``inspect``  ``inspect(thread)``: transcript (code calls in place, images as thumbnails),
-             runs, steps and a run timeline picture.
+``_timings`` the engine's inspection extension (ms timings, recorded prompts; a 404 → the
+             wire's seconds, marked ``resolution="s"``).
+``_prompts`` what a model turn was sent: rows, HTML folds, text, ``Session.prompt``'s view.
+``tables``   pandas DataFrames of messages, runs, steps, code_interpreter calls, tool calls,
+             prompts, threads, assistants (images and files by file id, never bytes); runs
+             and tool calls of one thread or of the whole store.
+``_transcript`` a run inside the transcript: status, steps, tool calls, errors, prompt folds.
+``_timeline`` the run timeline picture (ms, first token, tool time, no stretched ends).
+``inspect``  ``inspect(thread)``: transcript (runs inline under their user turns, code calls
+             in place, images as thumbnails), runs, steps and the timeline.
 ``_boundary`` the edge between a session and the SDK: one ``SessionError`` for every failure,
              parameter names checked before a request, URLs and database paths shown without
              secrets.

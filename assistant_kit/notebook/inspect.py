@@ -16,22 +16,23 @@ notebook renders the HTML of a cell the user ran as trusted.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import openai
 from openai.types.beta import Thread
 
-from . import tables
+from . import _timings, tables
 from ._extra import require
+from ._timeline import MIN_BAR_PX, timeline_svg
+from ._transcript import run_facts, run_html, run_text
 from .code import FileImages, code_body_html, file_ref_html, image_html
 from .html import STATUS_COLORS, escape, object_html, object_text, text_block, truncate
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ThreadInspection", "inspect", "timeline_svg"]
+__all__ = ["MIN_BAR_PX", "STATUS_COLORS", "ThreadInspection", "inspect", "timeline_svg"]
 
 
 def inspect(
@@ -60,16 +61,23 @@ def inspect(
     latest = tables.messages(client, thread_id, limit=max_messages + 1, order="desc")
     omitted = len(latest) > max_messages
     transcript = latest.iloc[:max_messages].iloc[::-1].reset_index(drop=True)
-    steps = list(tables._step_items(client, thread_id))  # listed once, for two frames
+    runs = list(tables._list(client, f"/threads/{thread_id}/runs"))
+    run_ids = [r["id"] for r in runs]
+    found = _timings.inspections(client, thread_id, run_ids)  # ms timings and prompts, per run
+    _timings.with_timings(runs, found)
+    steps = list(tables._step_items(client, thread_id, run_ids=run_ids))  # listed once, for two frames
+    _timings.with_step_timings(steps, _timings.step_timings(found))
     return ThreadInspection(
         thread=info,
         messages=transcript,
-        runs=tables.runs(client, thread_id),
+        runs=tables._runs_frame(runs),
         steps=tables._steps_frame(steps),
         more_messages=omitted,
         code_calls=tables._code_calls_frame(steps),
         files=files if files is not None else FileImages(client),
         vector_stores=_vector_stores(client, assistant, info),
+        prompts={rid: list(i.get("prompts") or ()) for rid, i in found.items()},
+        record_prompts=None if not found else any(i.get("record_prompts", True) for i in found.values()),
     )
 
 
@@ -101,6 +109,14 @@ def _num(value: Any) -> float | None:
     return None if value is None or _missing(value) else float(value)
 
 
+def _order_key(created_at: Any, object_id: Any) -> tuple[int, str]:
+    """Where an object sits in time: its creation second, then its id's time-ordered suffix
+    (ids made elsewhere, of another shape, tie at "")."""
+    second = 0 if created_at is None or _missing(created_at) else int(created_at.timestamp())
+    suffix = object_id.split("_", 1)[-1] if isinstance(object_id, str) else ""
+    return second, suffix if len(suffix) == 26 else ""
+
+
 @dataclass(repr=False)
 class ThreadInspection:
     """A thread, its transcript (latest messages, oldest first), runs and steps as DataFrames."""
@@ -113,6 +129,8 @@ class ThreadInspection:
     code_calls: pd.DataFrame | None = None  # tables.code_calls of the thread
     files: FileImages | None = field(default=None, compare=False)  # None: images by file id
     vector_stores: list[Any] = field(default_factory=list)  # those the assistant and thread search
+    prompts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # run id → recorded turns
+    record_prompts: bool | None = None  # None: the server has no inspection route
 
     def timeline_svg(self) -> str:
         return timeline_svg(self.runs, self.steps)
@@ -130,6 +148,20 @@ class ThreadInspection:
             + f" · {len(self.steps)} steps · {int(tokens)} tokens"
         )
 
+    def _note(self) -> str:
+        """What the inspection could not know: no inspection route (times in whole seconds,
+        no prompts), or prompt recording turned off."""
+        if not len(self.runs):
+            return ""
+        if self.record_prompts is None:
+            return (
+                "This server has no inspection route: times are the wire's whole seconds "
+                "(s resolution) and the prompts the model saw are unknown."
+            )
+        if not self.record_prompts:
+            return "Prompt recording is off on this engine (record_prompts): no prompt folds."
+        return ""
+
     def _tool_summary(self) -> str:
         counts: dict[str, int] = {}
         for calls in self.steps["tool_calls"]:
@@ -141,6 +173,8 @@ class ThreadInspection:
     def __repr__(self) -> str:
         t = self.thread
         lines = [object_text(t), self._counts()]
+        if self._note():
+            lines.append(self._note())
         tools = self._tool_summary()
         if tools:
             lines.append(f"tool calls: {tools}")
@@ -153,14 +187,17 @@ class ThreadInspection:
                 if kind == "code":
                     lines.append(_code_line(row))
                     continue
+                if kind == "run":
+                    steps, _, turns = self._run_parts(row)
+                    lines.extend(run_text(row, steps, turns))
+                    continue
                 text = truncate(" ".join(row.text.split()), 100)
                 lines.append(f"  {row.role:>9}: {text}")
         if len(self.runs):
             lines.append("")
             lines.append("Runs:")
             for r in self.runs.itertuples():
-                duration = _num(r.duration_s)
-                took = f"{duration:g} s" if duration is not None else "—"
+                took = run_facts(r)[2]
                 tokens = _num(r.total_tokens)
                 line = f"  {r.id}  {r.status:<15} {r.model}  {took}"
                 line += f"  {int(tokens)} tokens" if tokens is not None else ""
@@ -174,18 +211,60 @@ class ThreadInspection:
     # -- HTML -------------------------------------------------------------------------
 
     def _entries(self) -> list[tuple[str, Any]]:
-        """The transcript in order: ``("message", row)`` and ``("code", row)``. A code call
-        goes before the next message its run wrote; one whose run wrote nothing after it goes
-        after the last message created by then."""
+        """The transcript in order: ``("message", row)``, ``("run", row)`` and ``("code", row)``.
+
+        A run goes right before the first message it wrote; one that wrote none (failed,
+        cancelled …) after the last message created before it — by creation second, then by
+        id, whose time-ordered suffix (:mod:`assistant_kit._ids`) breaks ties within a second —
+        and never before an earlier run. A code call of a listed run is drawn inside that run's
+        block; one whose run is not listed goes before the next message its run wrote, or, if
+        that run wrote nothing after it, after the last message created by then.
+        """
         messages = list(self.messages.itertuples())
+        slots: list[tuple[tuple[int, int, int], str, Any]] = [
+            ((i, 2, 0), "message", m) for i, m in enumerate(messages)
+        ]
+        run_ids = set(self.runs["id"]) if len(self.runs) else set()
+        slots += self._run_slots(messages)
         calls = self.code_calls
-        if calls is None or not len(calls):
-            return [("message", m) for m in messages]
+        if calls is not None and len(calls):
+            slots += self._code_slots(messages, calls[~calls["run_id"].isin(run_ids)])
+        slots.sort(key=lambda slot: slot[0])
+        return [(kind, row) for _, kind, row in slots]
+
+    def _run_slots(self, messages: list[Any]) -> list[tuple[tuple[int, int, int], str, Any]]:
+        import bisect
+
+        first: dict[str, int] = {}
+        for i, m in enumerate(messages):
+            if m.run_id and m.run_id not in first:
+                first[m.run_id] = i
+        keys = [_order_key(m.created_at, m.id) for m in messages]
+        slots: list[tuple[tuple[int, int, int], str, Any]] = []
+        floor = (-1, 4)
+        for n, run in enumerate(self.runs.itertuples()):
+            if run.id in first:
+                place = (first[run.id], 0)
+            else:
+                after = bisect.bisect_right(keys, _order_key(run.created_at, run.id)) - 1
+                if after < 0 and self.more_messages:
+                    continue  # older than the transcript
+                place = (after, 4)
+            place = max(place, floor)
+            floor = place
+            slots.append(((*place, n), "run", run))
+        return slots
+
+    def _code_slots(
+        self, messages: list[Any], calls: pd.DataFrame
+    ) -> list[tuple[tuple[int, int, int], str, Any]]:
+        if not len(calls):
+            return []
         position = {m.id: i for i, m in enumerate(messages)}
         by_step: dict[str, list[Any]] = {}
         for call in calls.itertuples():
             by_step.setdefault(call.step_id, []).append(call)
-        before: dict[int, list[Any]] = {}
+        slots: list[tuple[tuple[int, int, int], str, Any]] = []
         loose: list[Any] = []
         pending: list[Any] = []
         run_id = None
@@ -194,22 +273,35 @@ class ThreadInspection:
                 loose.extend(pending)
                 pending, run_id = [], step.run_id
             if step.type == "message_creation" and step.message_id in position:
-                before.setdefault(position[step.message_id], []).extend(pending)
+                slots += [((position[step.message_id], 1, len(slots)), "code", c) for c in pending]
                 pending = []
             pending.extend(by_step.get(step.id, ()))
         loose.extend(pending)
-        after: dict[int, list[Any]] = {}
         for call in loose:
             if self.more_messages and messages and call.created_at < messages[0].created_at:
                 continue  # older than the transcript
             index = max((i for i, m in enumerate(messages) if m.created_at <= call.created_at), default=-1)
-            after.setdefault(index, []).append(call)
-        entries: list[tuple[str, Any]] = [("code", c) for c in after.get(-1, ())]
-        for i, m in enumerate(messages):
-            entries.extend(("code", c) for c in before.get(i, ()))
-            entries.append(("message", m))
-            entries.extend(("code", c) for c in after.get(i, ()))
-        return entries
+            slots.append(((index, 3, len(slots)), "code", call))
+        return slots
+
+    def _run_parts(self, run: Any) -> tuple[list[Any], dict[str, list[Any]], list[dict[str, Any]]]:
+        """A run's steps (frame rows), its code calls by step id, its recorded prompts."""
+        steps = self._steps_by_run().get(run.id, [])
+        code: dict[str, list[Any]] = {}
+        if self.code_calls is not None and len(self.code_calls):
+            for call in self.code_calls.itertuples():
+                if call.run_id == run.id:
+                    code.setdefault(call.step_id, []).append(call)
+        return steps, code, self.prompts.get(run.id, [])
+
+    def _steps_by_run(self) -> dict[str, list[Any]]:
+        cached = self.__dict__.get("_by_run")
+        if cached is None:
+            cached = {}
+            for step in self.steps.itertuples():
+                cached.setdefault(step.run_id, []).append(step)
+            self.__dict__["_by_run"] = cached
+        return cached
 
     def _code_html(self, call: Any) -> str:
         meta = ["<b>code_interpreter</b>", escape(_fmt_time(call.created_at))]
@@ -243,6 +335,9 @@ class ThreadInspection:
             if kind == "code":
                 parts.append(self._code_html(m))
                 continue
+            if kind == "run":
+                parts.append(run_html(m, *self._run_parts(m), self.files))
+                continue
             border = _ROLE_COLORS.get(m.role, "#999")
             meta = [f"<b>{escape(m.role)}</b>", escape(_fmt_time(m.created_at))]
             if m.status != "completed":
@@ -267,6 +362,8 @@ class ThreadInspection:
 
     def _repr_html_(self) -> str:
         head = object_html(self.thread) + f"<div><small>{escape(self._counts())}</small></div>"
+        if self._note():
+            head += f'<div class="ak-note"><small><i>{escape(self._note())}</i></small></div>'
         runs_html = _table(self.runs[list(RUN_SUMMARY)], "No runs.")
         steps_html = _table(self.steps[list(STEP_SUMMARY)], "No steps.")
         return (
@@ -318,7 +415,18 @@ def _code_line(call: Any) -> str:
 
 
 # The columns shown in the HTML (the attributes hold the full frames).
-RUN_SUMMARY = ("id", "status", "model", "started_at", "duration_s", "total_tokens", "tools", "last_error")
+RUN_SUMMARY = (
+    "id",
+    "status",
+    "model",
+    "started_at",
+    "duration_s",
+    "first_token_s",
+    "resolution",
+    "total_tokens",
+    "tools",
+    "last_error",
+)
 STEP_SUMMARY = (
     "id",
     "run_id",
@@ -326,6 +434,8 @@ STEP_SUMMARY = (
     "status",
     "created_at",
     "duration_s",
+    "tool_s",
+    "resolution",
     "tool_calls",
     "tool_outputs",
     "tokens",
@@ -345,155 +455,3 @@ def _section(title: str, body: str, *, open_: bool) -> str:
         f'<details{" open" if open_ else ""} style="margin:6px 0">'
         f"<summary><b>{escape(title)}</b></summary>{body}</details>"
     )
-
-
-# -- timeline -------------------------------------------------------------------------------
-
-_WIDTH = 760
-_LABEL_W = 200  # run labels, left of the plot
-_RIGHT_PAD = 150  # room for the tool-name label after the last bar
-_LANE = 14  # one lane per step
-_ROW_PAD = 8
-_MIN_ROW = 32
-_AXIS_H = 28
-_LEGEND_H = 22
-MIN_BAR_PX = 3.0
-
-
-def _seconds(value: Any) -> float | None:
-    return None if value is None or _missing(value) else value.timestamp()
-
-
-def _nice_step(span: float) -> float:
-    raw = span / 6
-    magnitude = 10 ** math.floor(math.log10(raw))
-    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
-
-
-def timeline_svg(runs_df: pd.DataFrame, steps_df: pd.DataFrame) -> str:
-    """The runs of a thread as an SVG string: one row per run (label: run id and status), its
-    steps as bars inside it, one lane per step, x = seconds since the first run started.
-
-    Bars are colored by status (:data:`STATUS_COLORS`); a ``tool_calls`` step gets a diamond
-    marker and a label with its tool names; every bar has a ``<title>`` tooltip. Runs and steps
-    that have not ended extend to the latest time in the data.
-
-    Timestamps on the wire are whole Unix seconds, so a step that took less than a second has
-    zero width on the time axis: every bar is drawn at least ``MIN_BAR_PX`` (3 px) wide so it stays
-    visible, and steps within the same second are told apart by their lanes, not their x.
-
-    All text (ids, statuses, tool names) is escaped. ``runs_df`` and ``steps_df`` are the frames
-    of :func:`.tables.runs` and :func:`.tables.steps`.
-    """
-    run_rows = runs_df.sort_values("created_at", kind="stable").to_dict("records")
-    step_rows = steps_df.to_dict("records")
-    by_run: dict[str, list[dict[str, Any]]] = {r["id"]: [] for r in run_rows}
-    for s in sorted(step_rows, key=lambda s: _seconds(s["created_at"]) or 0.0):
-        by_run.setdefault(s["run_id"], []).append(s)
-
-    starts = [_seconds(r["started_at"]) or _seconds(r["created_at"]) for r in run_rows]
-    starts += [_seconds(s["created_at"]) for s in step_rows]
-    known = [t for t in starts if t is not None]
-    if not run_rows or not known:
-        return (
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="30" class="ak-timeline">'
-            '<text x="8" y="19" font-family="sans-serif" font-size="12" fill="#666">No runs.</text></svg>'
-        )
-    t0 = min(known)
-    ends = [_seconds(r["ended_at"]) for r in run_rows] + [_seconds(s.get("ended_at")) for s in step_rows]
-    t_end = max([t for t in ends + starts if t is not None])
-    span = max(t_end - t0, 1.0)
-    plot_w = _WIDTH - _LABEL_W - _RIGHT_PAD
-
-    def x(t: float) -> float:
-        return _LABEL_W + (t - t0) / span * plot_w
-
-    def bar(start: float, end: float | None) -> tuple[float, float]:
-        left = x(start)
-        return left, max(x(end if end is not None else t_end) - left, MIN_BAR_PX)
-
-    out: list[str] = []
-    y = _LEGEND_H
-    for run in run_rows:
-        lanes = by_run.get(run["id"], [])
-        height = max(len(lanes) * _LANE + _ROW_PAD, _MIN_ROW)  # two label lines at least
-        start = _seconds(run["started_at"]) or _seconds(run["created_at"]) or t0
-        left, width = bar(start, _seconds(run["ended_at"]))
-        color = STATUS_COLORS.get(run["status"], "#999")
-        tip = escape(f"{run['id']} · {run['status']} · {_took(run.get('duration_s'))}")
-        out.append(
-            f'<g class="run-row"><rect class="run" x="{left:.1f}" y="{y + 2}" width="{width:.1f}" '
-            f'height="{height - 4}" fill="{color}" fill-opacity="0.12" stroke="{color}" '
-            f'stroke-opacity="0.5"><title>{tip}</title></rect>'
-            f'<text x="6" y="{y + 14}" fill="#333" font-size="10">{escape(truncate(run["id"], 30))}</text>'
-            f'<text x="6" y="{y + 26}" fill="{color}" font-size="10">{escape(run["status"])}</text>'
-        )
-        for lane, step in enumerate(lanes):
-            out.append(_step_svg(step, lane, y, bar))
-        out.append("</g>")
-        y += height
-    axis_y = y + 4
-    out.append(f'<line x1="{_LABEL_W}" y1="{axis_y}" x2="{_LABEL_W + plot_w}" y2="{axis_y}" stroke="#999"/>')
-    step = max(_nice_step(span), 1.0)  # whole seconds: the data has no finer resolution
-    for i in range(int(span / step + 1e-9) + 1):
-        tx = x(t0 + i * step)
-        out.append(
-            f'<line class="tick" x1="{tx:.1f}" y1="{axis_y}" x2="{tx:.1f}" y2="{axis_y + 4}" stroke="#999"/>'
-            f'<text x="{tx:.1f}" y="{axis_y + 16}" text-anchor="middle" fill="#666">{i * step:g} s</text>'
-        )
-    height = axis_y + _AXIS_H
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="ak-timeline" width="{_WIDTH}" height="{height}" '
-        f'viewBox="0 0 {_WIDTH} {height}" font-family="sans-serif" font-size="11">'
-        + _legend({r["status"] for r in run_rows} | {s["status"] for s in step_rows})
-        + "".join(out)
-        + "</svg>"
-    )
-
-
-def _took(duration: Any) -> str:
-    value = _num(duration)
-    return f"{value:g} s" if value is not None else "not ended"
-
-
-def _step_svg(step: dict[str, Any], lane: int, row_y: int, bar: Any) -> str:
-    top = row_y + _ROW_PAD // 2 + lane * _LANE + 2
-    left, width = bar(_seconds(step["created_at"]) or 0.0, _seconds(step.get("ended_at")))
-    color = STATUS_COLORS.get(step["status"], "#999")
-    names = [call.split("(", 1)[0] for call in step["tool_calls"]]
-    tip = f"{step['id']} · {step['type']} · {step['status']} · {_took(step.get('duration_s'))}"
-    if step["tool_calls"]:
-        tip += "\n" + "\n".join(truncate(call, 200) for call in step["tool_calls"])
-    parts = [
-        f'<rect class="step" data-type="{escape(step["type"])}" x="{left:.1f}" y="{top}" '
-        f'width="{width:.1f}" height="{_LANE - 4}" rx="2" fill="{color}"><title>{escape(tip)}</title></rect>'
-    ]
-    label_x = left + width + 4
-    if names:
-        cx, cy = left, top + (_LANE - 4) / 2
-        diamond = (
-            f"M{cx:.1f} {cy - 5:.1f} L{cx + 5:.1f} {cy:.1f} L{cx:.1f} {cy + 5:.1f} L{cx - 5:.1f} {cy:.1f} Z"
-        )
-        parts.append(
-            f'<path class="tool-mark" d="{diamond}" fill="#f9a825" stroke="#333" stroke-width="0.5"/>'
-        )
-        label = "⚙ " + ", ".join(names)
-    else:
-        label = "message" if step["type"] == "message_creation" else step["type"]
-    parts.append(
-        f'<text class="step-label" x="{label_x:.1f}" y="{top + _LANE - 5}" font-size="10" fill="#444">'
-        f"{escape(truncate(label, 40))}</text>"
-    )
-    return "".join(parts)
-
-
-def _legend(statuses: set[str]) -> str:
-    items, lx = [], _LABEL_W
-    for status, color in STATUS_COLORS.items():
-        if status in statuses:
-            items.append(
-                f'<rect x="{lx}" y="6" width="10" height="10" fill="{color}"/>'
-                f'<text x="{lx + 14}" y="15" fill="#444">{escape(status)}</text>'
-            )
-            lx += 24 + 7 * len(status)
-    return '<g class="legend">' + "".join(items) + "</g>"

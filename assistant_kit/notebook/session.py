@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         RequiredActionFunctionToolCall,
     )
 
+    from ._prompts import PromptView
     from .inspect import ThreadInspection
     from .render import RunView
 
@@ -641,6 +642,20 @@ class Session(RunDriver):
             files=self._files,
             assistant=self._assistant,
         )
+
+    def prompt(self, object_id: str | None = None) -> PromptView:
+        """What the model was sent: every model turn of run ``object_id``, or the turn that
+        produced step ``object_id`` (default: the last run) — messages after truncation,
+        instructions as merged, tools as offered, sampling parameters. Read from the engine's
+        record (an assistant_kit extension, docs/inspection.md); renders as HTML and text."""
+        from ._prompts import find_prompt
+
+        thread = self._require("thread")
+        if object_id is None:
+            if self._last_run is None:
+                raise SessionError("No run yet: pass a run or step id, or run() first.")
+            object_id = self._last_run.id
+        return self._api(find_prompt, self.client, thread.id, object_id)
 
     # --- async twins (top-level await) -------------------------------------------------------
 

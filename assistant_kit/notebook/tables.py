@@ -42,7 +42,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import openai
 from openai.pagination import PageInfo, SyncCursorPage
 
+from . import _timings
 from ._extra import require
+from ._prompts import prompt_rows
+from ._timings import ms, seconds_ms
 from .code import code_outputs
 from .html import escape, truncate
 
@@ -55,9 +58,11 @@ __all__ = [
     "code_calls",
     "display_frame",
     "messages",
+    "prompts",
     "runs",
     "steps",
     "threads",
+    "tool_calls",
     "vector_store_files",
     "vector_stores",
 ]
@@ -115,8 +120,9 @@ def _list(
 class Column(NamedTuple):
     """One column of a frame: its name, how it is read from one row (a JSON object as
     listed, or what the frame's rows are), and its kind — ``"object"`` (as read), ``"time"``
-    (Unix seconds → tz-aware UTC ``datetime64``), ``"tokens"`` (nullable ``Int64``),
-    ``"count"`` (``int64``), ``"seconds"`` (``float64``, ``NaN`` when unknown)."""
+    (Unix seconds → tz-aware UTC ``datetime64``), ``"ms"`` (the same from Unix milliseconds),
+    ``"tokens"`` (nullable ``Int64``), ``"count"`` (``int64``), ``"seconds"`` (``float64``,
+    ``NaN`` when unknown)."""
 
     name: str
     read: Callable[[Any], Any]
@@ -133,6 +139,8 @@ def _series(kind: str, values: list[Any]) -> pd.Series:
 
     if kind == "time":
         return pd.Series(pd.to_datetime(pd.array(values, dtype="Int64"), unit="s", utc=True))
+    if kind == "ms":
+        return pd.Series(pd.to_datetime(pd.array(values, dtype="Int64"), unit="ms", utc=True))
     if kind == "tokens":
         return pd.Series(pd.array(values, dtype="Int64"))
     if kind == "count":
@@ -250,37 +258,165 @@ def _messages_frame(items: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _run_end(run: dict[str, Any]) -> int | None:
-    end = _first(run, "completed_at", "failed_at", "cancelled_at")
+    end = _first(run, "completed_at", "failed_at", "cancelled_at", "incomplete_at")
     if end is None and run.get("status") == "expired":
         end = run.get("expires_at")
     return end
 
 
+def _either(*values: int | None) -> int | None:
+    return next((v for v in values if v is not None), None)
+
+
+def _run_end_ms(run: dict[str, Any]) -> int | None:
+    """When the run ended, in Unix ms: the engine's milliseconds, else the wire's seconds."""
+    end = _run_end(run)
+    return _either(ms(run, "ended_at_ms"), None if end is None else end * 1000)
+
+
+def _run_start_ms(run: dict[str, Any]) -> int | None:
+    return _either(ms(run, "started_at_ms"), seconds_ms(run, "started_at"))
+
+
+def _ms_span(start: int | None, end: int | None) -> float:
+    """Seconds from ``start`` to ``end`` (both ms), ``NaN`` when either is unknown."""
+    return (end - start) / 1000 if start is not None and end is not None else math.nan
+
+
+def _resolution(obj: dict[str, Any]) -> str:
+    """``"ms"`` when the engine's millisecond timings are known, ``"s"`` for the wire's seconds."""
+    return "ms" if ms(obj, "created_at_ms") is not None else "s"
+
+
+def _truncation(strategy: dict[str, Any] | None) -> str | None:
+    """A run's truncation_strategy in a word: ``"auto"`` or ``"last_messages=N"``."""
+    if not strategy:
+        return None
+    if strategy.get("type") == "last_messages":
+        return f"last_messages={strategy.get('last_messages')}"
+    return strategy.get("type")
+
+
+def _run_duration(run: dict[str, Any]) -> float:
+    start = _either(_run_start_ms(run), ms(run, "created_at_ms"), seconds_ms(run, "created_at"))
+    return _ms_span(start, _run_end_ms(run))
+
+
 RUNS = (
     Column("id", operator.itemgetter("id")),
-    _field("created_at", "time"),
-    _field("started_at", "time"),
-    Column("ended_at", _run_end, "time"),
+    Column("created_at", lambda r: _either(ms(r, "created_at_ms"), seconds_ms(r, "created_at")), "ms"),
+    Column("started_at", _run_start_ms, "ms"),
+    Column("ended_at", _run_end_ms, "ms"),
     _field("status"),
     _field("model"),
     _field("assistant_id"),
     Column("prompt_tokens", _usage("prompt_tokens"), "tokens"),
     Column("completion_tokens", _usage("completion_tokens"), "tokens"),
     Column("total_tokens", _usage("total_tokens"), "tokens"),
-    Column("duration_s", lambda r: _duration(_first(r, "started_at", "created_at"), _run_end(r)), "seconds"),
+    Column("duration_s", _run_duration, "seconds"),
     Column("last_error", _error),
     Column("tools", lambda r: _tool_names(r.get("tools"))),
+    _field("thread_id"),
+    Column("first_token_at", lambda r: ms(r, "first_token_at_ms"), "ms"),
+    Column("first_token_s", lambda r: _ms_span(_run_start_ms(r), ms(r, "first_token_at_ms")), "seconds"),
+    Column("incomplete_reason", lambda r: (r.get("incomplete_details") or {}).get("reason")),
+    Column("error_code", lambda r: (r.get("last_error") or {}).get("code")),
+    Column("resolution", _resolution),
+    _field("max_prompt_tokens", "tokens"),
+    Column("truncation", lambda r: _truncation(r.get("truncation_strategy"))),
 )
 RUN_COLUMNS = tuple(c.name for c in RUNS)
 
 
 def runs(
-    client: openai.OpenAI, thread_id: str, *, limit: int | None = None, order: str = "asc"
+    client: openai.OpenAI,
+    thread_id: str | None = None,
+    *,
+    assistant_id: str | None = None,
+    status: str | Sequence[str] | None = None,
+    model: str | None = None,
+    since: Any = None,
+    until: Any = None,
+    limit: int | None = None,
+    order: str = "asc",
 ) -> pd.DataFrame:
-    """A thread's runs: id, created_at, started_at, ended_at (completed/failed/cancelled, or the
-    expiry time of an expired run), status, model, assistant_id, prompt/completion/total tokens,
-    duration_s (ended_at - started_at), last_error (its message), tools (names)."""
-    return _runs_frame(list(_list(client, f"/threads/{thread_id}/runs", limit=limit, order=order)))
+    """Runs, one row each: id, created_at, started_at, ended_at (completed/failed/cancelled/
+    incomplete, or the expiry time of an expired run), status, model, assistant_id, prompt/
+    completion/total tokens, duration_s (ended_at - started_at), last_error (its message), tools
+    (names), thread_id, first_token_at and first_token_s (after the start), incomplete_reason,
+    error_code, max_prompt_tokens and truncation (what shaped its context), resolution
+    (``"ms"``: the engine's millisecond timings; ``"s"``: the wire's whole seconds — older
+    runs, imported threads, other servers).
+
+    ``runs(client, thread_id)``: one thread's runs. Without ``thread_id``: every run of the
+    store (``GET /runs``, an assistant_kit extension), filtered by ``assistant_id``, ``status``
+    (one or several), ``model``, and creation time ``since``/``until`` (a datetime or
+    Timestamp, Unix seconds, an ISO string, or a ``timedelta`` meaning "that long ago"). Which
+    runs failed this week, and why::
+
+        tables.runs(client, status="failed", since=timedelta(days=7))[["thread_id", "model", "last_error"]]
+    """
+    filters = _filters(assistant_id=assistant_id, status=status, model=model, since=since, until=until)
+    try:
+        items = list(_list(client, "/runs", limit=limit, order=order, thread_id=thread_id, **filters))
+    except openai.NotFoundError as exc:
+        if thread_id is None:
+            raise _timings.not_found("GET /runs (runs across threads)", exc) from None
+        items = _thread_runs(client, thread_id, limit=limit, order=order)
+        items = [r for r in items if _keep(r, assistant_id, status, model, since, until)]
+    return _runs_frame(items)
+
+
+def _thread_runs(
+    client: openai.OpenAI, thread_id: str, *, limit: int | None = None, order: str = "asc"
+) -> list[dict[str, Any]]:
+    """A thread's runs as listed, each with the ``timings`` of its inspection when the server
+    has that route (one request per run)."""
+    items = list(_list(client, f"/threads/{thread_id}/runs", limit=limit, order=order))
+    _timings.with_timings(items, _timings.inspections(client, thread_id, [r["id"] for r in items]))
+    return items
+
+
+def _unix(value: Any) -> int | None:
+    """``since``/``until`` as Unix seconds (a timedelta counts back from now)."""
+    import datetime as dt
+
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        return int((dt.datetime.now(dt.timezone.utc) - value).timestamp())
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return int(value.timestamp())
+    raise TypeError(f"since/until: a datetime, Unix seconds, an ISO string or a timedelta, not {value!r}")
+
+
+def _filters(*, status: Any = None, since: Any = None, until: Any = None, **exact: Any) -> dict[str, Any]:
+    statuses = [status] if isinstance(status, str) else list(status or ())
+    return {
+        **{k: v for k, v in exact.items() if v is not None},
+        "status": ",".join(statuses) or None,
+        "created_after": _unix(since),
+        "created_before": _unix(until),
+    }
+
+
+def _keep(obj: dict[str, Any], assistant_id: Any, status: Any, model: Any, since: Any, until: Any) -> bool:
+    """The filters of ``GET /runs`` applied here (a server without that route)."""
+    statuses = [status] if isinstance(status, str) else list(status or ())
+    created = obj.get("created_at") or 0
+    return (
+        (assistant_id is None or obj.get("assistant_id") == assistant_id)
+        and (not statuses or obj.get("status") in statuses)
+        and (model is None or obj.get("model") == model)
+        and (since is None or created >= (_unix(since) or 0))
+        and (until is None or created < (_unix(until) or 0))
+    )
 
 
 def _runs_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
@@ -311,14 +447,51 @@ def _call_images(calls: list[dict[str, Any]]) -> list[str]:
     return [file_id for c in ci for file_id in code_outputs(c.get("outputs"))[1]]
 
 
-def _step_items(client: openai.OpenAI, thread_id: str, run_id: str | None = None) -> Iterator[dict[str, Any]]:
-    run_ids = [run_id] if run_id else [r["id"] for r in _list(client, f"/threads/{thread_id}/runs")]
+def _step_items(
+    client: openai.OpenAI, thread_id: str, run_id: str | None = None, *, run_ids: list[str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """The steps of one run, or of every run of the thread in run order (``run_ids``: those
+    runs, already listed), as the wire lists them (no timings)."""
+    if run_ids is None:
+        run_ids = [run_id] if run_id else [r["id"] for r in _list(client, f"/threads/{thread_id}/runs")]
     for rid in run_ids:
         yield from _list(client, f"/threads/{thread_id}/runs/{rid}/steps")
 
 
+def _timed_step_items(
+    client: openai.OpenAI, thread_id: str, run_id: str | None = None, **filters: Any
+) -> list[dict[str, Any]]:
+    """Steps with their ``timings``: ``GET /runs/steps`` (one paged listing), or — where the
+    server lacks it — the wire's listing plus each run's inspection (one request per run)."""
+    try:
+        return list(_list(client, "/runs/steps", thread_id=thread_id, run_id=run_id, **filters))
+    except openai.NotFoundError:
+        pass
+    run_ids = [run_id] if run_id else [r["id"] for r in _list(client, f"/threads/{thread_id}/runs")]
+    items = list(_step_items(client, thread_id, run_ids=run_ids))
+    found = _timings.inspections(client, thread_id, run_ids)
+    _timings.with_step_timings(items, _timings.step_timings(found))
+    if filters.get("type"):
+        items = [s for s in items if s.get("type") == filters["type"]]
+    return items
+
+
 def _step_end(step: dict[str, Any]) -> int | None:
     return _first(step, "completed_at", "failed_at", "cancelled_at", "expired_at")
+
+
+def _step_end_ms(step: dict[str, Any]) -> int | None:
+    end = _step_end(step)
+    return _either(ms(step, "ended_at_ms"), None if end is None else end * 1000)
+
+
+def _step_start_ms(step: dict[str, Any]) -> int | None:
+    return _either(ms(step, "created_at_ms"), seconds_ms(step, "created_at"))
+
+
+def _tool_s(step: dict[str, Any]) -> float:
+    value = ms(step, "tool_ms")
+    return value / 1000 if value is not None else math.nan
 
 
 def _details(step: dict[str, Any]) -> dict[str, Any]:
@@ -334,18 +507,55 @@ STEPS = (
     _field("run_id"),
     _field("type"),
     _field("status"),
-    _field("created_at", "time"),
+    Column("created_at", _step_start_ms, "ms"),
     _field("completed_at", "time"),
-    Column("ended_at", _step_end, "time"),
-    Column("duration_s", lambda s: _duration(s.get("created_at"), _step_end(s)), "seconds"),
+    Column("ended_at", _step_end_ms, "ms"),
+    Column("duration_s", lambda s: _ms_span(_step_start_ms(s), _step_end_ms(s)), "seconds"),
     Column("tool_calls", lambda s: [_call_label(c) for c in _calls(s)]),
     Column("tool_outputs", lambda s: [_call_output(c) for c in _calls(s)]),
     Column("message_id", lambda s: (_details(s).get("message_creation") or {}).get("message_id")),
     Column("tokens", _usage("total_tokens"), "tokens"),
     Column("image_file_ids", lambda s: _call_images(_calls(s))),
     Column("last_error", _error),
+    _field("thread_id"),
+    Column("first_token_at", lambda s: ms(s, "first_token_at_ms"), "ms"),
+    Column("tool_s", _tool_s, "seconds"),
+    Column("resolution", _resolution),
+    Column("calls", lambda s: [_call_fields(c) for c in _calls(s)]),
 )
 STEP_COLUMNS = tuple(c.name for c in STEPS)
+
+
+def _call_fields(call: dict[str, Any]) -> dict[str, Any]:
+    """One tool call as ``{id, type, name, arguments, output}`` (a code call's code as its
+    arguments and its logs as its output)."""
+    kind = call.get("type")
+    if kind == "function":
+        fn = call.get("function") or {}
+        return {
+            "id": call.get("id"),
+            "type": kind,
+            "name": fn.get("name"),
+            "arguments": fn.get("arguments") or "",
+            "output": fn.get("output"),
+        }
+    if kind == "code_interpreter":
+        ci = call.get("code_interpreter") or {}
+        return {
+            "id": call.get("id"),
+            "type": kind,
+            "name": kind,
+            "arguments": ci.get("input") or "",
+            "output": code_outputs(ci.get("outputs"))[0],
+        }
+    body = call.get(kind or "") or {}
+    return {
+        "id": call.get("id"),
+        "type": kind,
+        "name": kind,
+        "arguments": "",
+        "output": json.dumps(body, ensure_ascii=False) if body else None,
+    }
 
 
 def steps(client: openai.OpenAI, thread_id: str, run_id: str | None = None) -> pd.DataFrame:
@@ -355,8 +565,10 @@ def steps(client: openai.OpenAI, thread_id: str, run_id: str | None = None) -> p
     calls, ``"code_interpreter(<code>)"``, the tool type for other built-in tools), tool_outputs
     (one per call: a function's output, None until submitted; a code call's logs), message_id
     (message_creation steps), tokens (the step's total tokens), image_file_ids (the images its
-    code calls made: references, not bytes), last_error (its message, when the step failed)."""
-    return _steps_frame(_step_items(client, thread_id, run_id))
+    code calls made: references, not bytes), last_error (its message, when the step failed),
+    thread_id, first_token_at, tool_s (seconds spent in built-in tools), resolution (``"ms"`` or
+    ``"s"``, as in :func:`runs`), calls (each call as a dict: id, type, name, arguments, output)."""
+    return _steps_frame(_timed_step_items(client, thread_id, run_id))
 
 
 def _steps_frame(items: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -405,6 +617,117 @@ def _code_call_rows(items: Iterable[dict[str, Any]]) -> Iterator[_CodeCall]:
 
 def _code_calls_frame(items: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return _frame(CODE_CALLS, _code_call_rows(items))
+
+
+class _ToolCall(NamedTuple):
+    """A row of :func:`tool_calls`: one call and the step it is in."""
+
+    step: dict[str, Any]
+    call: dict[str, Any]
+
+
+TOOL_CALLS = (
+    Column("id", lambda r: r.call["id"]),
+    Column("type", lambda r: r.call["type"]),
+    Column("name", lambda r: r.call["name"]),
+    Column("arguments", lambda r: r.call["arguments"]),
+    Column("output", lambda r: r.call["output"]),
+    Column("step_id", lambda r: r.step["id"]),
+    Column("run_id", lambda r: r.step.get("run_id")),
+    Column("thread_id", lambda r: r.step.get("thread_id")),
+    Column("assistant_id", lambda r: r.step.get("assistant_id")),
+    Column("status", lambda r: r.step.get("status")),
+    Column("created_at", lambda r: _step_start_ms(r.step), "ms"),
+    Column("ended_at", lambda r: _step_end_ms(r.step), "ms"),
+    Column("duration_s", lambda r: _ms_span(_step_start_ms(r.step), _step_end_ms(r.step)), "seconds"),
+    Column("tool_s", lambda r: _tool_s(r.step), "seconds"),
+    Column("last_error", lambda r: _error(r.step)),
+    Column("resolution", lambda r: _resolution(r.step)),
+)
+TOOL_CALL_COLUMNS = tuple(c.name for c in TOOL_CALLS)
+
+
+def tool_calls(
+    client: openai.OpenAI,
+    thread_id: str | None = None,
+    *,
+    run_id: str | None = None,
+    assistant_id: str | None = None,
+    status: str | Sequence[str] | None = None,
+    model: str | None = None,
+    since: Any = None,
+    until: Any = None,
+    limit: int | None = None,
+    order: str = "asc",
+) -> pd.DataFrame:
+    """Tool calls, one row each: id, type, name (the function's, or the built-in tool's type),
+    arguments (a code call's code), output (None until submitted; a code call's logs), step_id,
+    run_id, thread_id, assistant_id, status (its step's: a cancelled round's calls were never
+    answered), created_at, ended_at, duration_s, tool_s (time in built-in tools), last_error,
+    resolution (``"ms"``/``"s"``, as in :func:`runs`).
+
+    Without ``thread_id``: every tool call of the store (``GET /runs/steps?type=tool_calls``,
+    an assistant_kit extension) with the filters of :func:`runs` (``status`` is the step's);
+    ``limit`` counts steps, not calls.
+    """
+    filters = _filters(assistant_id=assistant_id, status=status, model=model, since=since, until=until)
+    try:
+        items = list(
+            _list(
+                client,
+                "/runs/steps",
+                limit=limit,
+                order=order,
+                thread_id=thread_id,
+                run_id=run_id,
+                type="tool_calls",
+                **filters,
+            )
+        )
+    except openai.NotFoundError as exc:
+        if thread_id is None:
+            raise _timings.not_found("GET /runs/steps (steps across threads)", exc) from None
+        items = _timed_step_items(client, thread_id, run_id, type="tool_calls")
+        items = [s for s in items if _keep(s, assistant_id, status, None, since, until)][:limit]
+    rows = (_ToolCall(s, _call_fields(c)) for s in items for c in _calls(s))
+    return _frame(TOOL_CALLS, rows)
+
+
+PROMPTS = (
+    _field("turn", "tokens"),
+    _field("index", "tokens"),
+    _field("role"),
+    _field("content"),
+    _field("tool_call_id"),
+    _field("tokens", "tokens"),
+    _field("tokens_source"),
+    _field("step_ids"),
+    _field("model"),
+    Column("created_at", lambda r: r.get("created_at_ms"), "ms"),
+    _field("truncated"),
+)
+
+
+def prompts(client: openai.OpenAI, thread_id: str, run_id: str) -> pd.DataFrame:
+    """What each model turn of a run was sent (the engine's record: ``GET …/inspection``,
+    an assistant_kit extension), one row per message of each request: turn (0-based), index
+    (in the request), role, content (text; a tool round's calls as ``→ name(arguments)`` lines),
+    tool_call_id, tokens, tokens_source, step_ids (the steps that turn produced), model,
+    created_at, truncated (the record was cut to its size cap). Empty when the engine records
+    no prompts (``frame.attrs["note"]`` says why).
+
+    ``tokens`` is an estimate — the request records text, not token counts — made the way the
+    engine fits ``max_prompt_tokens``: ~4 characters per token plus 4 per message
+    (``tokens_source`` says so); the turn's real prompt total is its step's usage.
+    """
+    _pandas()
+    found = _timings.run_inspection(client, thread_id, run_id)
+    if found is None:
+        raise _timings.not_found(f"GET /threads/{thread_id}/runs/{run_id}/inspection")
+    frame = _frame(PROMPTS, prompt_rows(found))
+    if not found.get("record_prompts", True):
+        frame.attrs["note"] = "prompt recording is off on this engine (record_prompts)"
+    return frame
 
 
 THREADS = (

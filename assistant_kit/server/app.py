@@ -277,6 +277,8 @@ class ProxyApp:
                 config.provider_settings(),
                 code_interpreter=_code_settings(config),  # off unless the config enables it
                 max_file_bytes=max_file_bytes(config.max_file_size_mb),
+                record_prompts=config.record_prompts,
+                prompt_record_max_bytes=config.prompt_record_max_bytes,
             )
             backend = create_app(self.engine)
         self.backend = backend

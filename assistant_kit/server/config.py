@@ -21,6 +21,8 @@ The shape is LiteLLM's, so the seed's examples load unchanged::
       max_request_size_mb: 16
       max_file_size_mb: 64            # extension: per uploaded file (POST /files)
       max_concurrent_uploads: 4       # extension: uploads taken at once; more wait (see server/app.py)
+      record_prompts: true            # extension: keep each model request for the inspector
+      prompt_record_max_bytes: 262144 # extension: the cap per recorded request (docs/inspection.md)
       api_keys:                       # extension: keys accepted besides the master key
         - os.environ/TEAM_A_KEY                      # owner derived from the key's hash
         - {key: os.environ/TEAM_B_KEY, user_id: team-b, key_alias: b}
@@ -87,6 +89,8 @@ _GENERAL = (
     "max_request_size_mb",
     "max_file_size_mb",
     "max_concurrent_uploads",
+    "record_prompts",
+    "prompt_record_max_bytes",
     "api_keys",
 )
 _ROUTE = ("model_name", "litellm_params", "model_info")
@@ -178,6 +182,8 @@ class Config:
     max_request_size_mb: float = DEFAULT_MAX_REQUEST_SIZE_MB
     max_file_size_mb: float | None = None  # None: the engine's default (ASSISTANT_KIT_MAX_FILE_MB or 64)
     max_concurrent_uploads: int | None = None  # None: server/app.py's default (4)
+    record_prompts: bool | None = None  # None: the engine's default (ASSISTANT_KIT_RECORD_PROMPTS or on)
+    prompt_record_max_bytes: int | None = None  # None: the engine's default (262144)
     code_interpreter: CodeInterpreterSettings = field(default_factory=CodeInterpreterSettings)
     api_keys: tuple[ConfigKey, ...] = field(default=(), repr=False)
     environment: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -487,6 +493,13 @@ class _Parser:
             self.errors.append(f"{where}.max_concurrent_uploads: must be ≥ 1")
         elif uploads is not None:
             out["max_concurrent_uploads"] = uploads
+        if "record_prompts" in section:
+            out["record_prompts"] = self._flag(section, "record_prompts", where)
+        cap = self._number(section, "prompt_record_max_bytes", where, integer=True)
+        if cap is not None and cap < 1024:
+            self.errors.append(f"{where}.prompt_record_max_bytes: must be ≥ 1024")
+        elif cap is not None:
+            out["prompt_record_max_bytes"] = cap
         out["api_keys"] = self.api_keys(section.get("api_keys"), master)
         return out
 

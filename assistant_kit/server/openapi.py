@@ -2,8 +2,9 @@
 
 It is OpenAI's own published OpenAPI spec (MIT licence, kept in the document's ``info``),
 cut down to the operations the proxy serves, plus the proxy's extensions: ``GET /threads``,
-``GET /health`` and the key routes (``POST /key/generate``, ``POST /key/delete``,
-``GET /key/info``). The cut-down document ships as package data
+the inspector's routes (``GET /threads/{thread_id}/runs/{run_id}/inspection``, ``GET /runs``,
+``GET /runs/steps``), ``GET /health`` and the key routes (``POST /key/generate``,
+``POST /key/delete``, ``GET /key/info``). The cut-down document ships as package data
 (``openapi.json``, loaded once on first request, served as bytes); this module also builds it
 from the full spec, so it can be regenerated and tests can check that it has not drifted::
 
@@ -32,7 +33,78 @@ _ERROR_RESPONSE = {
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
 }
 
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema or {"type": "string"},
+        "description": description,
+    }
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _ok(schema: str) -> dict[str, Any]:
+    return {
+        "200": {
+            "description": "OK",
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+        },
+        "400": _ERROR_RESPONSE,
+        "404": _ERROR_RESPONSE,
+    }
+
+
+_ACROSS_FILTERS = [
+    _query("assistant_id", "Only runs of this assistant."),
+    _query("thread_id", "Only runs of this thread."),
+    _query("status", "Only these statuses (comma-separated)."),
+    _query("model", "Only runs of this model (for steps: the run's model)."),
+    _query("created_after", "Created at or after (Unix seconds).", {"type": "integer"}),
+    _query("created_before", "Created before (Unix seconds).", {"type": "integer"}),
+]
+
 _EXTENSIONS: dict[str, dict[str, Any]] = {
+    "/threads/{thread_id}/runs/{run_id}/inspection": {
+        "get": {
+            "operationId": "inspectRun",
+            "tags": ["Assistants"],
+            "summary": "A run's millisecond timings, its steps' and the prompt of each model turn "
+            "(assistant-kit extension, docs/inspection.md).",
+            "parameters": [_path("thread_id"), _path("run_id")],
+            "responses": _ok("RunInspection"),
+        }
+    },
+    "/runs": {
+        "get": {
+            "operationId": "listAllRuns",
+            "tags": ["Assistants"],
+            "summary": "Runs across the whole store, each with its timings (assistant-kit extension).",
+            "parameters": ["<list parameters of listAssistants>", *_ACROSS_FILTERS],
+            "responses": _ok("ListRunsAcrossResponse"),
+        }
+    },
+    "/runs/steps": {
+        "get": {
+            "operationId": "listAllRunSteps",
+            "tags": ["Assistants"],
+            "summary": "Run steps across the whole store, each with its timings (assistant-kit extension).",
+            "parameters": [
+                "<list parameters of listAssistants>",
+                *_ACROSS_FILTERS,
+                _query("run_id", "Only steps of this run."),
+                _query(
+                    "type",
+                    "Only steps of this type.",
+                    {"type": "string", "enum": ["message_creation", "tool_calls"]},
+                ),
+            ],
+            "responses": _ok("ListRunStepsAcrossResponse"),
+        }
+    },
     "/threads": {
         "get": {
             "operationId": "listThreads",
@@ -140,7 +212,105 @@ _EXTENSIONS: dict[str, dict[str, Any]] = {
     },
 }
 
+_MS = {"type": ["integer", "null"], "description": "Unix milliseconds; null: unknown."}
+_RUN_TIMINGS = {
+    "type": "object",
+    "properties": {
+        name: _MS for name in ("created_at_ms", "started_at_ms", "first_token_at_ms", "ended_at_ms")
+    },
+}
+_STEP_TIMINGS = {
+    "type": "object",
+    "properties": {
+        **{name: _MS for name in ("created_at_ms", "first_token_at_ms", "ended_at_ms")},
+        "tool_ms": {
+            "type": ["integer", "null"],
+            "description": "Milliseconds spent executing built-in tools in the step; null: none or unknown.",
+        },
+    },
+}
+
+
+def _list_of(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "object": {"type": "string", "enum": ["list"]},
+            "data": {"type": "array", "items": item},
+            "first_id": {"type": ["string", "null"]},
+            "last_id": {"type": ["string", "null"]},
+            "has_more": {"type": "boolean"},
+        },
+        "required": ["object", "data", "first_id", "last_id", "has_more"],
+    }
+
+
 _EXTRA_SCHEMAS: dict[str, dict[str, Any]] = {
+    "RunTimings": _RUN_TIMINGS,
+    "RunStepTimings": _STEP_TIMINGS,
+    "RunInspection": {
+        "type": "object",
+        "properties": {
+            "object": {"type": "string", "enum": ["assistant_kit.run_inspection"]},
+            "run_id": {"type": "string"},
+            "thread_id": {"type": "string"},
+            "timings": {"$ref": "#/components/schemas/RunTimings"},
+            "steps": {
+                "type": "array",
+                "items": {
+                    "allOf": [
+                        {"$ref": "#/components/schemas/RunStepTimings"},
+                        {
+                            "type": "object",
+                            "properties": {
+                                "step_id": {"type": "string"},
+                                "type": {"type": ["string", "null"]},
+                            },
+                        },
+                    ]
+                },
+            },
+            "prompts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "turn": {"type": "integer"},
+                        "step_ids": {"type": "array", "items": {"type": "string"}},
+                        "created_at_ms": {"type": "integer"},
+                        "model": {"type": ["string", "null"]},
+                        "request": {
+                            "type": "object",
+                            "description": "The chat-format request as sent (never credentials).",
+                        },
+                        "truncated": {"type": "boolean"},
+                        "bytes": {"type": "integer"},
+                    },
+                },
+            },
+            "record_prompts": {"type": "boolean"},
+        },
+        "required": ["object", "run_id", "thread_id", "timings", "steps", "prompts", "record_prompts"],
+    },
+    "ListRunsAcrossResponse": _list_of(
+        {
+            "allOf": [
+                {"$ref": "#/components/schemas/RunObject"},
+                {"type": "object", "properties": {"timings": {"$ref": "#/components/schemas/RunTimings"}}},
+            ]
+        }
+    ),
+    "ListRunStepsAcrossResponse": _list_of(
+        {
+            "allOf": [
+                {"$ref": "#/components/schemas/RunStepObject"},
+                {
+                    "type": "object",
+                    "properties": {"timings": {"$ref": "#/components/schemas/RunStepTimings"}},
+                },
+            ]
+        }
+    ),
     "DeleteKeysRequest": {
         "type": "object",
         "additionalProperties": False,
@@ -260,6 +430,12 @@ def build_document(spec: dict[str, Any]) -> dict[str, Any]:
     extensions = copy.deepcopy(_EXTENSIONS)
     list_parameters = spec["paths"]["/assistants"]["get"]["parameters"]
     extensions["/threads"]["get"]["parameters"] = copy.deepcopy(list_parameters)
+    for operations in extensions.values():
+        for operation in operations.values():
+            parameters = operation.get("parameters")
+            if isinstance(parameters, list) and "<list parameters of listAssistants>" in parameters:
+                at = parameters.index("<list parameters of listAssistants>")
+                parameters[at : at + 1] = copy.deepcopy(list_parameters)
     for path, operations in extensions.items():
         paths.setdefault(path, {}).update(operations)
     missing = served - {(p, m) for p, ops in paths.items() for m in ops}
@@ -292,7 +468,8 @@ def build_document(spec: dict[str, Any]) -> dict[str, Any]:
     info["description"] = (
         "The Assistants v2 operations that assistant-kit serves (at / and /v1), taken from "
         f"OpenAI's published OpenAPI spec ({spec['info']['title']}), plus the proxy's "
-        "extensions: GET /threads, GET /health, POST /key/generate, POST /key/delete, GET /key/info."
+        "extensions: GET /threads, GET /threads/{thread_id}/runs/{run_id}/inspection, GET /runs, "
+        "GET /runs/steps, GET /health, POST /key/generate, POST /key/delete, GET /key/info."
     )
     info.pop("termsOfService", None)
     return {

@@ -14,7 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateColumn
 
@@ -249,6 +262,79 @@ def _0007_vector_stores(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _0008_inspection(conn: Connection) -> None:
+    """The inspector's data. Runs and steps get millisecond timestamps beside the wire's
+    seconds (runs: created, started, first token, ended; steps: created, first token, ended,
+    and ``tool_ms``), NULL — unknown — for the rows already there; and copies of the wire
+    fields the across-the-store lists filter on (runs: ``assistant_id``, ``model``; steps:
+    ``assistant_id``, ``status``, ``type``), filled in from each row's JSON. ``run_prompts``
+    holds what each model request of a run sent."""
+    md = MetaData()
+    runs = Table(
+        "runs",
+        md,
+        Column("owner", String(64), nullable=True),
+        Column("id", String(64), primary_key=True),
+        Column("assistant_id", String(64), nullable=True),
+        Column("model", String(256), nullable=True),
+        Column("created_at_ms", BigInteger, nullable=True),
+        Column("started_at_ms", BigInteger, nullable=True),
+        Column("first_token_at_ms", BigInteger, nullable=True),
+        Column("ended_at_ms", BigInteger, nullable=True),
+    )
+    steps = Table(
+        "run_steps",
+        md,
+        Column("assistant_id", String(64), nullable=True),
+        Column("status", String(32), nullable=True),
+        Column("type", String(32), nullable=True),
+        Column("created_at_ms", BigInteger, nullable=True),
+        Column("first_token_at_ms", BigInteger, nullable=True),
+        Column("ended_at_ms", BigInteger, nullable=True),
+        Column("tool_ms", BigInteger, nullable=True),
+    )
+    added = {
+        runs: ("assistant_id", "model", "created_at_ms", "started_at_ms", "first_token_at_ms", "ended_at_ms"),
+        steps: (
+            "assistant_id",
+            "status",
+            "type",
+            "created_at_ms",
+            "first_token_at_ms",
+            "ended_at_ms",
+            "tool_ms",
+        ),
+    }
+    for table, names in added.items():
+        for name in names:  # SQLite: one column per ALTER
+            column = CreateColumn(table.c[name]).compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column}")
+    field = {
+        "sqlite": "json_extract(data, '$.{}')",
+        "postgresql": "(CAST(data AS json) ->> '{}')",
+    }[conn.dialect.name]
+    copies = {runs: ("assistant_id", "model"), steps: ("assistant_id", "status", "type")}
+    for table, names in copies.items():
+        assignments = ", ".join(f"{name} = {field.format(name)}" for name in names)
+        conn.exec_driver_sql(f"UPDATE {table.name} SET {assignments}")
+    Index("ix_runs_owner", runs.c.owner, runs.c.id).create(conn)
+    prompts = Table(
+        "run_prompts",
+        md,
+        Column("run_id", String(64), primary_key=True),
+        Column("turn", Integer, primary_key=True, autoincrement=False),
+        Column("thread_id", String(64), nullable=False),
+        Column("step_ids", Text, nullable=False),
+        Column("created_at_ms", BigInteger, nullable=False),
+        Column("model", String(256), nullable=True),
+        Column("request", Text, nullable=False),
+        Column("bytes", Integer, nullable=False),
+        Column("truncated", Boolean, nullable=False),
+    )
+    Index("ix_run_prompts_thread", prompts.c.thread_id)
+    prompts.create(conn)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _0001_initial),
     ("0002_api_keys", _0002_api_keys),
@@ -257,6 +343,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0005_file_chunks", _0005_file_chunks),
     ("0006_vector_store_chunks", _0006_vector_store_chunks),
     ("0007_vector_stores", _0007_vector_stores),
+    ("0008_inspection", _0008_inspection),
 ]
 
 

@@ -12,7 +12,20 @@ is creation order and a page is an index range scan: its cost does not grow with
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text, event
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+)
 from sqlalchemy.engine import Connection
 
 metadata = MetaData()
@@ -42,6 +55,13 @@ messages = _object_table(
 # tell a run another live process executes from one whose process died (see
 # assistant_kit.engine.runs). ``expires_at`` as a column lets them find runs due to expire
 # without reading every active run. Timestamps are the writers' wall clocks (Unix seconds).
+#
+# The ``*_at_ms`` columns (and a step's ``tool_ms``) are the inspector's timeline: Unix
+# milliseconds the executor stamped as the object changed state, beside the wire's integer
+# seconds (which stay in ``data``). NULL means unknown — rows written before they existed,
+# threads imported rather than run here — never zero. ``assistant_id``/``model`` (runs) and
+# ``assistant_id``/``status``/``type`` (steps) are copies of wire fields that the
+# across-the-store lists (``GET /runs``, ``GET /runs/steps``) filter on.
 runs = Table(
     "runs",
     metadata,
@@ -54,11 +74,29 @@ runs = Table(
     Column("worker", String(64), nullable=True),
     Column("heartbeat_at", Float, nullable=True),
     Column("expires_at", Integer, nullable=True),
+    Column("assistant_id", String(64), nullable=True),
+    Column("model", String(256), nullable=True),
+    Column("created_at_ms", BigInteger, nullable=True),
+    Column("started_at_ms", BigInteger, nullable=True),
+    Column("first_token_at_ms", BigInteger, nullable=True),
+    Column("ended_at_ms", BigInteger, nullable=True),
 )
-run_steps = _object_table(
+run_steps = Table(
     "run_steps",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner", String(64), nullable=True),
+    Column("created_at", Integer, nullable=False),
     Column("thread_id", String(64), nullable=False),
     Column("run_id", String(64), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("assistant_id", String(64), nullable=True),
+    Column("status", String(32), nullable=True),
+    Column("type", String(32), nullable=True),
+    Column("created_at_ms", BigInteger, nullable=True),
+    Column("first_token_at_ms", BigInteger, nullable=True),
+    Column("ended_at_ms", BigInteger, nullable=True),
+    Column("tool_ms", BigInteger, nullable=True),
 )
 Index("ix_messages_thread", messages.c.thread_id, messages.c.id)
 Index("ix_messages_run", messages.c.thread_id, messages.c.run_id, messages.c.id)
@@ -68,6 +106,28 @@ Index("ix_runs_lease", runs.c.status, runs.c.heartbeat_at)
 Index("ix_steps_run", run_steps.c.run_id, run_steps.c.id)
 Index("ix_assistants_owner", assistants.c.owner, assistants.c.id)
 Index("ix_threads_owner", threads.c.owner, threads.c.id)
+Index("ix_runs_owner", runs.c.owner, runs.c.id)
+
+# What the model was sent, one row per model request a run made (``turn``: 0-based within the
+# run): the chat-format request as JSON (messages after truncation, instructions as merged,
+# tools as offered, sampling parameters — never credentials), capped at the engine's
+# ``prompt_record_max_bytes`` (``truncated``: message contents were shortened to fit), and the
+# ids of the steps that turn produced. Written by assistant_kit.engine.prompts; gone with the
+# thread.
+run_prompts = Table(
+    "run_prompts",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("turn", Integer, primary_key=True, autoincrement=False),
+    Column("thread_id", String(64), nullable=False),
+    Column("step_ids", Text, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("model", String(256), nullable=True),
+    Column("request", Text, nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("truncated", Boolean, nullable=False),
+)
+Index("ix_run_prompts_thread", run_prompts.c.thread_id)
 
 # The proxy's generated API keys (see assistant_kit.server.auth). Only the SHA-256 of a key is stored.
 api_keys = Table(

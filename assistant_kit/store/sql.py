@@ -21,7 +21,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +42,16 @@ LEASED_RUN_STATUSES = ("queued", "in_progress", "cancelling")
 DB_ENV = "ASSISTANT_KIT_DB"
 MASTER_OWNER = "master"
 """The owner of the proxy's master key (``server/auth.py``); see :func:`owner_condition`."""
+
+Mark = tuple[str, str, Mapping[str, int]]
+"""``(kind, object id, {column: value})``: millisecond timings to write beside an object (the
+``*_at_ms`` columns and a step's ``tool_ms``; see :mod:`.schema`). A timestamp is written only
+where the column is still NULL — the first mark of an event wins, so a repeated or late mark
+never moves it — and ``tool_ms`` is added to what the column holds."""
+_COPIED = ("thread_id", "run_id", "status", "expires_at", "purpose", "assistant_id", "model", "type")
+"""Wire fields a table keeps a column of (for queries), when it has one by that name."""
+RUN_TIMINGS = ("created_at_ms", "started_at_ms", "first_token_at_ms", "ended_at_ms")
+STEP_TIMINGS = ("created_at_ms", "first_token_at_ms", "ended_at_ms", "tool_ms")
 
 
 def default_db_path() -> Path:
@@ -168,20 +178,43 @@ class Store:
     def _columns(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         table = schema.TABLES[kind]
         values = {"id": obj["id"], "created_at": obj["created_at"], "data": json.dumps(obj)}
-        for name in ("thread_id", "run_id", "status", "expires_at", "purpose"):
+        for name in _COPIED:
             if name in table.c:
                 values[name] = obj.get(name)
         return values
 
-    def insert(self, kind: str, obj: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
+    @staticmethod
+    def _mark(conn: Connection, marks: Sequence[Mark]) -> None:
+        """Write ``marks`` (see :data:`Mark`) in the caller's transaction."""
+        for kind, object_id, values in marks:
+            table = schema.TABLES[kind]
+            changes = {
+                name: func.coalesce(table.c[name], 0) + value
+                if name == "tool_ms"
+                else func.coalesce(table.c[name], value)
+                for name, value in values.items()
+            }
+            if changes:
+                conn.execute(update(table).where(table.c.id == object_id).values(**changes))
+
+    def insert(
+        self, kind: str, obj: dict[str, Any], owner: str | None = None, marks: Sequence[Mark] = ()
+    ) -> dict[str, Any]:
         with self._write() as conn:
             conn.execute(schema.TABLES[kind].insert().values(owner=owner, **self._columns(kind, obj)))
+            self._mark(conn, marks)
         return obj
 
-    def insert_many(self, items: Sequence[tuple[str, dict[str, Any]]], owner: str | None = None) -> None:
+    def insert_many(
+        self,
+        items: Sequence[tuple[str, dict[str, Any]]],
+        owner: str | None = None,
+        marks: Sequence[Mark] = (),
+    ) -> None:
         with self._write() as conn:
             for kind, obj in items:
                 conn.execute(schema.TABLES[kind].insert().values(owner=owner, **self._columns(kind, obj)))
+            self._mark(conn, marks)
 
     def get(self, kind: str, object_id: str, owner: str | None = None, **where: Any) -> dict[str, Any] | None:
         table = schema.TABLES[kind]
@@ -192,19 +225,21 @@ class Store:
             row = conn.execute(select(table.c.data).where(and_(*conds))).first()
         return json.loads(row[0]) if row else None
 
-    def put(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    def put(self, kind: str, obj: dict[str, Any], marks: Sequence[Mark] = ()) -> dict[str, Any]:
         """Replace a stored object by id (columns follow the new data)."""
         table = schema.TABLES[kind]
         values = self._columns(kind, obj)
         with self._write() as conn:
             conn.execute(update(table).where(table.c.id == obj["id"]).values(**values))
+            self._mark(conn, marks)
         return obj
 
-    def put_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    def put_many(self, items: Sequence[tuple[str, dict[str, Any]]], marks: Sequence[Mark] = ()) -> None:
         with self._write() as conn:
             for kind, obj in items:
                 table = schema.TABLES[kind]
                 conn.execute(update(table).where(table.c.id == obj["id"]).values(**self._columns(kind, obj)))
+            self._mark(conn, marks)
 
     def delete(self, kind: str, object_id: str) -> bool:
         table = schema.TABLES[kind]
@@ -292,6 +327,7 @@ class Store:
         owner: str | None = None,
         param: str | None = None,
         lease: str | None = None,
+        marks: Sequence[Mark] = (),
     ) -> None:
         """Insert objects into a thread only if it has no active run (checked atomically).
         ``lease``: the worker id that will execute the runs among ``items`` (lease starts now)."""
@@ -307,6 +343,7 @@ class Store:
                 if lease is not None and kind == "thread.run":
                     values.update(worker=lease, heartbeat_at=time.time())
                 conn.execute(schema.TABLES[kind].insert().values(owner=owner, **values))
+            self._mark(conn, marks)
 
     def thread_messages(self, thread_id: str, last: int | None = None) -> builtins.list[dict[str, Any]]:
         """Messages of a thread in creation order (the model's context); ``last`` keeps the tail."""
@@ -388,7 +425,7 @@ class Store:
 
     def delete_thread(self, thread_id: str) -> bool:
         with self._write() as conn:
-            for table in (schema.run_steps, schema.messages, schema.runs):
+            for table in (schema.run_prompts, schema.run_steps, schema.messages, schema.runs):
                 conn.execute(delete(table).where(table.c.thread_id == thread_id))
             return conn.execute(delete(schema.threads).where(schema.threads.c.id == thread_id)).rowcount > 0
 
@@ -403,13 +440,15 @@ class Store:
         claim: str | None = None,
         stale_before: float | None = None,
         also: Sequence[tuple[str, dict[str, Any]]] = (),
+        marks: Sequence[Mark] = (),
     ) -> bool:
         """Write ``run`` (and ``also``, in the same transaction) only if the stored row still
         has a status in ``expect``, and, when given, is executed by ``worker`` / has a lease
         older than ``stale_before``. ``claim`` makes that worker the run's executor (lease
         renewed now). Returns whether it was written: a compare-and-set, so two processes
         changing one run concurrently cannot both win, and a process that lost a run (taken
-        over, settled by another replica) cannot overwrite it."""
+        over, settled by another replica) cannot overwrite it. ``marks``: timings written
+        with it (only if it is written)."""
         table = schema.runs
         conds = [table.c.id == run["id"], table.c.status.in_(expect)]
         if worker is not None:
@@ -425,6 +464,7 @@ class Store:
             for kind, obj in also:
                 other = schema.TABLES[kind]
                 conn.execute(update(other).where(other.c.id == obj["id"]).values(**self._columns(kind, obj)))
+            self._mark(conn, marks)
         return True
 
     def run_lease(self, run_id: str) -> dict[str, Any] | None:

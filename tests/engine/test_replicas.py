@@ -343,6 +343,17 @@ def test_orphans_are_settled_when_an_engine_starts(shared_db: Any) -> None:
         assert stored(alive["id"])["status"] == "in_progress"  # its lease is fresh: someone runs it
         assert engine.sync_store.get("thread.message", message["id"])["status"] == "incomplete"
         assert engine.sync_store.get("thread.run.step", step["id"])["status"] == "failed"
+        # The inspector: every settled run has an end (when it was settled), the one still
+        # executing none; what the dead process never stamped stays unknown, not 0.
+        for run_id, run in runs.items():
+            path = f"/threads/{run['thread_id']}/runs/{run_id}/inspection"
+            inspection = replica.client.get(path, cast_to=object)
+            assert (inspection["timings"]["ended_at_ms"] is None) == (run_id == alive["id"])  # type: ignore[index]
+            assert inspection["timings"]["created_at_ms"] is None  # type: ignore[index]
+        (left,) = replica.client.get(
+            f"/threads/{executing['thread_id']}/runs/{executing['id']}/inspection", cast_to=object
+        )["steps"]  # type: ignore[index]
+        assert left["ended_at_ms"] is not None and left["created_at_ms"] is None
         # The threads of settled runs take new work again; the live one does not.
         for run_id, run in runs.items():
             if run_id == alive["id"]:

@@ -1,4 +1,5 @@
-"""The quickstart notebook in a real browser: JupyterLab, headless Chromium, Run All Cells.
+"""The quickstart and thread-inspection notebooks in a real browser: JupyterLab, headless
+Chromium, Run All Cells.
 
 What a kernel-level test cannot show: that a run's text *grows on screen* while it streams
 (display handles updated in place, throttled, rendered by JupyterLab), that the live view is
@@ -18,6 +19,12 @@ Chromium is the system's (``/usr/bin/chromium`` from Debian's ``chromium`` packa
 the reason, when chromium, playwright or jupyterlab is missing. The screenshot of the
 finished notebook is saved as ``assistant_kit_browser.png`` in the system's temp directory
 (``$ASSISTANT_KIT_SCREENSHOT`` overrides) and its path printed.
+
+``04_thread_inspection.ipynb`` (its own scripted models, offline) is checked as a reader sees
+it: the runs inline in ``inspect()``'s transcript — the failed run's error, the cancelled tool
+round, the tool call with its output — and the prompt fold of its ``max_prompt_tokens`` run,
+opened by a click, showing the truncated context. Its screenshot:
+``assistant_kit_inspection.png`` beside the other.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "01_quickstart.ipynb"
+INSPECTION_NOTEBOOK = ROOT / "notebooks" / "04_thread_inspection.ipynb"
 MODEL = "browser/slow-hostile"
 MARKER = "Streaming"  # the model's first word
 PAYLOAD = "<script>window.__xss=1</script>"
@@ -160,18 +168,22 @@ def _request(url: str, token: str, method: str = "GET") -> int:
         return response.status
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    """JupyterLab on a free port serving a copy of the quickstart, torn down afterwards."""
+@contextlib.contextmanager
+def _serve(
+    tmp_path: Path, notebook: Path, startup: dict[str, str], env_extra: dict[str, str]
+) -> Iterator[Lab]:
+    """JupyterLab on a free port serving a copy of ``notebook`` (IPython ``startup`` files run
+    in its kernel first), torn down afterwards."""
     reason = _missing()
     if reason:
         pytest.skip(reason)
     root = tmp_path / "root"
     root.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
-    startup = tmp_path / "ipython" / "profile_default" / "startup"
-    startup.mkdir(parents=True)
-    (startup / "00-slow-hostile-model.py").write_text(STARTUP)
+    shutil.copy(notebook, root / notebook.name)
+    folder = tmp_path / "ipython" / "profile_default" / "startup"
+    folder.mkdir(parents=True)
+    for name, text in startup.items():
+        (folder / name).write_text(text)
     settings = tmp_path / "settings"
     for name, values in SETTINGS.items():
         path = settings / name
@@ -182,10 +194,10 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     for name in ("ASSISTANT_KIT_LIVE", "ASSISTANT_KIT_WIDGETS", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
         env.pop(name, None)  # live display handles, the kit's default in a notebook
     env.update(
-        ASSISTANT_KIT_DEMO_MODEL=MODEL,
         ASSISTANT_KIT_DB=str(tmp_path / "kit.db"),
         IPYTHONDIR=str(tmp_path / "ipython"),
         JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        **env_extra,
     )
     port, token = _free_port(), secrets.token_hex(16)
     command = [
@@ -232,9 +244,28 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
             server.wait(10)
 
 
-def _screenshot_path() -> Path:
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    """The quickstart, on the slow hostile model."""
+    with _serve(
+        tmp_path, NOTEBOOK, {"00-slow-hostile-model.py": STARTUP}, {"ASSISTANT_KIT_DEMO_MODEL": MODEL}
+    ) as served:
+        yield served
+
+
+@pytest.fixture
+def lab04(tmp_path: Path) -> Iterator[Lab]:
+    """The thread inspection notebook (scripted models of its own, offline)."""
+    env = {"ASSISTANT_KIT_DEMO_MODEL": "test/echo"}
+    with _serve(tmp_path, INSPECTION_NOTEBOOK, {}, env) as served:
+        yield served
+
+
+def _screenshot_path(name: str = "assistant_kit_browser.png") -> Path:
     explicit = os.environ.get("ASSISTANT_KIT_SCREENSHOT")
-    return Path(explicit) if explicit else Path(tempfile.gettempdir()) / "assistant_kit_browser.png"
+    if explicit and name != "assistant_kit_browser.png":
+        return Path(explicit).with_name(f"{Path(explicit).stem}_{name}")
+    return Path(explicit) if explicit else Path(tempfile.gettempdir()) / name
 
 
 def _start_kernel(page: Any) -> None:
@@ -264,7 +295,7 @@ def test_quickstart_streams_and_escapes_in_jupyterlab(lab: Lab) -> None:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(f"{lab.url}/lab/tree/{NOTEBOOK.name}?token={lab.token}")
             _start_kernel(page)
-            _run_all(page)
+            _run_all_until_started(page)
 
             # While the first run streams: its text, sampled every 0.1 s.
             deadline = time.monotonic() + 60
@@ -305,3 +336,84 @@ def test_quickstart_streams_and_escapes_in_jupyterlab(lab: Lab) -> None:
     assert state["xss"] is None, "the model's <script> executed"
     errors = [e for c in cells for e in c["errors"]]
     assert not errors, errors
+
+
+# The runs inline in the first inspection (session.inspect()), in transcript order.
+RUN_BLOCKS = """() => {
+  const view = document.querySelector(".ak-inspect");
+  if (!view) return null;
+  return [...view.querySelectorAll(".ak-run")].map(run => ({status: run.dataset.status}));
+}"""
+
+
+def _run_all_until_started(page: Any) -> None:
+    """Run All Cells, again if no cell has started 30 s later (on a loaded machine the first
+    click can land while JupyterLab is still wiring the notebook up; no cell has run then)."""
+    for _ in range(3):
+        _run_all(page)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if any(c["prompt"] != "[ ]:" for c in page.evaluate(CELLS)):
+                return
+            time.sleep(0.25)
+    raise AssertionError("Run All Cells started no cell (3 tries)")
+
+
+def _wait_all_cells(page: Any, seconds: float) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + seconds
+    while True:
+        cells = page.evaluate(CELLS)
+        if cells and all(re.fullmatch(r"\[\d+\]:", c["prompt"]) for c in cells):
+            return cells
+        assert time.monotonic() < deadline, f"cells did not finish: {[c['prompt'] for c in cells]}"
+        time.sleep(0.25)
+
+
+def test_thread_inspection_shows_runs_inline_and_the_prompt_in_jupyterlab(lab04: Lab) -> None:
+    """Notebook 04 as a reader sees it: under the user turns, the failed run's error, the
+    cancelled tool round (its call never answered), the tool call with its output; opening the
+    prompt fold of the max_prompt_tokens run shows the truncated context it was sent."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"{lab04.url}/lab/tree/{INSPECTION_NOTEBOOK.name}?token={lab04.token}")
+            _start_kernel(page)
+            _run_all_until_started(page)
+            cells = _wait_all_cells(page, 150)
+            blocks = page.evaluate(RUN_BLOCKS)
+            view = page.locator(".ak-inspect").first
+            short = view.locator(".ak-run", has_text="max_prompt_tokens=256").first
+            fold = short.locator(".ak-prompt").first
+            closed = fold.inner_text()
+            fold.locator("summary").first.click()
+            fold.scroll_into_view_if_needed()
+            opened = fold.inner_text()
+            shot = _screenshot_path("assistant_kit_inspection.png")
+            page.screenshot(path=str(shot))
+            print(f"screenshot: {shot}")
+            failed = view.locator('.ak-run[data-status="failed"]').first.inner_text()
+            cancelled = view.locator('.ak-run[data-status="cancelled"]').first.inner_text()
+            answered = view.locator(".ak-run", has_text="not in the glossary").first.inner_text()
+        finally:
+            browser.close()
+
+    errors = [e for c in cells for e in c["errors"]]
+    assert not errors, errors
+    assert blocks and [b["status"] for b in blocks] == [
+        "completed",
+        "completed",
+        "incomplete",
+        "failed",
+        "cancelled",
+        "completed",
+        "completed",
+    ], blocks
+    assert "server_error: the model server is not answering" in failed
+    assert "lookup" in cancelled and "never answered: the step is cancelled" in cancelled
+    assert "lookup" in answered and "not in the glossary" in answered  # the call and its output
+    assert "Only the latest turns fit" not in closed  # folded: the summary line only
+    assert "Only the latest turns fit: what did I just say?" in opened
+    assert "Hello! What is a thread?" not in opened  # dropped to fit max_prompt_tokens

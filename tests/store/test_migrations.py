@@ -23,6 +23,8 @@ import pytest
 
 from assistant_kit._ids import new_id, now
 from assistant_kit.store import Store, migrations, schema
+from assistant_kit.store.inspection import Filters, InspectionTables
+from assistant_kit.store.sql import RUN_TIMINGS, STEP_TIMINGS
 from tests.postgres import fresh_database
 from tests.store.old_databases import add_rows, build, connected, object_row, shape
 
@@ -102,6 +104,8 @@ def test_each_older_database_upgrades_keeping_its_rows(new_db: Callable[[], Any]
         "object": "thread.run",
         "created_at": now() - 100,
         "thread_id": thread["id"],
+        "assistant_id": assistant["id"],
+        "model": "test/echo",
         "status": "in_progress",
         "expires_at": now() + 500,
     }
@@ -120,7 +124,9 @@ def test_each_older_database_upgrades_keeping_its_rows(new_db: Callable[[], Any]
         "created_at": now(),
         "thread_id": thread["id"],
         "run_id": run["id"],
+        "assistant_id": assistant["id"],
         "type": "message_creation",
+        "status": "completed",
     }
     rows = [
         ("assistants", object_row(assistant, "alice")),
@@ -169,6 +175,21 @@ def test_each_older_database_upgrades_keeping_its_rows(new_db: Callable[[], Any]
             assert store.get("file", file["id"], owner="alice") == file
             assert store.file_content(file["id"]) == blob
             assert store.file_chunk(file["id"], 1) == blob[schema.CHUNK_BYTES :]
+        # The inspector reads old rows: their timings unknown (None, never 0), the columns
+        # the lists filter on filled in from each row's JSON.
+        inspection = InspectionTables(store)
+        unknown_run, unknown_step = dict.fromkeys(RUN_TIMINGS), dict.fromkeys(STEP_TIMINGS)
+        assert inspection.list_runs(Filters(), owner="alice").data == [{**run, "timings": unknown_run}]
+        selected = Filters(assistant_id=assistant["id"], model="test/echo", status=("in_progress",))
+        assert [r["id"] for r in inspection.list_runs(selected).data] == [run["id"]]
+        steps = inspection.list_steps(Filters(type="message_creation", status=("completed",)), owner="alice")
+        assert steps.data == [{**step, "timings": unknown_step}]
+        assert inspection.list_runs(Filters(), owner="bob").data == []
+        assert inspection.inspection(run["id"]) == {
+            "timings": unknown_run,
+            "steps": [{"step_id": step["id"], "type": "message_creation", **unknown_step}],
+            "prompts": [],
+        }
         # and the upgraded rows take writes in the current shape
         assert store.save_run({**run, "status": "cancelled"}, expect=["in_progress"], claim="w1")
         assert store.run_lease(run["id"])["worker"] == "w1"  # type: ignore[index]

@@ -83,6 +83,7 @@ def test_migrations_from_several_processes_at_once(pg_url: str) -> None:
         "file_chunks",
         "files",
         "messages",
+        "run_prompts",
         "run_steps",
         "runs",
         "schema_migrations",
@@ -102,6 +103,12 @@ def test_migrations_from_several_processes_at_once(pg_url: str) -> None:
         "worker",
         "heartbeat_at",
         "expires_at",
+        "assistant_id",
+        "model",
+        "created_at_ms",
+        "started_at_ms",
+        "first_token_at_ms",
+        "ended_at_ms",
     ]
     assert "ix_runs_lease" in found["indexes"]
 

@@ -1,0 +1,220 @@
+"""The exact prompt of every model turn: what the engine sent, recorded for the inspector.
+
+"What did the model see?" is the first question when an answer is wrong, and the one a
+teacher asks. The answer is not in the thread: the run's instructions are merged with
+``additional_instructions``, ``truncation_strategy`` and ``max_prompt_tokens`` drop old
+messages, built-in tools are offered as functions, earlier tool rounds come back as tool
+messages. So the executor (:mod:`.runs`) hands every request to :meth:`PromptRecorder.record`
+right before it calls the model, and the request is stored as sent (``run_prompts``, see
+:mod:`assistant_kit.store.schema`), in the chat format of :class:`~assistant_kit.models.base.ModelRequest`:
+``messages``, ``tools``, ``tool_choice``, ``parallel_tool_calls``, ``response_format``,
+``temperature``, ``top_p``, ``max_tokens``. Credentials are not part of a request (they live in
+the model backend's settings, in memory), so none is ever recorded.
+
+Each record is capped at ``max_bytes`` (default 262144): a larger request has its message
+contents shortened, the oldest first (the system instructions last), each with a note of how
+much was cut, and is marked ``truncated``. Recording is on by default; the Engine setting
+``record_prompts`` (env ``ASSISTANT_KIT_RECORD_PROMPTS=0``, proxy config
+``general_settings.record_prompts: false``) turns it off. It is a diagnostic: a failure to
+record is logged, never the run's failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..store.inspection import InspectionTables
+from .timings import now_ms
+
+if TYPE_CHECKING:
+    from ..models.base import ModelRequest
+    from ..store import AsyncStore
+
+log = logging.getLogger("assistant_kit.runs")
+
+RECORD_ENV = "ASSISTANT_KIT_RECORD_PROMPTS"
+MAX_BYTES_ENV = "ASSISTANT_KIT_PROMPT_RECORD_MAX_BYTES"
+DEFAULT_MAX_BYTES = 262144
+MIN_MAX_BYTES = 1024
+REQUEST_FIELDS = (
+    "messages",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "temperature",
+    "top_p",
+    "max_tokens",
+)
+
+T = TypeVar("T")
+
+
+def record_setting(value: bool | None) -> bool:
+    """``record_prompts``: the argument, else ``$ASSISTANT_KIT_RECORD_PROMPTS`` (``0``, ``false``,
+    ``no``, ``off`` turn it off), else on."""
+    if value is not None:
+        return bool(value)
+    text = os.environ.get(RECORD_ENV, "").strip().lower()
+    return text not in ("0", "false", "no", "off")
+
+
+def max_bytes_setting(value: int | None) -> int:
+    """``prompt_record_max_bytes``: the argument, else ``$ASSISTANT_KIT_PROMPT_RECORD_MAX_BYTES``,
+    else 262144; at least 1024 (a cap below that could not hold a request's frame)."""
+    if value is None:
+        text = os.environ.get(MAX_BYTES_ENV)
+        value = int(text) if text else DEFAULT_MAX_BYTES
+    return max(int(value), MIN_MAX_BYTES)
+
+
+def request_body(request: ModelRequest) -> dict[str, Any]:
+    """The recorded fields of a model request (everything the model is sent)."""
+    return {name: copy.deepcopy(getattr(request, name)) for name in REQUEST_FIELDS}
+
+
+def _dump(body: Any) -> str:
+    return json.dumps(body, ensure_ascii=False, default=str)
+
+
+def _size(body: Any) -> int:
+    return len(_dump(body).encode())
+
+
+def _cut(text: str, remove: int) -> str:
+    """``text`` less at least ``remove`` bytes of its end, with a note saying how many."""
+    data = text.encode()
+    if remove <= 0 or not data:
+        return text
+    note = " … [{} bytes not recorded]"
+    keep = max(0, len(data) - remove - len(note.format(len(data)).encode()))
+    kept = data[:keep].decode(errors="ignore")
+    cut = kept + note.format(len(data) - len(kept.encode()))
+    return cut if len(cut.encode()) < len(data) else text  # a short text stays whole
+
+
+def _shorten(message: dict[str, Any], remove: int) -> None:
+    """Take about ``remove`` bytes out of a chat message: its text, then its tool calls'
+    arguments."""
+    content = message.get("content")
+    if isinstance(content, str) and content:
+        before = len(content.encode())
+        message["content"] = _cut(content, remove)
+        remove -= before - len(message["content"].encode())
+    elif isinstance(content, list):
+        for part in content:
+            if remove <= 0:
+                break
+            if isinstance(part, dict) and isinstance(part.get("text"), str) and part["text"]:
+                before = len(part["text"].encode())
+                part["text"] = _cut(part["text"], remove)
+                remove -= before - len(part["text"].encode())
+    for call in message.get("tool_calls") or []:
+        if remove <= 0:
+            break
+        function = call.get("function") or {}
+        arguments = function.get("arguments")
+        if isinstance(arguments, str) and arguments:
+            before = len(arguments.encode())
+            function["arguments"] = _cut(arguments, remove)
+            remove -= before - len(function["arguments"].encode())
+
+
+def capped(body: dict[str, Any], max_bytes: int) -> tuple[str, int, bool]:
+    """``body`` as JSON of at most ``max_bytes``: ``(json, bytes, truncated)``.
+
+    Over the cap, message contents are shortened from the oldest (system messages last) by
+    what is still over, each measured again once cut; if that is not enough, the tools keep
+    only their names, and as a last resort the messages are left out (their count kept)."""
+    text = _dump(body)
+    size = len(text.encode())
+    if size <= max_bytes:
+        return text, size, False
+    body = copy.deepcopy(body)
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    order = [m for m in messages if m.get("role") != "system"] + [
+        m for m in messages if m.get("role") == "system"
+    ]
+    for _ in range(3):  # the JSON escaping of a cut text can differ from its bytes: measure again
+        over = _size(body) - max_bytes
+        if over <= 0:
+            break
+        for message in order:
+            if over <= 0:
+                break
+            before = _size(message)
+            _shorten(message, over + 64)
+            over -= before - _size(message)
+    if _size(body) > max_bytes:
+        body["tools"] = [
+            {"type": "function", "function": {"name": (t.get("function") or {}).get("name")}}
+            for t in body.get("tools") or []
+            if isinstance(t, dict)
+        ]
+    if _size(body) > max_bytes:
+        body = {
+            **{k: v for k, v in body.items() if k not in ("messages", "tools")},
+            "messages": [],
+            "tools": [],
+            "messages_not_recorded": len(messages),
+        }
+    text = _dump(body)
+    return text, len(text.encode()), True
+
+
+class PromptRecorder:
+    """Records the requests of the runs this engine executes (see the module docstring).
+    ``enabled``: whether to record at all; ``max_bytes``: the cap per request."""
+
+    def __init__(self, store: AsyncStore, enabled: bool = True, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.store = store
+        self.tables = InspectionTables(store.sync)
+        self.enabled = enabled
+        self.max_bytes = max(max_bytes, MIN_MAX_BYTES)
+
+    def __repr__(self) -> str:
+        return f"<PromptRecorder enabled={self.enabled} max_bytes={self.max_bytes}>"
+
+    async def _db(self, method: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.store.sync.executor, functools.partial(method, *args))
+
+    async def record(self, run: dict[str, Any], request: ModelRequest) -> int | None:
+        """Store ``request``, about to be sent for ``run``; returns its turn (None: not
+        recorded)."""
+        if not self.enabled:
+            return None
+        try:
+            text, size, truncated = capped(request_body(request), self.max_bytes)
+            return await self._db(
+                self.tables.record_prompt,
+                run["id"],
+                run["thread_id"],
+                now_ms(),
+                run.get("model"),
+                text,
+                size,
+                truncated,
+            )
+        except Exception:
+            log.warning("run %s: its prompt was not recorded", run["id"], exc_info=True)
+            return None
+
+    async def produced(self, run: dict[str, Any], turn: int | None, steps: Sequence[Any]) -> None:
+        """The steps (objects, None ignored) that recorded ``turn`` of ``run`` produced."""
+        ids = sorted(step["id"] for step in steps if step is not None)
+        if turn is None or not ids:
+            return
+        try:
+            await self._db(self.tables.prompt_steps, run["id"], turn, ids)
+        except Exception:
+            log.warning(
+                "run %s: the steps of its prompt %d were not recorded", run["id"], turn, exc_info=True
+            )
