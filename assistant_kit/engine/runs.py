@@ -60,6 +60,7 @@ from ..models.base import BaseChatModel, Usage
 from ..models.settings import ProviderSettings
 from ..store.sql import ACTIVE_RUN_STATUSES, LEASED_RUN_STATUSES
 from . import code_calls, shapes
+from .attachments import stores_ready
 from .context import next_request
 from .run_requests import not_waiting
 from .steps import RunSteps, answer_tool_step
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
     from ..tools.code_interpreter import CodeInterpreter
     from .events import EventHub
     from .files import Files
+    from .vector_stores import VectorStores
 
 log = logging.getLogger("assistant_kit.runs")
 
@@ -118,8 +120,10 @@ class RunExecutor:
         lease_seconds: float,
         code: CodeInterpreter,
         files: Files,
+        vector_stores: VectorStores | None = None,
     ):
         self.store = store
+        self.vector_stores = vector_stores
         self.hub = hub
         self.worker = worker
         self.lease_seconds = lease_seconds
@@ -289,6 +293,8 @@ class RunExecutor:
                 run["started_at"] = run.get("started_at") or now()
                 await self._save_run(run)
                 self._publish_run(run)
+                if not resumed and await self._stores_failed(handle):
+                    return
                 await self._turns(handle)
             except _Stop as stop:
                 if stop.reason != "cancelled":
@@ -334,6 +340,14 @@ class RunExecutor:
         del self.handles[run_id]
         if current.expiry:
             current.expiry.cancel()
+
+    async def _stores_failed(self, handle: RunHandle) -> bool:
+        """Before the first turn: the vector stores file_search searches are ready (waited
+        for) and not expired — else the run fails (:func:`.attachments.stores_ready`)."""
+        failure = await stores_ready(self.vector_stores, self.store, handle.run)
+        if failure is not None:
+            await self._fail(handle, "server_error", failure)
+        return failure is not None
 
     async def _turns(self, handle: RunHandle) -> None:
         run = handle.run
