@@ -31,6 +31,7 @@ from ..models.settings import ProviderSettings
 from ..store import AsyncStore, Store
 from ..tools.code_interpreter import CodeInterpreter, CodeInterpreterSettings
 from . import defaults, run_requests
+from .attachments import Attach, searched_files
 from .events import EventHub, Subscription
 from .files import Files
 from .inspection import Inspection
@@ -291,9 +292,13 @@ class Engine:
 
     # -- threads ---------------------------------------------------------------------------
 
-    async def create_thread(self, body: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
+    async def create_thread(
+        self, body: dict[str, Any], owner: str | None = None, *, where: str = ""
+    ) -> dict[str, Any]:
+        """``where``: the body's place in the request (``thread.`` for create-and-run)."""
         await self._references(body, owner)
-        await check_messages(self.store, body.get("messages") or [], owner, "messages")
+        messages = body.get("messages") or []
+        await check_messages(self.store, messages, owner, f"{where}messages")
         thread = defaults.thread(
             build(
                 Thread,
@@ -304,9 +309,14 @@ class Engine:
                 tool_resources=body.get("tool_resources"),
             )
         )
+        attach = await Attach.prepare(
+            self.vector_stores, thread, searched_files(messages, f"{where}messages"), owner
+        )
         items = [("thread", thread)]
-        items += [("thread.message", new_message(thread["id"], m)) for m in body.get("messages") or []]
+        items += [("thread.message", new_message(thread["id"], m)) for m in messages]
         await self.store.insert_many(items, owner)
+        if attach is not None and await attach.apply(thread):
+            thread = await self.store.put("thread", thread)
         return thread
 
     async def get_thread(self, thread_id: str, owner: str | None = None) -> dict[str, Any]:
@@ -339,10 +349,13 @@ class Engine:
     async def create_message(
         self, thread_id: str, body: dict[str, Any], owner: str | None = None
     ) -> dict[str, Any]:
-        await self._get("thread", thread_id, owner)
+        thread = await self._get("thread", thread_id, owner)
         await self._references(body, owner)
+        attach = await Attach.prepare(self.vector_stores, thread, searched_files([body], ""), owner)
         message = new_message(thread_id, body)
         await self.store.insert_if_idle(thread_id, [("thread.message", message)], owner)
+        if attach is not None and await attach.apply(thread):
+            await self.store.put("thread", thread)
         return message
 
     async def get_message(self, thread_id: str, message_id: str, owner: str | None = None) -> dict[str, Any]:
@@ -388,15 +401,20 @@ class Engine:
         With ``stream``, the returned subscription is registered before the run starts,
         so it sees every event from ``thread.run.created`` on.
         """
-        await self._get("thread", thread_id, owner)
+        thread = await self._get("thread", thread_id, owner)
         assistant = await self._get("assistant", body["assistant_id"], owner, "assistant_id")
         settings = self.settings.merged(settings)
         model_name = body.get("model") or assistant["model"]
         model = resolve_model(model_name, settings)  # unknown model / missing key → 400 now
         additional = body.get("additional_messages") or []
         await check_messages(self.store, additional, owner, "additional_messages")
+        attach = await Attach.prepare(
+            self.vector_stores, thread, searched_files(additional, "additional_messages"), owner
+        )
         run = run_requests.new_run(thread_id, body, assistant, model_name, self.run_expiry_seconds)
         await self.executor.create(run, [new_message(thread_id, m) for m in additional], owner)
+        if attach is not None and await attach.apply(thread):  # before the run reads the thread
+            await self.store.put("thread", thread)
         sub = self.hub.subscribe(run["id"]) if stream else None
         if sub is not None and thread_created is not None:
             sub.queue.put_nowait(("thread.created", thread_created))
@@ -418,7 +436,7 @@ class Engine:
         await check_messages(self.store, thread_body.get("messages") or [], owner, "thread.messages")
         if body.get("tool_resources") is not None:
             thread_body["tool_resources"] = body["tool_resources"]
-        thread = await self.create_thread(thread_body, owner)
+        thread = await self.create_thread(thread_body, owner, where="thread.")
         run_body = {k: v for k, v in body.items() if k not in ("thread", "tool_resources")}
         try:
             return await self.create_run(

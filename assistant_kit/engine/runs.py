@@ -63,6 +63,7 @@ from ..models.base import BaseChatModel, Usage
 from ..models.settings import ProviderSettings
 from ..store.sql import ACTIVE_RUN_STATUSES, LEASED_RUN_STATUSES
 from . import code_calls, search_calls, shapes
+from .attachments import stores_ready
 from .context import next_request
 from .prompts import PromptRecorder
 from .run_requests import not_waiting
@@ -305,6 +306,8 @@ class RunExecutor:
                 )
                 await self._save_run(run)
                 self._publish_run(run)
+                if not resumed and await self._stores_failed(handle):
+                    return
                 await self._turns(handle)
             except _Stop as stop:
                 if stop.reason != "cancelled":
@@ -350,6 +353,14 @@ class RunExecutor:
         del self.handles[run_id]
         if current.expiry:
             current.expiry.cancel()
+
+    async def _stores_failed(self, handle: RunHandle) -> bool:
+        """Before the first turn: the vector stores file_search searches are ready (waited
+        for) and not expired — else the run fails (:func:`.attachments.stores_ready`)."""
+        failure = await stores_ready(self.vector_stores, self.store, handle.run)
+        if failure is not None:
+            await self._fail(handle, "server_error", failure)
+        return failure is not None
 
     async def _turns(self, handle: RunHandle) -> None:
         run = handle.run

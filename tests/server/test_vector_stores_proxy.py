@@ -107,3 +107,12 @@ def test_ingestion_killed_mid_file_is_resumed_by_the_next_process(
     assert done.status == "completed" and done.last_error is None
     assert _claimed_rows(db)[0][2] == 2  # claimed twice: by the killed process and the new one
     assert again.vector_stores.search(store.id, query="greatest common divisor").data
+
+
+def test_another_keys_store_or_file_cannot_be_attached(proxy: Proxy) -> None:
+    """Over HTTP with real keys (the in-process twin, with owner scopes, is in
+    tests/engine/test_attachments.py): Bob cannot name Alice's vector store in tool_resources
+    nor her file in a message's attachments; nothing is stored."""
+    from tests.engine.test_attachments import check_owners
+
+    check_owners(proxy.client(ALICE), proxy.client(BOB))
