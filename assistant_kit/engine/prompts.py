@@ -89,10 +89,13 @@ def _size(body: Any) -> int:
 
 
 def _cut(text: str, remove: int) -> str:
-    """``text`` less at least ``remove`` bytes of its end, with a note saying how many."""
+    """``text`` less about ``remove`` bytes of its JSON form from its end, with a note saying
+    how many bytes of the text went. (A text's JSON is longer than its bytes by its escapes:
+    the cut is scaled to that, so a text of quotes and newlines is not cut twice as deep.)"""
     data = text.encode()
     if remove <= 0 or not data:
         return text
+    remove = -(-remove * len(data) // len(_dump(text).encode()))
     note = " … [{} bytes not recorded]"
     keep = max(0, len(data) - remove - len(note.format(len(data)).encode()))
     kept = data[:keep].decode(errors="ignore")
@@ -127,17 +130,28 @@ def _shorten(message: dict[str, Any], remove: int) -> None:
             remove -= before - len(function["arguments"].encode())
 
 
+def _names_only(tools: Any) -> list[dict[str, Any]]:
+    return [
+        {"type": "function", "function": {"name": (t.get("function") or {}).get("name")}}
+        for t in tools or []
+        if isinstance(t, dict)
+    ]
+
+
 def capped(body: dict[str, Any], max_bytes: int) -> tuple[str, int, bool]:
     """``body`` as JSON of at most ``max_bytes``: ``(json, bytes, truncated)``.
 
     Over the cap, message contents are shortened from the oldest (system messages last) by
-    what is still over, each measured again once cut; if that is not enough, the tools keep
-    only their names, and as a last resort the messages are left out (their count kept)."""
+    what is still over, each measured again once cut. Tool definitions are reduced to their
+    names only when they alone take more than half the cap (the messages are what a reader
+    looks for), and as a last resort the messages are left out (their count kept)."""
     text = _dump(body)
     size = len(text.encode())
     if size <= max_bytes:
         return text, size, False
     body = copy.deepcopy(body)
+    if _size({**body, "messages": []}) > max_bytes // 2:
+        body["tools"] = _names_only(body.get("tools"))
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
     order = [m for m in messages if m.get("role") != "system"] + [
         m for m in messages if m.get("role") == "system"
@@ -153,11 +167,7 @@ def capped(body: dict[str, Any], max_bytes: int) -> tuple[str, int, bool]:
             _shorten(message, over + 64)
             over -= before - _size(message)
     if _size(body) > max_bytes:
-        body["tools"] = [
-            {"type": "function", "function": {"name": (t.get("function") or {}).get("name")}}
-            for t in body.get("tools") or []
-            if isinstance(t, dict)
-        ]
+        body["tools"] = _names_only(body.get("tools"))
     if _size(body) > max_bytes:
         body = {
             **{k: v for k, v in body.items() if k not in ("messages", "tools")},

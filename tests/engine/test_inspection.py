@@ -408,3 +408,39 @@ def test_on_postgresql_across_two_replicas(pg_url: str) -> None:
         listed = across(b.client, "/runs", status="completed", model="test/tools")["data"]
         assert [r["id"] for r in listed] == [run.id] and listed[0]["timings"] == timings
         assert len(across(a.client, "/runs/steps", run_id=run.id, type="tool_calls")["data"]) == 1
+
+
+@pytest.mark.parametrize("max_bytes", [1024, 3000, 20000])
+def test_a_capped_record_always_fits_and_says_so(max_bytes: int) -> None:
+    """The cap holds whatever is too large — multi-byte text, JSON escapes, tool-call
+    arguments, tool definitions — and a request that fits is recorded whole."""
+    from assistant_kit.engine.prompts import capped
+
+    body = {
+        "messages": [
+            {"role": "system", "content": "Rules: " + 'é"\\\n' * 3000},
+            {"role": "user", "content": "ünïcödé " * 2000},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c", "function": {"name": "f", "arguments": '{"code": "' + "x" * 9000 + '"}'}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c", "content": "out " * 3000},
+            {"role": "user", "content": "the question"},
+        ],
+        "tools": [
+            {"type": "function", "function": {"name": f"tool{i}", "description": "d" * 500}}
+            for i in range(10)
+        ],
+        "tool_choice": "auto",
+    }
+    text, size, truncated = capped(body, max_bytes)
+    assert truncated and size == len(text.encode()) <= max_bytes
+    recorded = json.loads(text)
+    assert recorded["tool_choice"] == "auto"
+    if recorded["messages"]:
+        assert recorded["messages"][-1] == {"role": "user", "content": "the question"}  # the newest kept
+    small = {"messages": [{"role": "user", "content": "hi"}], "tools": []}
+    assert capped(small, max_bytes) == (json.dumps(small, ensure_ascii=False), len(json.dumps(small)), False)
