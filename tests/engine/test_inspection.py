@@ -266,6 +266,9 @@ def test_no_credential_is_recorded(make_client, fake_upstream, transport: str, t
     with sqlite3.connect(db) as conn:
         stored = [row[0] for row in conn.execute("SELECT request FROM run_prompts")]
     assert stored and all(secret not in request for request in stored)
+    client.beta.threads.delete(t.id)  # the prompts go with their thread
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM run_prompts").fetchone() == (0,)
 
 
 def test_recording_off_keeps_no_prompt(make_client, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
