@@ -141,10 +141,13 @@ def _names_only(tools: Any) -> list[dict[str, Any]]:
 def capped(body: dict[str, Any], max_bytes: int) -> tuple[str, int, bool]:
     """``body`` as JSON of at most ``max_bytes``: ``(json, bytes, truncated)``.
 
-    Over the cap, message contents are shortened from the oldest (system messages last) by
-    what is still over, each measured again once cut. Tool definitions are reduced to their
-    names only when they alone take more than half the cap (the messages are what a reader
-    looks for), and as a last resort the messages are left out (their count kept)."""
+    Over the cap, the history gives way from the oldest message on: a message that is smaller
+    than what is still over is left out whole (counted in ``messages_not_recorded``), the one
+    where the excess ends is shortened to fit, and the newest — what the model answered — stay
+    as sent. System messages (the instructions) are shortened only if that is not enough, and
+    the newest message after them (it is never left out). Tool
+    definitions are reduced to their names when they alone take more than half the cap (the
+    messages are what a reader looks for), or when nothing else is left to cut."""
     text = _dump(body)
     size = len(text.encode())
     if size <= max_bytes:
@@ -153,28 +156,38 @@ def capped(body: dict[str, Any], max_bytes: int) -> tuple[str, int, bool]:
     if _size({**body, "messages": []}) > max_bytes // 2:
         body["tools"] = _names_only(body.get("tools"))
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-    order = [m for m in messages if m.get("role") != "system"] + [
-        m for m in messages if m.get("role") == "system"
-    ]
-    for _ in range(3):  # the JSON escaping of a cut text can differ from its bytes: measure again
+    body.update(messages=messages, messages_not_recorded=len(messages))  # sized at its widest
+    history = [m for m in messages if m.get("role") != "system"]
+    system = [m for m in messages if m.get("role") == "system"]
+    left_out: list[int] = []
+    for _ in range(3):  # a cut text's JSON can differ from the estimate: measure again
         over = _size(body) - max_bytes
-        if over <= 0:
-            break
-        for message in order:
+        for message in history[:-1]:
             if over <= 0:
                 break
-            before = _size(message)
+            if id(message) in left_out:
+                continue
+            whole = _size(message) + 2  # and its ", " separator
+            if whole <= over:
+                left_out.append(id(message))
+                over -= whole
+            else:
+                _shorten(message, over + 64)
+                over -= whole - 2 - _size(message)
+        body["messages"] = [m for m in messages if id(m) not in left_out]
+        if over <= 0:
+            break
+    for message in system + history[-1:]:  # the newest message is cut last, never left out
+        over = _size(body) - max_bytes
+        if over > 0:
             _shorten(message, over + 64)
-            over -= before - _size(message)
+    body["messages_not_recorded"] = len(left_out)
+    if not left_out:
+        del body["messages_not_recorded"]
     if _size(body) > max_bytes:
         body["tools"] = _names_only(body.get("tools"))
-    if _size(body) > max_bytes:
-        body = {
-            **{k: v for k, v in body.items() if k not in ("messages", "tools")},
-            "messages": [],
-            "tools": [],
-            "messages_not_recorded": len(messages),
-        }
+    if _size(body) > max_bytes:  # the frame alone is too large: keep what can be said
+        body.update(messages=[], tools=[], messages_not_recorded=len(messages))
     text = _dump(body)
     return text, len(text.encode()), True
 

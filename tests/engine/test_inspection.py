@@ -447,3 +447,17 @@ def test_a_capped_record_always_fits_and_says_so(max_bytes: int) -> None:
         assert recorded["messages"][-1] == {"role": "user", "content": "the question"}  # the newest kept
     small = {"messages": [{"role": "user", "content": "hi"}], "tools": []}
     assert capped(small, max_bytes) == (json.dumps(small, ensure_ascii=False), len(json.dumps(small)), False)
+
+
+def test_a_long_thread_keeps_its_newest_messages_in_the_record() -> None:
+    from assistant_kit.engine.prompts import capped
+
+    messages = [{"role": "system", "content": "Be brief."}]
+    messages += [{"role": "user", "content": f"message {i} " + "w " * 40} for i in range(10_000)]
+    text, size, truncated = capped({"messages": messages, "tools": []}, 262144)
+    recorded = json.loads(text)
+    assert truncated and size <= 262144
+    kept = recorded["messages"]
+    assert kept[0] == messages[0] and kept[-1] == messages[-1]
+    assert recorded["messages_not_recorded"] + len(kept) == len(messages)
+    assert len(kept) > 1000  # as many as fit, not none
