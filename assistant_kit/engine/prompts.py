@@ -11,9 +11,10 @@ right before it calls the model, and the request is stored as sent (``run_prompt
 ``temperature``, ``top_p``, ``max_tokens``. Credentials are not part of a request (they live in
 the model backend's settings, in memory), so none is ever recorded.
 
-Each record is capped at ``max_bytes`` (default 262144): a larger request has its message
-contents shortened, the oldest first (the system instructions last), each with a note of how
-much was cut, and is marked ``truncated``. Recording is on by default; the Engine setting
+Each record is capped at ``max_bytes`` (default 262144): in a larger request the history gives
+way from the oldest message on (left out whole and counted, or shortened with a note of how
+much was cut; the instructions and the newest message last), and the record is marked
+``truncated`` (:func:`capped`). Recording is on by default; the Engine setting
 ``record_prompts`` (env ``ASSISTANT_KIT_RECORD_PROMPTS=0``, proxy config
 ``general_settings.record_prompts: false``) turns it off. It is a diagnostic: a failure to
 record is logged, never the run's failure.
@@ -145,9 +146,9 @@ def capped(body: dict[str, Any], max_bytes: int) -> tuple[str, int, bool]:
     than what is still over is left out whole (counted in ``messages_not_recorded``), the one
     where the excess ends is shortened to fit, and the newest — what the model answered — stay
     as sent. System messages (the instructions) are shortened only if that is not enough, and
-    the newest message after them (it is never left out). Tool
-    definitions are reduced to their names when they alone take more than half the cap (the
-    messages are what a reader looks for), or when nothing else is left to cut."""
+    the newest message after them (it is never left out). Tool definitions are reduced to
+    their names when they alone take more than half the cap (the messages are what a reader
+    looks for), or when nothing else is left to cut."""
     text = _dump(body)
     size = len(text.encode())
     if size <= max_bytes:
