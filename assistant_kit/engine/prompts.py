@@ -11,9 +11,10 @@ right before it calls the model, and the request is stored as sent (``run_prompt
 ``temperature``, ``top_p``, ``max_tokens``. Credentials are not part of a request (they live in
 the model backend's settings, in memory), so none is ever recorded.
 
-Each record is capped at ``max_bytes`` (default 262144): a larger request has its message
-contents shortened, the oldest first (the system instructions last), each with a note of how
-much was cut, and is marked ``truncated``. Recording is on by default; the Engine setting
+Each record is capped at ``max_bytes`` (default 262144): in a larger request the history gives
+way from the oldest message on (left out whole and counted, or shortened with a note of how
+much was cut; the instructions and the newest message last), and the record is marked
+``truncated`` (:func:`capped`). Recording is on by default; the Engine setting
 ``record_prompts`` (env ``ASSISTANT_KIT_RECORD_PROMPTS=0``, proxy config
 ``general_settings.record_prompts: false``) turns it off. It is a diagnostic: a failure to
 record is logged, never the run's failure.
@@ -22,7 +23,6 @@ record is logged, never the run's failure.
 from __future__ import annotations
 
 import asyncio
-import copy
 import functools
 import json
 import logging
@@ -76,8 +76,9 @@ def max_bytes_setting(value: int | None) -> int:
 
 
 def request_body(request: ModelRequest) -> dict[str, Any]:
-    """The recorded fields of a model request (everything the model is sent)."""
-    return {name: copy.deepcopy(getattr(request, name)) for name in REQUEST_FIELDS}
+    """The recorded fields of a model request (everything the model is sent), by reference:
+    the record is their JSON."""
+    return {name: getattr(request, name) for name in REQUEST_FIELDS}
 
 
 def _dump(body: Any) -> str:
@@ -89,10 +90,13 @@ def _size(body: Any) -> int:
 
 
 def _cut(text: str, remove: int) -> str:
-    """``text`` less at least ``remove`` bytes of its end, with a note saying how many."""
+    """``text`` less about ``remove`` bytes of its JSON form from its end, with a note saying
+    how many bytes of the text went. (A text's JSON is longer than its bytes by its escapes:
+    the cut is scaled to that, so a text of quotes and newlines is not cut twice as deep.)"""
     data = text.encode()
     if remove <= 0 or not data:
         return text
+    remove = -(-remove * len(data) // len(_dump(text).encode()))
     note = " … [{} bytes not recorded]"
     keep = max(0, len(data) - remove - len(note.format(len(data)).encode()))
     kept = data[:keep].decode(errors="ignore")
@@ -127,44 +131,64 @@ def _shorten(message: dict[str, Any], remove: int) -> None:
             remove -= before - len(function["arguments"].encode())
 
 
+def _names_only(tools: Any) -> list[dict[str, Any]]:
+    return [
+        {"type": "function", "function": {"name": (t.get("function") or {}).get("name")}}
+        for t in tools or []
+        if isinstance(t, dict)
+    ]
+
+
 def capped(body: dict[str, Any], max_bytes: int) -> tuple[str, int, bool]:
     """``body`` as JSON of at most ``max_bytes``: ``(json, bytes, truncated)``.
 
-    Over the cap, message contents are shortened from the oldest (system messages last) by
-    what is still over, each measured again once cut; if that is not enough, the tools keep
-    only their names, and as a last resort the messages are left out (their count kept)."""
+    Over the cap, the history gives way from the oldest message on: a message that is smaller
+    than what is still over is left out whole (counted in ``messages_not_recorded``), the one
+    where the excess ends is shortened to fit, and the newest — what the model answered — stay
+    as sent. System messages (the instructions) are shortened only if that is not enough, and
+    the newest message after them (it is never left out). Tool definitions are reduced to
+    their names when they alone take more than half the cap (the messages are what a reader
+    looks for), or when nothing else is left to cut."""
     text = _dump(body)
     size = len(text.encode())
     if size <= max_bytes:
         return text, size, False
-    body = copy.deepcopy(body)
+    body = json.loads(text)  # a copy to cut (and much faster than copy.deepcopy)
+    if _size({**body, "messages": []}) > max_bytes // 2:
+        body["tools"] = _names_only(body.get("tools"))
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-    order = [m for m in messages if m.get("role") != "system"] + [
-        m for m in messages if m.get("role") == "system"
-    ]
-    for _ in range(3):  # the JSON escaping of a cut text can differ from its bytes: measure again
+    body.update(messages=messages, messages_not_recorded=len(messages))  # sized at its widest
+    history = [m for m in messages if m.get("role") != "system"]
+    system = [m for m in messages if m.get("role") == "system"]
+    left_out: set[int] = set()  # ids of the messages left out
+    for _ in range(3):  # a cut text's JSON can differ from the estimate: measure again
         over = _size(body) - max_bytes
-        if over <= 0:
-            break
-        for message in order:
+        for message in history[:-1]:
             if over <= 0:
                 break
-            before = _size(message)
+            if id(message) in left_out:
+                continue
+            whole = _size(message) + 2  # and its ", " separator
+            if whole <= over:
+                left_out.add(id(message))
+                over -= whole
+            else:
+                _shorten(message, over + 64)
+                over -= whole - 2 - _size(message)
+        body["messages"] = [m for m in messages if id(m) not in left_out]
+        if over <= 0:
+            break
+    for message in system + history[-1:]:  # the newest message is cut last, never left out
+        over = _size(body) - max_bytes
+        if over > 0:
             _shorten(message, over + 64)
-            over -= before - _size(message)
+    body["messages_not_recorded"] = len(left_out)
+    if not left_out:
+        del body["messages_not_recorded"]
     if _size(body) > max_bytes:
-        body["tools"] = [
-            {"type": "function", "function": {"name": (t.get("function") or {}).get("name")}}
-            for t in body.get("tools") or []
-            if isinstance(t, dict)
-        ]
-    if _size(body) > max_bytes:
-        body = {
-            **{k: v for k, v in body.items() if k not in ("messages", "tools")},
-            "messages": [],
-            "tools": [],
-            "messages_not_recorded": len(messages),
-        }
+        body["tools"] = _names_only(body.get("tools"))
+    if _size(body) > max_bytes:  # the frame alone is too large: keep what can be said
+        body.update(messages=[], tools=[], messages_not_recorded=len(messages))
     text = _dump(body)
     return text, len(text.encode()), True
 

@@ -266,6 +266,9 @@ def test_no_credential_is_recorded(make_client, fake_upstream, transport: str, t
     with sqlite3.connect(db) as conn:
         stored = [row[0] for row in conn.execute("SELECT request FROM run_prompts")]
     assert stored and all(secret not in request for request in stored)
+    client.beta.threads.delete(t.id)  # the prompts go with their thread
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM run_prompts").fetchone() == (0,)
 
 
 def test_recording_off_keeps_no_prompt(make_client, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -408,3 +411,53 @@ def test_on_postgresql_across_two_replicas(pg_url: str) -> None:
         listed = across(b.client, "/runs", status="completed", model="test/tools")["data"]
         assert [r["id"] for r in listed] == [run.id] and listed[0]["timings"] == timings
         assert len(across(a.client, "/runs/steps", run_id=run.id, type="tool_calls")["data"]) == 1
+
+
+@pytest.mark.parametrize("max_bytes", [1024, 3000, 20000])
+def test_a_capped_record_always_fits_and_says_so(max_bytes: int) -> None:
+    """The cap holds whatever is too large — multi-byte text, JSON escapes, tool-call
+    arguments, tool definitions — and a request that fits is recorded whole."""
+    from assistant_kit.engine.prompts import capped
+
+    body = {
+        "messages": [
+            {"role": "system", "content": "Rules: " + 'é"\\\n' * 3000},
+            {"role": "user", "content": "ünïcödé " * 2000},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c", "function": {"name": "f", "arguments": '{"code": "' + "x" * 9000 + '"}'}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c", "content": "out " * 3000},
+            {"role": "user", "content": "the question"},
+        ],
+        "tools": [
+            {"type": "function", "function": {"name": f"tool{i}", "description": "d" * 500}}
+            for i in range(10)
+        ],
+        "tool_choice": "auto",
+    }
+    text, size, truncated = capped(body, max_bytes)
+    assert truncated and size == len(text.encode()) <= max_bytes
+    recorded = json.loads(text)
+    assert recorded["tool_choice"] == "auto"
+    if recorded["messages"]:
+        assert recorded["messages"][-1] == {"role": "user", "content": "the question"}  # the newest kept
+    small = {"messages": [{"role": "user", "content": "hi"}], "tools": []}
+    assert capped(small, max_bytes) == (json.dumps(small, ensure_ascii=False), len(json.dumps(small)), False)
+
+
+def test_a_long_thread_keeps_its_newest_messages_in_the_record() -> None:
+    from assistant_kit.engine.prompts import capped
+
+    messages = [{"role": "system", "content": "Be brief."}]
+    messages += [{"role": "user", "content": f"message {i} " + "w " * 40} for i in range(10_000)]
+    text, size, truncated = capped({"messages": messages, "tools": []}, 262144)
+    recorded = json.loads(text)
+    assert truncated and size <= 262144
+    kept = recorded["messages"]
+    assert kept[0] == messages[0] and kept[-1] == messages[-1]
+    assert recorded["messages_not_recorded"] + len(kept) == len(messages)
+    assert len(kept) > 1000  # as many as fit, not none

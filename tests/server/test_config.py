@@ -142,6 +142,8 @@ def test_model_list_in_litellm_shape() -> None:
         ({"general_settings": {"api_keys": [{"user_id": "u"}]}}, "api_keys[0].key: required"),
         ({"general_settings": {"api_keys": ["sk-a", "sk-a"]}}, "the same key is listed twice"),
         ({"general_settings": {"master_key": ""}}, "master_key: must not be empty"),
+        ({"general_settings": {"record_prompts": "sometimes"}}, "record_prompts: expected true or false"),
+        ({"general_settings": {"prompt_record_max_bytes": 100}}, "prompt_record_max_bytes: must be ≥ 1024"),
         ("just a string", "expected a mapping"),
     ],
 )
@@ -186,6 +188,11 @@ def test_general_settings_and_keys() -> None:
     assert [k.owner for k in config.api_keys] == [owner_for("sk-a"), "user:bob"]
     assert "sk-a" not in repr(config) and "sk-m" not in repr(config)
     assert Config().max_request_size_mb == 16
+    # The inspector's prompt records: the engine's default (on) unless the config says.
+    assert (config.record_prompts, config.prompt_record_max_bytes) == (None, None)
+    recording = {"record_prompts": False, "prompt_record_max_bytes": 4096}
+    config = parse_config({"general_settings": recording}, {})
+    assert (config.record_prompts, config.prompt_record_max_bytes) == (False, 4096)
 
 
 def test_unquoted_api_version(tmp_path: Path) -> None:
