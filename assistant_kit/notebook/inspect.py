@@ -290,9 +290,7 @@ class ThreadInspection:
             meta.append(escape(call.status))
         if call.run_id:
             meta.append(f"<code>{escape(call.run_id)}</code>")
-        body = search_call_html(
-            call.results, ranking_options=call.ranking_options, call_id=call.id, expanded=True
-        )
+        body = search_call_html(call.results, ranking_options=call.ranking_options, call_id=call.id)
         return (
             f'<div class="ak-search-call" style="border-left:3px solid {_SEARCH_COLOR};'
             f'padding:2px 8px;margin:6px 0">'

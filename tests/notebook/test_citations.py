@@ -167,3 +167,49 @@ def test_annotations_of_sdk_models_and_dicts_read_alike() -> None:
     from_model = citation_annotations(answer.content[0].text.annotations)
     from_dict = citation_annotations(answer.model_dump()["content"][0]["text"]["annotations"])
     assert from_model == from_dict and [c[3] for c in from_model] == ["file-frac", "file-prime", "file-prime"]
+
+
+def _search_model() -> str | None:
+    from assistant_kit.errors import ModelConfigError
+    from assistant_kit.models.registry import resolve_model
+
+    try:
+        resolve_model("test/search")
+    except ModelConfigError:
+        return "needs test/search: file_search executed in runs"
+    return None
+
+
+@pytest.mark.skipif(_search_model() is not None, reason=str(_search_model()))
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_session_run_quotes_the_chunk_it_cites(stream: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    """End to end through the SDK: the session asks for the results' content (streamed steps,
+    and the steps listed after a polled run), so the footnote quotes the chunk, and the tables
+    find the cited result by its marker."""
+    from assistant_kit import Session
+    from assistant_kit.notebook import tables
+
+    session = Session(db=":memory:", live="text")
+    notes = [
+        ("evil<script>.md", f"Denominators count equal parts. {EVIL}".encode()),
+        ("b.md", b"Other words."),
+    ]
+    session.create_vector_store("notes", files=notes, progress=False)
+    session.create_assistant(
+        "test/search",
+        tools=["file_search"],
+        tool_resources={"file_search": {"vector_store_ids": [session.vector_store.id]}},
+    ).create_thread()
+    session.add_message("What do denominators count?").run(stream=stream)
+    out = capsys.readouterr().out
+    assert "Denominators count equal parts. [1]" in out
+    assert (
+        "[1] evil<script>.md (score 1.000, file-" in out and f'Denominators count equal parts. {EVIL}"' in out
+    )
+    html = session.last_view.to_html()
+    assert_inert(html)
+    assert ">[1]</sup>" in html and escape(EVIL) in html
+    results = session.file_search_results()
+    assert results["content"].iloc[0] == f"Denominators count equal parts. {EVIL}"
+    (cites,) = tables.messages(session.client, session.thread.id, run_id=session.last_run.id)["citations"]
+    assert cites[0]["text"] == "【0:0†source】" and cites[0]["file_id"] == results["file_id"].iloc[0]
