@@ -137,6 +137,7 @@ class CallItem(Item):
         "name",
         "output",
         "output_announced",
+        "queries",
         "ranking",
         "results",
         "step_id",
@@ -154,6 +155,7 @@ class CallItem(Item):
         self.images: list[str] = []  # code_interpreter: image file ids
         self.results: list[Source] | None = None  # file_search: its results (None: not yet)
         self.ranking: Any = None  # file_search: its ranking_options
+        self.queries: list[str] | None = None  # file_search: what it searched for, if known
         self.failure: str | None = None  # code_interpreter: its failed step's error
         self.input_done = False  # code_interpreter: outputs began or the step ended
         self.announced = False  # text mode progress ↓
@@ -210,7 +212,11 @@ class CallItem(Item):
         output = tail(self.output) if live and self.output is not None else self.output
         if self.kind == "file_search":
             return search_call_html(
-                self.results, ranking_options=self.ranking, call_id=self.id, done=step_status != "in_progress"
+                self.results,
+                ranking_options=self.ranking,
+                call_id=self.id,
+                queries=self.queries,
+                done=step_status != "in_progress",
             )
         if code:
             return code_call_html(
@@ -228,7 +234,7 @@ class CallItem(Item):
         if self.kind == "code_interpreter":  # no ids: the snapshot's text must not change between runs
             return code_call_text(self.arguments, self.output, self.images, error=self.failure, ids=False)
         if self.kind == "file_search":
-            return search_call_text(self.results)
+            return search_call_text(self.results, queries=self.queries)
         line = f"→ {self.name or self.kind}({truncate(self.arguments, 500)})"
         if self.output is not None:
             line += ("\n← error: " if self.error else "\n← ") + truncate(self.output, 1000)

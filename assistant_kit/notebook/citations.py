@@ -20,6 +20,7 @@ Works on the SDK's models and on the wire's dicts alike (the DataFrames keep dic
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
@@ -31,6 +32,7 @@ __all__ = [
     "SEARCH_CONTENT",
     "Citation",
     "Source",
+    "call_queries",
     "citation_annotations",
     "cited_html",
     "cited_text",
@@ -296,10 +298,12 @@ def search_call_html(
     *,
     ranking_options: Any = None,
     call_id: str | None = None,
+    queries: Sequence[str] | None = None,
     done: bool = True,
     expanded: bool = False,
 ) -> str:
-    """One ``file_search`` call, collapsible: the summary says how many results and the best
+    """One ``file_search`` call, collapsible: the summary says what was searched for (when the
+    server says: ``queries`` is an assistant_kit extension), how many results and the best
     score; the body lists each result — rank, file name, score, the chunk when the step came
     with it — and the ranking options."""
     if sources is None or (not sources and not done):
@@ -326,16 +330,38 @@ def search_call_html(
             f"score {escape(score)} · <code>{escape(s.file_id)}</code>{chunk}</li>"
         )
     listing = f'<ol start="0" style="margin:2px 0;padding-left:26px">{"".join(rows)}</ol>' if rows else ""
+    asked = _queries_html(queries)
     return (
         f"<details{' open' if expanded else ''} class='ak-file-search' style='margin:2px 0'>"
-        f"<summary style='cursor:pointer'>→ <code>file_search</code> {state}</summary>"
+        f"<summary style='cursor:pointer'>→ <code>file_search</code>{asked} {state}</summary>"
         f"<div style='margin-left:14px'>{head}{listing}</div></details>"
     )
 
 
-def search_call_text(sources: Sequence[Source] | None, *, quote_chars: int = 80) -> str:
-    """``→ file_search`` and one ``← #R name (score 0.873): "chunk…"`` line per result."""
-    lines = ["→ file_search"]
+def _queries_html(queries: Sequence[str] | None) -> str:
+    if not queries:
+        return ""
+    shown = ", ".join(json.dumps(q, ensure_ascii=False) for q in queries)
+    return f"(<span style='{MUTED}'>{escape(truncate(shown, 160))}</span>)"
+
+
+def queries_text(queries: Sequence[str] | None) -> str:
+    """``("q1", "q2")``, or "" when the call does not say what it searched for."""
+    return "(" + ", ".join(json.dumps(q, ensure_ascii=False) for q in queries) + ")" if queries else ""
+
+
+def call_queries(file_search: Any) -> list[str] | None:
+    """What a file_search call searched for — ``queries``, an assistant_kit extension of the
+    wire object (the hosted API kept them to itself) — or None when the server does not say."""
+    queries = _get(file_search, "queries")
+    return [str(q) for q in queries] if isinstance(queries, list) else None
+
+
+def search_call_text(
+    sources: Sequence[Source] | None, *, queries: Sequence[str] | None = None, quote_chars: int = 80
+) -> str:
+    """``→ file_search("query")`` and one ``← #R name (score 0.873): "chunk…"`` line per result."""
+    lines = [f"→ file_search{truncate(queries_text(queries), 300)}"]
     if sources is not None:
         lines.append(f"← {len(sources)} result{'s' if len(sources) != 1 else ''}")
     for s in sources or ():

@@ -45,6 +45,7 @@ from ._markup import (
 )
 from ._markup import code as _code
 from .citations import (
+    call_queries,
     call_sources,
     citation_annotations,
     cited_html,
@@ -329,7 +330,11 @@ def _step_html(s: RunStep, files: FileImages | None) -> str:
         elif kind == "file_search":
             fs = call.file_search
             sources = call_sources(0, fs) if fs.results is not None else None
-            body.append(search_call_html(sources, ranking_options=fs.ranking_options, call_id=call_id))
+            body.append(
+                search_call_html(
+                    sources, ranking_options=fs.ranking_options, call_id=call_id, queries=call_queries(fs)
+                )
+            )
         else:
             body.append(tool_call_html(name, arguments or "", output, kind=kind, call_id=call_id))
     if s.last_error is not None and not shown_error:
@@ -413,9 +418,8 @@ def _step_text(s: RunStep) -> str:
             continue
         if kind == "file_search":
             results = call.file_search.results
-            lines.append(
-                _indent(search_call_text(None if results is None else call_sources(0, call.file_search)))
-            )
+            sources = None if results is None else call_sources(0, call.file_search)
+            lines.append(_indent(search_call_text(sources, queries=call_queries(call.file_search))))
             continue
         lines.append(f"  → {name}({truncate(arguments or '', 200)})")
         if output is not None:

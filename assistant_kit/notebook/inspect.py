@@ -27,7 +27,16 @@ from openai.types.beta import Thread
 
 from . import tables
 from ._extra import require
-from .citations import Source, cited_html, cited_text, resolve, search_call_html, search_results
+from .citations import (
+    Source,
+    call_queries,
+    cited_html,
+    cited_text,
+    queries_text,
+    resolve,
+    search_call_html,
+    search_results,
+)
 from .code import FileImages, code_body_html, file_ref_html, image_html
 from .html import STATUS_COLORS, escape, object_html, object_text, text_block, truncate
 
@@ -89,6 +98,7 @@ class SearchCall:
     call_index: int
     results: list[Source]
     ranking_options: dict[str, Any] | None = None
+    queries: list[str] | None = None  # an assistant_kit extension: None when not recorded
 
 
 def _search_calls(steps: list[dict[str, Any]]) -> list[SearchCall]:
@@ -118,6 +128,7 @@ def _search_calls(steps: list[dict[str, Any]]) -> list[SearchCall]:
                         call_index=len([c for c in out if c.run_id == run_id]),
                         results=sources,
                         ranking_options=(call.get("file_search") or {}).get("ranking_options"),
+                        queries=call_queries(call.get("file_search")),
                     )
                 )
     return out
@@ -290,7 +301,9 @@ class ThreadInspection:
             meta.append(escape(call.status))
         if call.run_id:
             meta.append(f"<code>{escape(call.run_id)}</code>")
-        body = search_call_html(call.results, ranking_options=call.ranking_options, call_id=call.id)
+        body = search_call_html(
+            call.results, ranking_options=call.ranking_options, call_id=call.id, queries=call.queries
+        )
         return (
             f'<div class="ak-search-call" style="border-left:3px solid {_SEARCH_COLOR};'
             f'padding:2px 8px;margin:6px 0">'
@@ -418,7 +431,8 @@ def _search_line(call: SearchCall) -> str:
         for s in call.results
     )
     n = len(call.results)
-    return f"  {'search':>9}: {n} result{'s' if n != 1 else ''}" + (
+    asked = f"{truncate(queries_text(call.queries), 80)} → " if call.queries else ""
+    return f"  {'search':>9}: {asked}{n} result{'s' if n != 1 else ''}" + (
         f": {truncate(found, 120)}" if found else ""
     )
 

@@ -61,7 +61,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from ._items import LIVE_TEXT_LIMIT, CallItem, Item, MessageItem
-from .citations import Source, call_sources, citation_annotations
+from .citations import Source, call_queries, call_sources, citation_annotations
 from .code import FileImages
 from .html import CARD_STYLE, MUTED, badge, content_parts, escape, file_annotations, step_calls, truncate
 from .terminal import TextWriter
@@ -386,6 +386,10 @@ class RunView:
             results = getattr(file_search, "results", None)
         if ranking is not None and ranking != call.ranking:
             call.ranking = ranking
+            self._touch(call)
+        queries = call_queries(file_search)
+        if queries is not None and queries != call.queries:
+            call.queries = queries
             self._touch(call)
         if results is not None:
             sources = call_sources(index, file_search)

@@ -44,7 +44,7 @@ import openai
 from openai.pagination import PageInfo, SyncCursorPage
 
 from ._extra import require
-from .citations import SEARCH_CONTENT
+from .citations import SEARCH_CONTENT, call_queries, queries_text
 from .code import code_outputs
 from .html import escape, truncate
 
@@ -328,6 +328,8 @@ def _call_label(call: dict[str, Any]) -> str:
         return f"{fn.get('name')}({fn.get('arguments') or ''})"
     if kind == "code_interpreter":
         return f"code_interpreter({(call.get('code_interpreter') or {}).get('input') or ''})"
+    if kind == "file_search":
+        return f"file_search{queries_text(call_queries(call.get('file_search')))}"
     return str(kind)
 
 
@@ -398,7 +400,8 @@ def steps(client: openai.OpenAI, thread_id: str, run_id: str | None = None) -> p
     """Run steps of one run, or of every run of the thread (in run order) when ``run_id`` is None:
     id, run_id, type, status, created_at, completed_at, ended_at (completed/failed/cancelled/
     expired), duration_s (ended_at - created_at), tool_calls (``"name(arguments)"`` for function
-    calls, ``"code_interpreter(<code>)"``, the tool type for other built-in tools), tool_outputs
+    calls, ``"code_interpreter(<code>)"``, ``'file_search("query", …)'`` (the queries when the
+    server records them), the tool type for other built-in tools), tool_outputs
     (one per call: a function's output, None until submitted; a code call's logs; a file_search
     call's ``"N results: file (score), …"``), message_id
     (message_creation steps), tokens (the step's total tokens), image_file_ids (the images its
@@ -477,6 +480,7 @@ FILE_SEARCH_RESULTS = (
     Column("run_id", lambda r: r.step.get("run_id")),
     Column("step_id", lambda r: r.step["id"]),
     Column("call_id", lambda r: r.call.get("id")),
+    Column("queries", lambda r: (r.call.get("file_search") or {}).get("queries") or []),
     Column("call_index", operator.attrgetter("call_index"), "count"),
     Column("rank", operator.attrgetter("rank"), "count"),
     Column("marker", lambda r: f"【{r.call_index}:{r.rank}】"),
@@ -493,15 +497,15 @@ FILE_SEARCH_RESULT_COLUMNS = tuple(c.name for c in FILE_SEARCH_RESULTS)
 
 def file_search_results(client: openai.OpenAI, thread_id: str, run_id: str | None = None) -> pd.DataFrame:
     """Every result of the ``file_search`` calls of one run, or of every run of the thread,
-    one row each, in run order: run_id, step_id, call_id, call_index (the run's T-th
+    one row each, in run order: run_id, step_id, call_id, queries (what the call searched for:
+    an assistant_kit extension of the wire's call, ``[]`` from a server that does not send it),
+    call_index (the run's T-th
     file_search call), rank (the result's index R in that call, best first), marker
     (``【T:R】``, what a citation of it starts with), file_id, file_name, score (0-1), content
     (the chunk's text, the steps being listed with ``include[]=…file_search.results[*].content``;
     None where the server left it out), ranker and score_threshold (the call's
-    ``ranking_options``), created_at (its step's).
-
-    There is no query column: the wire's file_search call carries no query (the hosted API's
-    neither), so what was searched for is the model's to say, not the step's."""
+    ``ranking_options``), created_at (its step's). A call that found nothing has no row
+    (:func:`steps` lists it, ``"0 results"``)."""
     return _search_frame(_step_items(client, thread_id, run_id))
 
 

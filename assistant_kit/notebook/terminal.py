@@ -151,12 +151,16 @@ class TextWriter:
                 self.code(item, force=final or but is not None)
                 continue
             if item.kind == "file_search":
+                # Announced with its results (the queries come with them), or at the end.
+                if item.results is None and not final:
+                    continue
                 if not item.announced:
                     item.announced = True
-                    self.line("→ file_search")
+                    self.line(search_call_text(None, queries=item.queries))
                 if item.results is not None and not item.output_announced:
                     item.output_announced = True
-                    for line in search_call_text(item.results).splitlines()[1:]:
+                    lines = search_call_text(item.results, queries=item.queries).splitlines()[1:]
+                    for line in lines:
                         self.line(line)
                 continue
             if not item.announced:

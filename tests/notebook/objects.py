@@ -237,25 +237,30 @@ def code_run_events(
 
 
 def search_call(
-    call_id: str, results: list[tuple[str, str, float, str]], *, content: bool = True, threshold: float = 0.0
+    call_id: str,
+    results: list[tuple[str, str, float, str]],
+    *,
+    content: bool = True,
+    threshold: float = 0.0,
+    queries: list[str] | None = None,
 ) -> dict[str, Any]:
     """A ``file_search`` tool call with ``results`` — ``(file_id, file_name, score, chunk)`` —
     each with its chunk as ``content`` unless ``content`` is False (the step listed without
-    ``include[]=…results[*].content``)."""
+    ``include[]=…results[*].content``); ``queries``: the assistant_kit extension saying what
+    was searched for (absent when None, as from the hosted API)."""
     found = []
     for file_id, file_name, score, chunk in results:
         result: dict[str, Any] = {"file_id": file_id, "file_name": file_name, "score": score}
         if content:
             result["content"] = [{"type": "text", "text": chunk}]
         found.append(result)
-    return {
-        "id": call_id,
-        "type": "file_search",
-        "file_search": {
-            "ranking_options": {"ranker": "default_2024_08_21", "score_threshold": threshold},
-            "results": found,
-        },
+    file_search: dict[str, Any] = {
+        "ranking_options": {"ranker": "default_2024_08_21", "score_threshold": threshold},
+        "results": found,
     }
+    if queries is not None:
+        file_search["queries"] = queries
+    return {"id": call_id, "type": "file_search", "file_search": file_search}
 
 
 def cited_message(

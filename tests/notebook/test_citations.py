@@ -213,3 +213,16 @@ def test_a_session_run_quotes_the_chunk_it_cites(stream: bool, capsys: pytest.Ca
     assert results["content"].iloc[0] == f"Denominators count equal parts. {EVIL}"
     (cites,) = tables.messages(session.client, session.thread.id, run_id=session.last_run.id)["citations"]
     assert cites[0]["text"] == "【0:0†source】" and cites[0]["file_id"] == results["file_id"].iloc[0]
+
+
+def test_the_queries_show_where_the_server_records_them() -> None:
+    asked = ["denominator <b>", 'what "is" it']
+    view = _view("static", [search_call("call_q", RESULTS, queries=asked)], cited_message(ANSWER, CITES))
+    assert '→ file_search("denominator <b>", "what \\"is\\" it")\n← 2 results' in view.to_text()
+    html = view.to_html()
+    assert escape('"denominator <b>", "what \\"is\\" it"') + "</span>)" in html
+    assert_inert(html)
+    card = step("step_q", [search_call("call_q", RESULTS, queries=asked)])
+    assert '→ file_search("denominator <b>"' in object_text(card) and "denominator &lt;b&gt;" in object_html(
+        card
+    )

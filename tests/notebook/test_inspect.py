@@ -266,7 +266,7 @@ def _search_inspection() -> ThreadInspection:
         "Alpha is text【0:0†source】.", [("【0:0†source】", "file-a")], created_at=o.T0 + 2
     )
     steps = [
-        o.step("step_s1", [o.search_call("call_s1", hits)], created_at=o.T0 + 1),
+        o.step("step_s1", [o.search_call("call_s1", hits, queries=["alpha?"])], created_at=o.T0 + 1),
         o.message_step("msg_cited"),
     ]
     dumps = [s.model_dump(mode="json") for s in steps]
@@ -293,7 +293,7 @@ def test_transcript_shows_searches_and_numbered_citations() -> None:
     assert "&lt;script&gt;a&lt;/script&gt;.md" in html and "score 0.875" in html
     assert_inert(html)
     text = repr(ins)
-    assert "     search: 1 result: <script>a</script>.md (0.875)" in text
+    assert '     search: ("alpha?") → 1 result: <script>a</script>.md (0.875)' in text
     assert "  assistant: Alpha is text[1]." in text
 
 

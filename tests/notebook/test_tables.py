@@ -409,7 +409,11 @@ def test_code_interpreter_runs_in_frames(tmp_path: Any) -> None:
 def _search_items() -> list[dict[str, Any]]:
     hits = [("file-a", "a.md", 0.9, "alpha <b>chunk</b>"), ("file-b", "b.md", 0.25, "beta")]
     return _dumps(
-        objects.step("step_s1", [objects.search_call("call_s1", hits, threshold=0.2)], created_at=objects.T0),
+        objects.step(
+            "step_s1",
+            [objects.search_call("call_s1", hits, threshold=0.2, queries=["alpha", "beta"])],
+            created_at=objects.T0,
+        ),
         objects.message_step("msg_1"),
         objects.step(  # a second call of the same run, listed without content: T = 1
             "step_s2", [objects.search_call("call_s2", hits[1:], content=False)], created_at=objects.T0 + 3
@@ -424,6 +428,7 @@ def test_file_search_results_frame() -> None:
     assert list(df.columns) == list(tables.FILE_SEARCH_RESULT_COLUMNS)
     assert list(df["call_id"]) == ["call_s1", "call_s1", "call_s2", "call_s4"]
     assert list(df["call_index"]) == [0, 0, 1, 1]  # T counts the run's calls, the empty one too
+    assert list(df["queries"]) == [["alpha", "beta"], ["alpha", "beta"], [], []]  # [] unrecorded
     assert list(df["rank"]) == [0, 1, 0, 0]
     assert list(df["marker"]) == ["【0:0】", "【0:1】", "【1:0】", "【1:0】"]
     assert list(df["file_name"]) == ["a.md", "b.md", "b.md", "a.md"]
@@ -438,7 +443,7 @@ def test_file_search_results_frame() -> None:
 
 def test_steps_frame_summarises_file_search_calls() -> None:
     df = tables._steps_frame(_search_items())
-    assert list(df["tool_calls"])[:2] == [["file_search"], []]
+    assert list(df["tool_calls"])[:3] == [['file_search("alpha", "beta")'], [], ["file_search"]]
     assert list(df["tool_outputs"]) == [
         ["2 results: a.md (0.900), b.md (0.250)"],
         [],
