@@ -96,10 +96,11 @@ class MessageItem(Item):
 
     def html(self, *, live: bool, files: FileImages | None) -> str:
         label = f'<div style="{MUTED};font-size:11px;font-weight:600">{escape(self.role)}</div>'
-        if live:
-            body = f'<pre style="{PRE_STYLE}">{escape(tail(self.text))}</pre>'
-        elif self.cites:
+        if self.cites and (not live or self.status != "in_progress"):
+            # Numbered once the message is whole (its annotations come with it), live or not.
             body = cited_html(self.text, self.citations())
+        elif live:
+            body = f'<pre style="{PRE_STYLE}">{escape(tail(self.text))}</pre>'
         else:
             body = text_block(self.text)
         extras = [file_ref_html(*ref, files) for ref in self.refs]

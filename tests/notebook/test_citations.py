@@ -6,6 +6,7 @@ missing content and markers that point nowhere are exactly what the test says.""
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -226,3 +227,21 @@ def test_the_queries_show_where_the_server_records_them() -> None:
     assert '→ file_search("denominator <b>"' in object_text(card) and "denominator &lt;b&gt;" in object_html(
         card
     )
+
+
+def test_live_handles_number_the_citations_once_the_message_is_whole() -> None:
+    published: list[dict[str, Any]] = []
+    view = RunView("handles", display=lambda obj, **kw: published.append(obj), max_rate=1000)
+    events = search_run_events([search_call("call_s", RESULTS)], cited_message(ANSWER, CITES))
+    completed = next(i for i, e in enumerate(events) if e.event == "thread.message.completed")
+    for event in events[:completed]:
+        view.on_event(event)
+        time.sleep(0.003)  # past the throttle's interval: each delta is shown
+    time.sleep(0.1)  # and what it held back, flushed by its timer
+    streaming = [o["text/html"] for o in published if "A denominator" in o.get("text/html", "")]
+    assert streaming and "【0:0†source】" in streaming[-1] and "ak-cite" not in streaming[-1]
+    view.on_event(events[completed])  # the message with its annotations: numbered at once
+    assert published[-1]["text/html"].count('class="ak-cite"') == 3
+    assert_inert(published[-1]["text/html"])
+    view.on_event(events[completed + 1])
+    view.close()
