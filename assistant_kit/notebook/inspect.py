@@ -27,18 +27,17 @@ from openai.types.beta import Thread
 
 from . import tables
 from ._extra import require
-from .citations import (
-    Source,
-    call_queries,
-    cited_html,
-    cited_text,
-    queries_text,
-    resolve,
-    search_call_html,
-    search_results,
+from ._searches import (
+    SearchCall,
+    message_body_html,
+    message_text,
+    search_calls,
+    search_html,
+    search_line,
+    timeline_mark,
 )
 from .code import FileImages, code_body_html, file_ref_html, image_html
-from .html import STATUS_COLORS, escape, object_html, object_text, text_block, truncate
+from .html import STATUS_COLORS, escape, object_html, object_text, truncate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,58 +79,10 @@ def inspect(
         steps=tables._steps_frame(steps),
         more_messages=omitted,
         code_calls=tables._code_calls_frame(steps),
-        search_calls=_search_calls(steps),
+        search_calls=search_calls(steps),
         files=files if files is not None else FileImages(client),
         vector_stores=_vector_stores(client, assistant, info),
     )
-
-
-@dataclass(frozen=True)
-class SearchCall:
-    """One ``file_search`` call of a run, with its results (``call_index``: the run's T-th)."""
-
-    id: str
-    step_id: str
-    run_id: str
-    status: str
-    created_at: Any  # a tz-aware pandas Timestamp, like the frames' (NaT when unset)
-    call_index: int
-    results: list[Source]
-    ranking_options: dict[str, Any] | None = None
-    queries: list[str] | None = None  # an assistant_kit extension: None when not recorded
-
-
-def _search_calls(steps: list[dict[str, Any]]) -> list[SearchCall]:
-    """The file_search calls of the listed steps, each with its place among its run's calls."""
-    import pandas as pd
-
-    by_run: dict[str, list[dict[str, Any]]] = {}
-    for step in steps:
-        by_run.setdefault(step.get("run_id") or "", []).append(step)
-    out = []
-    for run_id, run_steps in by_run.items():
-        results = iter(search_results(run_steps))
-        ordered = sorted(enumerate(run_steps), key=lambda s: (s[1].get("created_at") or 0, s[0]))
-        for _, step in ordered:
-            for call in (step.get("step_details") or {}).get("tool_calls") or ():
-                if call.get("type") != "file_search":
-                    continue
-                sources = next(results)
-                created = step.get("created_at")
-                out.append(
-                    SearchCall(
-                        id=call.get("id") or "",
-                        step_id=step["id"],
-                        run_id=run_id,
-                        status=step.get("status") or "",
-                        created_at=pd.Timestamp(created, unit="s", tz="UTC") if created else pd.NaT,
-                        call_index=len([c for c in out if c.run_id == run_id]),
-                        results=sources,
-                        ranking_options=(call.get("file_search") or {}).get("ranking_options"),
-                        queries=call_queries(call.get("file_search")),
-                    )
-                )
-    return out
 
 
 def _vector_stores(client: openai.OpenAI, *objects: Any) -> list[Any]:
@@ -216,11 +167,9 @@ class ThreadInspection:
                     lines.append(_code_line(row))
                     continue
                 if kind == "search":
-                    lines.append(_search_line(row))
+                    lines.append(search_line(row))
                     continue
-                cites = self._citations(row)
-                shown = cited_text(row.text, cites) if cites else row.text
-                text = truncate(" ".join(shown.split()), 100)
+                text = truncate(" ".join(message_text(row, self.search_calls).split()), 100)
                 lines.append(f"  {row.role:>9}: {text}")
         if len(self.runs):
             lines.append("")
@@ -284,32 +233,6 @@ class ThreadInspection:
             entries.extend((kind(c), c) for c in after.get(i, ()))
         return entries
 
-    def _sources(self, run_id: Any) -> list[list[Source]]:
-        """The results of ``run_id``'s file_search calls, by call (what its citations cite)."""
-        return [c.results for c in self.search_calls if c.run_id == run_id]
-
-    def _citations(self, row: Any) -> list[Any]:
-        notes = getattr(row, "citations", None)
-        if not isinstance(notes, list) or not notes:
-            return []
-        cites = [(n["text"], n["start_index"], n["end_index"], n["file_id"] or "") for n in notes]
-        return resolve(row.text, cites, self._sources(row.run_id))
-
-    def _search_html(self, call: SearchCall) -> str:
-        meta = ["<b>file_search</b>", escape(_fmt_time(call.created_at))]
-        if call.status != "completed":
-            meta.append(escape(call.status))
-        if call.run_id:
-            meta.append(f"<code>{escape(call.run_id)}</code>")
-        body = search_call_html(
-            call.results, ranking_options=call.ranking_options, call_id=call.id, queries=call.queries
-        )
-        return (
-            f'<div class="ak-search-call" style="border-left:3px solid {_SEARCH_COLOR};'
-            f'padding:2px 8px;margin:6px 0">'
-            f'<div style="font-size:smaller;opacity:.75">{" · ".join(meta)}</div>{body}</div>'
-        )
-
     def _code_html(self, call: Any) -> str:
         meta = ["<b>code_interpreter</b>", escape(_fmt_time(call.created_at))]
         if call.status != "completed":
@@ -343,7 +266,7 @@ class ThreadInspection:
                 parts.append(self._code_html(m))
                 continue
             if kind == "search":
-                parts.append(self._search_html(m))
+                parts.append(search_html(m, _fmt_time(m.created_at)))
                 continue
             border = _ROLE_COLORS.get(m.role, "#999")
             meta = [f"<b>{escape(m.role)}</b>", escape(_fmt_time(m.created_at))]
@@ -363,13 +286,9 @@ class ThreadInspection:
             parts.append(
                 f'<div style="border-left:3px solid {border};padding:2px 8px;margin:6px 0">'
                 f'<div style="font-size:smaller;opacity:.75">{" · ".join(meta)}</div>'
-                f"{self._message_body(m)}{''.join(files)}{''.join(images)}</div>"
+                f"{message_body_html(m, self.search_calls)}{''.join(files)}{''.join(images)}</div>"
             )
         return "".join(parts)
-
-    def _message_body(self, row: Any) -> str:
-        cites = self._citations(row)
-        return cited_html(row.text, cites) if cites else text_block(row.text)
 
     def _repr_html_(self) -> str:
         head = object_html(self.thread) + f"<div><small>{escape(self._counts())}</small></div>"
@@ -403,7 +322,6 @@ def _store_line(store: Any) -> str:
 
 _ROLE_COLORS = {"user": "#0969da", "assistant": "#1a7f37"}
 _CODE_COLOR = "#8250df"
-_SEARCH_COLOR = "#bf8700"
 
 
 def _ids(row: Any, column: str) -> list[str]:
@@ -422,19 +340,6 @@ def _code_line(call: Any) -> str:
     if call.last_error:
         line += f"  ✗ {truncate(call.last_error, 80)}"
     return line
-
-
-def _search_line(call: SearchCall) -> str:
-    """A file_search call in the text transcript: its results as ``file (score)``."""
-    found = ", ".join(
-        f"{s.file_name or s.file_id} ({s.score:.3f})" if s.score is not None else (s.file_name or s.file_id)
-        for s in call.results
-    )
-    n = len(call.results)
-    asked = f"{truncate(queries_text(call.queries), 80)} → " if call.queries else ""
-    return f"  {'search':>9}: {asked}{n} result{'s' if n != 1 else ''}" + (
-        f": {truncate(found, 120)}" if found else ""
-    )
 
 
 # The columns shown in the HTML (the attributes hold the full frames).
@@ -586,10 +491,7 @@ def _step_svg(step: dict[str, Any], lane: int, row_y: int, bar: Any) -> str:
     tip = f"{step['id']} · {step['type']} · {step['status']} · {_took(step.get('duration_s'))}"
     if step["tool_calls"]:
         tip += "\n" + "\n".join(truncate(call, 200) for call in step["tool_calls"])
-    searches = [
-        out for name, out in zip(names, step.get("tool_outputs") or (), strict=False) if name == "file_search"
-    ]
-    tip += "".join(f"\nfile_search → {truncate(out or 'no results yet', 300)}" for out in searches)
+        tip += timeline_mark(names, step.get("tool_outputs") or [])[3]
     parts = [
         f'<rect class="step" data-type="{escape(step["type"])}" x="{left:.1f}" y="{top}" '
         f'width="{width:.1f}" height="{_LANE - 4}" rx="2" fill="{color}"><title>{escape(tip)}</title></rect>'
@@ -600,11 +502,8 @@ def _step_svg(step: dict[str, Any], lane: int, row_y: int, bar: Any) -> str:
         diamond = (
             f"M{cx:.1f} {cy - 5:.1f} L{cx + 5:.1f} {cy:.1f} L{cx:.1f} {cy + 5:.1f} L{cx - 5:.1f} {cy:.1f} Z"
         )
-        mark, fill = ("search-mark", _SEARCH_COLOR) if searches else ("tool-mark", "#f9a825")
+        mark, fill, label, _ = timeline_mark(names, step.get("tool_outputs") or [])
         parts.append(f'<path class="{mark}" d="{diamond}" fill="{fill}" stroke="#333" stroke-width="0.5"/>')
-        label = ("🔎 " if searches else "⚙ ") + ", ".join(names)
-        if len(searches) == 1 and searches[0]:
-            label += f" · {searches[0].split(':', 1)[0]}"  # "· 3 results"
     else:
         label = "message" if step["type"] == "message_creation" else step["type"]
     parts.append(

@@ -257,7 +257,7 @@ def test_steps_table_lists_image_references() -> None:
 def _search_inspection() -> ThreadInspection:
     from openai.types.beta import Thread
 
-    from assistant_kit.notebook.inspect import _search_calls
+    from assistant_kit.notebook._searches import search_calls
     from tests.notebook import objects as o
 
     hits = [("file-a", "<script>a</script>.md", 0.875, "Alpha <img src=x onerror=alert(1)> text.")]
@@ -276,7 +276,7 @@ def _search_inspection() -> ThreadInspection:
         runs=tables._runs_frame([o.run().model_dump(mode="json")]),
         steps=tables._steps_frame(dumps),
         code_calls=tables._code_calls_frame(dumps),
-        search_calls=_search_calls(dumps),
+        search_calls=search_calls(dumps),
     )
 
 
