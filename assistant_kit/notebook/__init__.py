@@ -2,12 +2,15 @@
 inspector and a cell magic — for exploratory notebooks, teaching demos and quick thread
 inspection in Jupyter, VS Code and Colab.
 
-Modules (imports point one way: _extra → _markup → code → html → _items → terminal → render →
-tables/inspect → _boundary → _runs → session → magics):
+Modules (imports point one way: _extra → _markup → citations → code → html → _items → terminal →
+render → tables/_searches/inspect → _boundary → _runs → session → magics):
 
 ``_extra``   ``require(module, feature)``: pandas & co. imported on use; missing, a
              ``SessionError`` naming the ``[notebook]`` extra (not a bare ModuleNotFoundError).
 ``_markup``  escaping, truncation, styles, text blocks, status badges (re-exported by ``html``).
+``citations`` file_search results and ``file_citation`` annotations: markers ``【T:R†…】``
+             resolved to the result they cite, drawn as ``[n]`` with a hover and footnotes
+             (HTML) or ``[n]`` and footnote lines (text); a file_search call's results.
 ``code``     the code_interpreter tool and its files: highlighted code (pygments, inline
              styles), logs, images inlined from ``client.files.content`` (``FileImages``:
              once per file id; by file id without a client; ``owner``: which live
@@ -19,8 +22,10 @@ tables/inspect → _boundary → _runs → session → magics):
 ``render``   ``RunView``: renders one run as it streams (display handles by default, an
              ipywidgets panel with a cancel button where widgets work, plain text in a
              terminal; throttled to ~10 updates/s; a static HTML snapshot at the end).
-``tables``   pandas DataFrames of messages, runs, steps, code_interpreter calls, threads,
-             assistants (images and files by file id, never bytes).
+``tables``   pandas DataFrames of messages, runs, steps, code_interpreter calls, file_search
+             results, threads, assistants (images and files by file id, never bytes).
+``_searches`` the file_search calls of a thread as the inspector shows them (transcript
+             entries, cited message text, timeline marks).
 ``inspect``  ``inspect(thread)``: transcript (code calls in place, images as thumbnails),
              runs, steps and a run timeline picture.
 ``_boundary`` the edge between a session and the SDK: one ``SessionError`` for every failure,
