@@ -340,7 +340,8 @@ async def list_all_runs(request: Request, engine: Engine) -> Any:
 
 
 async def list_all_steps(request: Request, engine: Engine) -> Any:
-    return await engine.list_all_steps(request.query_params, _owner(request))
+    include = _include(request)  # the file_search results' content, as for a run's steps
+    return visible(await engine.list_all_steps(request.query_params, _owner(request)), include)
 
 
 ROUTES: list[tuple[str, str, Handler]] = [

@@ -2,13 +2,16 @@
 inspector and a cell magic — for exploratory notebooks, teaching demos and quick thread
 inspection in Jupyter, VS Code and Colab.
 
-Modules (imports point one way: _extra → _markup → code → html → _items → terminal → render →
-_timings → _prompts → tables → _transcript/_timeline → inspect → _boundary → _runs → session →
-magics):
+Modules (imports point one way: _extra → _markup → citations → code → html → _items → terminal →
+render → _timings → _prompts → tables → _searches/_transcript/_timeline → inspect → _boundary →
+_runs → session → magics):
 
 ``_extra``   ``require(module, feature)``: pandas & co. imported on use; missing, a
              ``SessionError`` naming the ``[notebook]`` extra (not a bare ModuleNotFoundError).
 ``_markup``  escaping, truncation, styles, text blocks, status badges (re-exported by ``html``).
+``citations`` file_search results and ``file_citation`` annotations: markers ``【T:R†…】``
+             resolved to the result they cite, drawn as ``[n]`` with a hover and footnotes
+             (HTML) or ``[n]`` and footnote lines (text); a file_search call's results.
 ``code``     the code_interpreter tool and its files: highlighted code (pygments, inline
              styles), logs, images inlined from ``client.files.content`` (``FileImages``:
              once per file id; by file id without a client; ``owner``: which live
@@ -24,8 +27,10 @@ magics):
              wire's seconds, marked ``resolution="s"``).
 ``_prompts`` what a model turn was sent: rows, HTML folds, text, ``Session.prompt``'s view.
 ``tables``   pandas DataFrames of messages, runs, steps, code_interpreter calls, tool calls,
-             prompts, threads, assistants (images and files by file id, never bytes); runs
-             and tool calls of one thread or of the whole store.
+             file_search results, prompts, threads, assistants (images and files by file id,
+             never bytes); runs and tool calls of one thread or of the whole store.
+``_searches`` the file_search calls of a thread as the inspector shows them (transcript
+             entries, cited message text, timeline marks).
 ``_transcript`` a run inside the transcript: status, steps, tool calls, errors, prompt folds.
 ``_timeline`` the run timeline picture (ms, first token, tool time, no stretched ends).
 ``inspect``  ``inspect(thread)``: transcript (runs inline under their user turns, code calls

@@ -14,6 +14,15 @@ import uuid
 from typing import Any
 
 from ._markup import MUTED, PRE_STYLE, escape, text_block, truncate
+from .citations import (
+    Source,
+    cited_html,
+    cited_text,
+    footnotes_text,
+    resolve,
+    search_call_html,
+    search_call_text,
+)
 from .code import FileImages, code_call_html, code_call_text, code_outputs, file_ref_html, image_html
 from .html import step_error, tool_call_html
 
@@ -45,18 +54,38 @@ class Item:
 
 
 class MessageItem(Item):
-    __slots__ = ("extras", "extras_printed", "id", "images", "parts", "printed", "refs", "role", "status")
+    __slots__ = (
+        "cites",
+        "extras",
+        "extras_printed",
+        "held",
+        "id",
+        "images",
+        "numbers",
+        "parts",
+        "printed",
+        "refs",
+        "role",
+        "sources",
+        "status",
+    )
 
-    def __init__(self, message_id: str, role: str) -> None:
+    def __init__(self, message_id: str, role: str, sources: list[list[Source]] | None = None) -> None:
         super().__init__()
         self.id = message_id
         self.role = role
         self.status = "in_progress"
         self.parts: list[str] = []
         self.images: list[str] = []  # image_file parts (file ids)
-        self.refs: list[tuple[str, str, str]] = []  # file annotations: (kind, text, file_id)
+        self.refs: list[tuple[str, str, str]] = []  # file_path annotations: (kind, text, file_id)
+        # file_citation annotations (text, start, end, file_id), resolved through ``sources``:
+        # the run's file_search results, one list per call (the view's, shared and growing).
+        self.cites: list[tuple[str, int | None, int | None, str]] = []
+        self.sources = sources
         self.extras: list[str] = []  # other non-text content, as text ("[image_url: …]")
-        self.printed = 0  # text mode: characters already written
+        self.printed = 0  # text mode: characters already written (or held back)
+        self.held = ""  # text mode: the start of a citation marker, held until it closes
+        self.numbers: dict[tuple[int, int], int] = {}  # text mode: marker (T, R) → its number
         self.extras_printed = False
 
     @property
@@ -67,7 +96,10 @@ class MessageItem(Item):
 
     def html(self, *, live: bool, files: FileImages | None) -> str:
         label = f'<div style="{MUTED};font-size:11px;font-weight:600">{escape(self.role)}</div>'
-        if live:
+        if self.cites and (not live or self.status != "in_progress"):
+            # Numbered once the message is whole (its annotations come with it), live or not.
+            body = cited_html(self.text, self.citations())
+        elif live:
             body = f'<pre style="{PRE_STYLE}">{escape(tail(self.text))}</pre>'
         else:
             body = text_block(self.text)
@@ -76,10 +108,18 @@ class MessageItem(Item):
         extras.extend(f'<div style="{MUTED}">{escape(truncate(x, 200))}</div>' for x in self.extras)
         return f'<div style="margin:4px 0">{label}{body}{"".join(extras)}</div>'
 
+    def citations(self) -> list[Any]:
+        """The message's citations, numbered and resolved against the run's search results."""
+        return resolve(self.text, self.cites, self.sources)
+
     def as_text(self) -> str:
         refs = [f"[{kind} {text} → {file_id}]" for kind, text, file_id in self.refs]
         images = [f"[image_file: {file_id}]" for file_id in self.images]
-        return "\n".join([f"{self.role}: {self.text}", *refs, *images, *self.extras])
+        if not self.cites:
+            return "\n".join([f"{self.role}: {self.text}", *refs, *images, *self.extras])
+        cites = self.citations()
+        text = cited_text(self.text, cites)
+        return "\n".join([f"{self.role}: {text}", *footnotes_text(cites), *refs, *images, *self.extras])
 
 
 class CallItem(Item):
@@ -98,6 +138,9 @@ class CallItem(Item):
         "name",
         "output",
         "output_announced",
+        "queries",
+        "ranking",
+        "results",
         "step_id",
     )
 
@@ -111,6 +154,9 @@ class CallItem(Item):
         self.error = False
         self.step_id = step_id
         self.images: list[str] = []  # code_interpreter: image file ids
+        self.results: list[Source] | None = None  # file_search: its results (None: not yet)
+        self.ranking: Any = None  # file_search: its ranking_options
+        self.queries: list[str] | None = None  # file_search: what it searched for, if known
         self.failure: str | None = None  # code_interpreter: its failed step's error
         self.input_done = False  # code_interpreter: outputs began or the step ended
         self.announced = False  # text mode progress ↓
@@ -165,6 +211,14 @@ class CallItem(Item):
             tail(self.arguments, LIVE_CODE_LIMIT if code else LIVE_TEXT_LIMIT) if live else self.arguments
         )
         output = tail(self.output) if live and self.output is not None else self.output
+        if self.kind == "file_search":
+            return search_call_html(
+                self.results,
+                ranking_options=self.ranking,
+                call_id=self.id,
+                queries=self.queries,
+                done=step_status != "in_progress",
+            )
         if code:
             return code_call_html(
                 arguments,
@@ -180,6 +234,8 @@ class CallItem(Item):
     def as_text(self) -> str:
         if self.kind == "code_interpreter":  # no ids: the snapshot's text must not change between runs
             return code_call_text(self.arguments, self.output, self.images, error=self.failure, ids=False)
+        if self.kind == "file_search":
+            return search_call_text(self.results, queries=self.queries)
         line = f"→ {self.name or self.kind}({truncate(self.arguments, 500)})"
         if self.output is not None:
             line += ("\n← error: " if self.error else "\n← ") + truncate(self.output, 1000)

@@ -37,6 +37,7 @@ import pydantic
 
 from ..errors import SessionError
 from ._boundary import Boundary, explain
+from .citations import SEARCH_CONTENT
 from .tools import call_tool
 
 if TYPE_CHECKING:
@@ -228,7 +229,11 @@ class RunDriver(Boundary):
         threads = self.client.beta.threads
         try:
             steps = self._api(
-                lambda: list(threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc"))
+                lambda: list(
+                    threads.runs.steps.list(
+                        run.id, thread_id=run.thread_id, order="asc", include=[SEARCH_CONTENT]
+                    )
+                )
             )
             messages = self._api(
                 lambda: list(threads.messages.list(run.thread_id, run_id=run.id, order="asc"))

@@ -17,6 +17,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ._markup import STATUS_COLORS, escape, truncate
+from ._searches import timeline_mark
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -211,6 +212,7 @@ def _step_svg(step: dict[str, Any], lane: int, row_y: int, bar: Any, x: Any) -> 
         tip += f" · tools {tool_s * 1000:.0f} ms"
     if step["tool_calls"]:
         tip += "\n" + "\n".join(truncate(call, 200) for call in step["tool_calls"])
+        tip += timeline_mark(names, step.get("tool_outputs") or [])[3]
     parts = [
         f'<rect class="step" data-type="{escape(step["type"])}" x="{left:.1f}" y="{top}" '
         f'width="{width:.1f}" height="{_LANE - 4}" rx="2" fill="{color}"><title>{escape(tip)}</title></rect>'
@@ -227,10 +229,8 @@ def _step_svg(step: dict[str, Any], lane: int, row_y: int, bar: Any, x: Any) -> 
         diamond = (
             f"M{cx:.1f} {cy - 5:.1f} L{cx + 5:.1f} {cy:.1f} L{cx:.1f} {cy + 5:.1f} L{cx - 5:.1f} {cy:.1f} Z"
         )
-        parts.append(
-            f'<path class="tool-mark" d="{diamond}" fill="#f9a825" stroke="#333" stroke-width="0.5"/>'
-        )
-        label = "⚙ " + ", ".join(names)
+        mark, fill, label, _ = timeline_mark(names, step.get("tool_outputs") or [])
+        parts.append(f'<path class="{mark}" d="{diamond}" fill="{fill}" stroke="#333" stroke-width="0.5"/>')
     else:
         label = "message" if step["type"] == "message_creation" else step["type"]
     parts.append(

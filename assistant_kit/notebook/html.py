@@ -44,6 +44,17 @@ from ._markup import (
     truncate,
 )
 from ._markup import code as _code
+from .citations import (
+    call_queries,
+    call_sources,
+    citation_annotations,
+    cited_html,
+    cited_text,
+    footnotes_text,
+    resolve,
+    search_call_html,
+    search_call_text,
+)
 from .code import (
     FileImages,
     code_call_html,
@@ -188,8 +199,10 @@ def _content_html(content: Iterable[Any] | None, files: FileImages | None) -> st
     out = []
     for block, (kind, text) in zip(content or (), content_parts(content), strict=True):
         if kind == "text":
-            out.append(text_block(text))
-            out.extend(file_ref_html(*ref, files) for ref in file_annotations(block))
+            cites = citation_annotations(block.text.annotations)
+            # A card has no run around it: citations show the file id (the run's steps have the rest).
+            out.append(cited_html(text, resolve(text, cites)) if cites else text_block(text))
+            out.extend(file_ref_html(*ref, files) for ref in file_annotations(block) if ref[0] == "file_path")
         elif kind == "refusal":
             out.append(f'<div style="color:#9a6700">refusal</div>{text_block(text)}')
         elif kind == "image_file":
@@ -314,6 +327,14 @@ def _step_html(s: RunStep, files: FileImages | None) -> str:
                     arguments or "", logs, images, status=s.status, error=error, call_id=call_id, files=files
                 )
             )
+        elif kind == "file_search":
+            fs = call.file_search
+            sources = call_sources(0, fs) if fs.results is not None else None
+            body.append(
+                search_call_html(
+                    sources, ranking_options=fs.ranking_options, call_id=call_id, queries=call_queries(fs)
+                )
+            )
         else:
             body.append(tool_call_html(name, arguments or "", output, kind=kind, call_id=call_id))
     if s.last_error is not None and not shown_error:
@@ -356,8 +377,12 @@ def _message_text(m: Message) -> str:
     lines = [head]
     for block, (kind, text) in zip(m.content, content_parts(m.content), strict=True):
         if kind == "text":
-            lines.append(_indent(truncate(text, 500)))
-            lines.extend(f"  [{k} {t} → {file_id}]" for k, t, file_id in file_annotations(block))
+            cites = resolve(text, citation_annotations(block.text.annotations))
+            lines.append(_indent(truncate(cited_text(text, cites) if cites else text, 500)))
+            lines.extend(_indent(line) for line in footnotes_text(cites))
+            lines.extend(
+                f"  [{k} {t} → {file_id}]" for k, t, file_id in file_annotations(block) if k == "file_path"
+            )
         else:
             lines.append(_indent(f"[{kind}: {truncate(text, 120)}]"))
     return "\n".join(lines)
@@ -390,6 +415,11 @@ def _step_text(s: RunStep) -> str:
             shown_error = shown_error or error is not None
             text = code_call_text(truncate(arguments or "", 600), logs, images, error=error, log_limit=200)
             lines.append(_indent(text))
+            continue
+        if kind == "file_search":
+            results = call.file_search.results
+            sources = None if results is None else call_sources(0, call.file_search)
+            lines.append(_indent(search_call_text(sources, queries=call_queries(call.file_search))))
             continue
         lines.append(f"  → {name}({truncate(arguments or '', 200)})")
         if output is not None:

@@ -24,10 +24,11 @@ from openai.types.beta import Thread
 
 from . import _timings, tables
 from ._extra import require
+from ._searches import SearchCall, message_body_html, message_text, search_calls
 from ._timeline import MIN_BAR_PX, timeline_svg
 from ._transcript import run_facts, run_html, run_text
 from .code import FileImages, code_body_html, file_ref_html, image_html
-from .html import STATUS_COLORS, escape, object_html, object_text, text_block, truncate
+from .html import STATUS_COLORS, escape, object_html, object_text, truncate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,6 +75,7 @@ def inspect(
         steps=tables._steps_frame(steps),
         more_messages=omitted,
         code_calls=tables._code_calls_frame(steps),
+        search_calls=search_calls(steps),
         files=files if files is not None else FileImages(client),
         vector_stores=_vector_stores(client, assistant, info),
         prompts={rid: list(i.get("prompts") or ()) for rid, i in found.items()},
@@ -129,6 +131,7 @@ class ThreadInspection:
     code_calls: pd.DataFrame | None = None  # tables.code_calls of the thread
     files: FileImages | None = field(default=None, compare=False)  # None: images by file id
     vector_stores: list[Any] = field(default_factory=list)  # those the assistant and thread search
+    search_calls: list[SearchCall] = field(default_factory=list)  # the file_search calls, run order
     prompts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # run id → recorded turns
     record_prompts: bool | None = None  # None: the server has no inspection route
 
@@ -191,7 +194,7 @@ class ThreadInspection:
                     steps, _, turns = self._run_parts(row)
                     lines.extend(run_text(row, steps, turns))
                     continue
-                text = truncate(" ".join(row.text.split()), 100)
+                text = truncate(" ".join(message_text(row, self.search_calls).split()), 100)
                 lines.append(f"  {row.role:>9}: {text}")
         if len(self.runs):
             lines.append("")
@@ -356,7 +359,7 @@ class ThreadInspection:
             parts.append(
                 f'<div style="border-left:3px solid {border};padding:2px 8px;margin:6px 0">'
                 f'<div style="font-size:smaller;opacity:.75">{" · ".join(meta)}</div>'
-                f"{text_block(m.text)}{''.join(files)}{''.join(images)}</div>"
+                f"{message_body_html(m, self.search_calls)}{''.join(files)}{''.join(images)}</div>"
             )
         return "".join(parts)
 

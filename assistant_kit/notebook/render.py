@@ -61,6 +61,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from ._items import LIVE_TEXT_LIMIT, CallItem, Item, MessageItem
+from .citations import Source, call_queries, call_sources, citation_annotations
 from .code import FileImages
 from .html import CARD_STYLE, MUTED, badge, content_parts, escape, file_annotations, step_calls, truncate
 from .terminal import TextWriter
@@ -146,6 +147,27 @@ def resolve_mode(mode: str | None = None, *, sink: bool = False) -> str:
     return "handles"
 
 
+def _message_citations(
+    content: Any, parts: list[tuple[str, str]]
+) -> list[tuple[str, int | None, int | None, str]]:
+    """The ``file_citation`` annotations of a message's text parts, their indices moved to the
+    message's whole text (the parts joined, as the view shows them)."""
+    cites = []
+    offset = 0
+    for block, (kind, text) in zip(content, parts, strict=True):
+        if kind == "text":
+            for marker, start, end, file_id in citation_annotations(block.text.annotations):
+                moved = (
+                    (start + offset, end + offset)
+                    if isinstance(start, int) and isinstance(end, int)
+                    else (None, None)
+                )
+                cites.append((marker, *moved, file_id))
+        if kind in ("text", "refusal"):
+            offset += len(text)
+    return cites
+
+
 class RunView:
     """Renders one run as it streams; see the module docstring for modes and throttling.
 
@@ -190,6 +212,10 @@ class RunView:
         self._calls: dict[str, CallItem] = {}
         self._call_slots: dict[tuple[str, int], CallItem] = {}
         self._step_calls: dict[str, list[CallItem]] = {}
+        # file_search: the calls in run order (the T of a citation marker) and their results,
+        # the list every message of the view resolves its citations against.
+        self._search_calls: list[CallItem] = []
+        self._search: list[list[Source]] = []
         self._dirty: dict[Item, None] = {}
         self._header_dirty = True
         self._header = Item()
@@ -297,6 +323,9 @@ class RunView:
                 if call.code_snapshot(step, tc.code_interpreter):
                     self._touch(call)
                 continue
+            if kind == "file_search":
+                self._search_snapshot(call, tc.file_search)
+                continue
             changed = False
             if name and call.name != name:
                 call.name, changed = name, True
@@ -335,9 +364,42 @@ class RunView:
                 call.code_delta(tc.code_interpreter)
                 if self.mode == "text":
                     self._term.code(call)
+            elif tc.type == "file_search":
+                self._search_snapshot(call, getattr(tc, "file_search", None))
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
             self._touch(call)
+
+    def _search_snapshot(self, call: CallItem, file_search: Any) -> None:
+        """A file_search call's ranking options and results (a step's, or a delta's) — given
+        its place among the run's file_search calls, which the citation markers count."""
+        if call not in self._search_calls:
+            self._search_calls.append(call)
+            self._search.append([])
+        index = self._search_calls.index(call)
+        if file_search is None:
+            return
+        ranking = file_search.get("ranking_options") if isinstance(file_search, dict) else None
+        ranking = ranking or getattr(file_search, "ranking_options", None)
+        results = file_search.get("results") if isinstance(file_search, dict) else None
+        if results is None:
+            results = getattr(file_search, "results", None)
+        if ranking is not None and ranking != call.ranking:
+            call.ranking = ranking
+            self._touch(call)
+        queries = call_queries(file_search)
+        if queries is not None and queries != call.queries:
+            call.queries = queries
+            self._touch(call)
+        if results is not None:
+            sources = call_sources(index, file_search)
+            if sources != call.results:
+                call.results = sources
+                self._search[index] = sources
+                self._touch(call)
+                for msg in self._messages.values():
+                    if msg.cites:
+                        self._touch(msg)
 
     def _on_message(self, message: Any) -> None:
         msg = self._messages.get(message.id) or self._new_message(message.id, message.role)
@@ -346,7 +408,10 @@ class RunView:
         if parts:
             text = "".join(t for kind, t in parts if kind in ("text", "refusal"))
             msg.images = [t for kind, t in parts if kind == "image_file"]
-            msg.refs = [ref for block in message.content for ref in file_annotations(block)]
+            msg.refs = [
+                ref for block in message.content for ref in file_annotations(block) if ref[0] == "file_path"
+            ]
+            msg.cites = _message_citations(message.content, parts)
             other = [(kind, t) for kind, t in parts if kind not in ("text", "refusal", "image_file")]
             msg.extras = [f"[{kind}: {t}]" for kind, t in other]
             if text != msg.text:
@@ -374,7 +439,7 @@ class RunView:
         self._dirty[msg] = None
 
     def _new_message(self, message_id: str, role: str) -> MessageItem:
-        msg = self._messages[message_id] = MessageItem(message_id, role)
+        msg = self._messages[message_id] = MessageItem(message_id, role, self._search)
         self.items.append(msg)
         self._dirty[msg] = None
         return msg

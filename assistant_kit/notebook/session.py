@@ -61,6 +61,7 @@ from ..errors import InvalidRequestError, ModelConfigError, SessionError
 from ..providers import decide
 from ._boundary import FilesArg, db_label, file_sources, safe_url
 from ._runs import ACTIVE, RunDriver, pending
+from .citations import SEARCH_CONTENT
 from .code import FileImages, enroll
 from .tools import function_tool
 
@@ -439,11 +440,15 @@ class Session(RunDriver):
         ``additional_instructions``, ``additional_messages``, ``tools`` (functions and names allowed),
         ``tool_choice``, ``temperature`` … A run that stops at ``requires_action`` leaves its
         calls in :attr:`pending_tool_calls` for :meth:`submit_tool_outputs`.
+
+        ``include`` defaults to the file_search results' content, so that the view's citations
+        can quote the chunks they cite (pass ``include=[]`` to leave them out).
         """
         assistant, thread = self._require("assistant"), self._require("thread")
         self._check_not_waiting(thread.id)
         if "tools" in run_params and run_params["tools"] is not None:
             run_params["tools"] = self._tools(run_params["tools"])
+        run_params.setdefault("include", [SEARCH_CONTENT])
         runs = self.client.beta.threads.runs
         auto = self.auto_tools if auto_tools is None else auto_tools
         if not stream:
@@ -618,6 +623,13 @@ class Session(RunDriver):
         from . import tables
 
         return self._api(tables.steps, self.client, self._require("thread").id, run_id)
+
+    def file_search_results(self, run_id: str | None = None) -> pd.DataFrame:
+        """Every file_search result of one run (default: every run of the current thread), one
+        row each, with its score and chunk (:func:`tables.file_search_results`)."""
+        from . import tables
+
+        return self._api(tables.file_search_results, self.client, self._require("thread").id, run_id)
 
     def threads(self) -> pd.DataFrame:
         """Every thread of the store, newest first."""

@@ -12,8 +12,9 @@ typed, ~0.4 s as dicts — ``benchmarks/dataframe.py``); a DataFrame needs only 
 columns are filled straight from the dicts (~25 ms for 10,000 rows).
 
 Each frame is declared once, as a tuple of :class:`Column` (``MESSAGES``, ``RUNS``, ``STEPS``,
-``CODE_CALLS``, ``THREADS``, ``ASSISTANTS``): a column's name, how one row gives its value, and
-its kind (which fixes its dtype). Adding a column is one line there; :func:`_frame` does the rest.
+``CODE_CALLS``, ``FILE_SEARCH_RESULTS``, ``THREADS``, ``ASSISTANTS``): a column's name, how one
+row gives its value, and its kind (which fixes its dtype). Adding a column is one line there;
+:func:`_frame` does the rest.
 
 Conventions of every frame:
 
@@ -46,6 +47,7 @@ from . import _timings
 from ._extra import require
 from ._prompts import prompt_rows
 from ._timings import ms, seconds_ms
+from .citations import SEARCH_CONTENT, call_queries, queries_text
 from .code import code_outputs
 from .html import escape, truncate
 
@@ -57,6 +59,7 @@ __all__ = [
     "assistants",
     "code_calls",
     "display_frame",
+    "file_search_results",
     "messages",
     "prompts",
     "runs",
@@ -121,8 +124,8 @@ class Column(NamedTuple):
     """One column of a frame: its name, how it is read from one row (a JSON object as
     listed, or what the frame's rows are), and its kind — ``"object"`` (as read), ``"time"``
     (Unix seconds → tz-aware UTC ``datetime64``), ``"ms"`` (the same from Unix milliseconds),
-    ``"tokens"`` (nullable ``Int64``), ``"count"`` (``int64``), ``"seconds"`` (``float64``,
-    ``NaN`` when unknown)."""
+    ``"tokens"`` (nullable ``Int64``), ``"count"`` (``int64``), ``"seconds"`` and ``"float"``
+    (``float64``, ``NaN`` when unknown)."""
 
     name: str
     read: Callable[[Any], Any]
@@ -145,7 +148,7 @@ def _series(kind: str, values: list[Any]) -> pd.Series:
         return pd.Series(pd.array(values, dtype="Int64"))
     if kind == "count":
         return pd.Series(values, dtype="int64")
-    if kind == "seconds":
+    if kind in ("seconds", "float"):
         return pd.Series(values, dtype="float64")
     return pd.Series(values, dtype="object")
 
@@ -182,6 +185,34 @@ def _content_text(content: list[dict[str, Any]] | None) -> str:
 
 def _image_file_ids(content: list[dict[str, Any]] | None) -> list[str]:
     return [p["image_file"].get("file_id") for p in content or () if p.get("type") == "image_file"]
+
+
+def _citations(content: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """A message's ``file_citation`` annotations: ``{"text", "start_index", "end_index",
+    "file_id"}`` each, the indices moved into the ``text`` column (parts joined by newlines)."""
+    out: list[dict[str, Any]] = []
+    offset = 0
+    for i, part in enumerate(content or ()):
+        if i:
+            offset += 1  # the newline joining the parts
+        if part.get("type") != "text":
+            offset += len(_content_text([part]))
+            continue
+        for note in part["text"].get("annotations") or ():
+            if note.get("type") != "file_citation":
+                continue
+            start, end = note.get("start_index"), note.get("end_index")
+            moved = isinstance(start, int) and isinstance(end, int)
+            out.append(
+                {
+                    "text": note.get("text") or "",
+                    "start_index": start + offset if moved else None,
+                    "end_index": end + offset if moved else None,
+                    "file_id": (note.get("file_citation") or {}).get("file_id"),
+                }
+            )
+        offset += len(part["text"]["value"])
+    return out
 
 
 def _file_path_ids(content: list[dict[str, Any]] | None) -> list[str]:
@@ -230,6 +261,7 @@ MESSAGES = (
     Column("metadata", lambda m: m.get("metadata") or {}),
     Column("image_file_ids", lambda m: _image_file_ids(m.get("content"))),
     Column("file_path_ids", lambda m: _file_path_ids(m.get("content"))),
+    Column("citations", lambda m: _citations(m.get("content"))),
 )
 MESSAGE_COLUMNS = tuple(c.name for c in MESSAGES)
 
@@ -245,7 +277,9 @@ def messages(
     """A thread's messages, one row each: id, created_at, role, status, text (the full text of
     every content part, an image as ``[image_file file-…]``), run_id, assistant_id, attachments
     (count), metadata (dict), image_file_ids (the ``image_file`` parts: references, not bytes),
-    file_path_ids (the files its ``file_path`` annotations point to).
+    file_path_ids (the files its ``file_path`` annotations point to), citations (its
+    ``file_citation`` annotations: ``text`` — the marker —, ``start_index``/``end_index`` in
+    ``text``, ``file_id``; :func:`file_search_results` has what they cite).
 
     ``run_id`` keeps the messages that run created; ``limit`` the first ``limit`` in ``order``.
     """
@@ -430,6 +464,8 @@ def _call_label(call: dict[str, Any]) -> str:
         return f"{fn.get('name')}({fn.get('arguments') or ''})"
     if kind == "code_interpreter":
         return f"code_interpreter({(call.get('code_interpreter') or {}).get('input') or ''})"
+    if kind == "file_search":
+        return f"file_search{queries_text(call_queries(call.get('file_search')))}"
     return str(kind)
 
 
@@ -439,7 +475,19 @@ def _call_output(call: dict[str, Any]) -> str | None:
         return (call.get("function") or {}).get("output")
     if kind == "code_interpreter":
         return code_outputs((call.get("code_interpreter") or {}).get("outputs"))[0]
+    if kind == "file_search":
+        results = (call.get("file_search") or {}).get("results")
+        if results is None:
+            return None
+        found = [f"{r.get('file_name') or r.get('file_id')} ({_score_text(r.get('score'))})" for r in results]
+        return f"{len(results)} result{'s' if len(results) != 1 else ''}" + (
+            ": " + ", ".join(found) if found else ""
+        )
     return None
+
+
+def _score_text(score: Any) -> str:
+    return f"{score:.3f}" if isinstance(score, (int, float)) else "?"
 
 
 def _call_images(calls: list[dict[str, Any]]) -> list[str]:
@@ -455,7 +503,7 @@ def _step_items(
     if run_ids is None:
         run_ids = [run_id] if run_id else [r["id"] for r in _list(client, f"/threads/{thread_id}/runs")]
     for rid in run_ids:
-        yield from _list(client, f"/threads/{thread_id}/runs/{rid}/steps")
+        yield from _list(client, f"/threads/{thread_id}/runs/{rid}/steps", include=[SEARCH_CONTENT])
 
 
 def _timed_step_items(
@@ -464,7 +512,16 @@ def _timed_step_items(
     """Steps with their ``timings``: ``GET /runs/steps`` (one paged listing), or — where the
     server lacks it — the wire's listing plus each run's inspection (one request per run)."""
     try:
-        return list(_list(client, "/runs/steps", thread_id=thread_id, run_id=run_id, **filters))
+        return list(
+            _list(
+                client,
+                "/runs/steps",
+                thread_id=thread_id,
+                run_id=run_id,
+                include=[SEARCH_CONTENT],
+                **filters,
+            )
+        )
     except openai.NotFoundError:
         pass
     run_ids = [run_id] if run_id else [r["id"] for r in _list(client, f"/threads/{thread_id}/runs")]
@@ -562,8 +619,10 @@ def steps(client: openai.OpenAI, thread_id: str, run_id: str | None = None) -> p
     """Run steps of one run, or of every run of the thread (in run order) when ``run_id`` is None:
     id, run_id, type, status, created_at, completed_at, ended_at (completed/failed/cancelled/
     expired), duration_s (ended_at - created_at), tool_calls (``"name(arguments)"`` for function
-    calls, ``"code_interpreter(<code>)"``, the tool type for other built-in tools), tool_outputs
-    (one per call: a function's output, None until submitted; a code call's logs), message_id
+    calls, ``"code_interpreter(<code>)"``, ``'file_search("query", …)'`` (the queries when the
+    server records them), the tool type for other built-in tools), tool_outputs
+    (one per call: a function's output, None until submitted; a code call's logs; a file_search
+    call's ``"N results: file (score), …"``), message_id
     (message_creation steps), tokens (the step's total tokens), image_file_ids (the images its
     code calls made: references, not bytes), last_error (its message, when the step failed),
     thread_id, first_token_at, tool_s (seconds spent in built-in tools), resolution (``"ms"`` or
@@ -728,6 +787,78 @@ def prompts(client: openai.OpenAI, thread_id: str, run_id: str) -> pd.DataFrame:
     if not found.get("record_prompts", True):
         frame.attrs["note"] = "prompt recording is off on this engine (record_prompts)"
     return frame
+
+
+class _SearchResult(NamedTuple):
+    """A row of :func:`file_search_results`: one result of one file_search call."""
+
+    step: dict[str, Any]
+    call: dict[str, Any]
+    call_index: int  # the run's call count (the T of a citation marker ``【T:R†…】``)
+    rank: int  # the result's index in its call (the R)
+    result: dict[str, Any]
+
+
+def _ranking(key: str) -> Callable[[_SearchResult], Any]:
+    return lambda r: ((r.call.get("file_search") or {}).get("ranking_options") or {}).get(key)
+
+
+def _chunk(result: dict[str, Any]) -> str | None:
+    content = result.get("content")
+    return None if content is None else "".join(part.get("text") or "" for part in content)
+
+
+FILE_SEARCH_RESULTS = (
+    Column("run_id", lambda r: r.step.get("run_id")),
+    Column("step_id", lambda r: r.step["id"]),
+    Column("call_id", lambda r: r.call.get("id")),
+    Column("queries", lambda r: (r.call.get("file_search") or {}).get("queries") or []),
+    Column("call_index", operator.attrgetter("call_index"), "count"),
+    Column("rank", operator.attrgetter("rank"), "count"),
+    Column("marker", lambda r: f"【{r.call_index}:{r.rank}】"),
+    Column("file_id", lambda r: r.result.get("file_id")),
+    Column("file_name", lambda r: r.result.get("file_name")),
+    Column("score", lambda r: r.result.get("score"), "float"),
+    Column("content", lambda r: _chunk(r.result)),
+    Column("ranker", _ranking("ranker")),
+    Column("score_threshold", _ranking("score_threshold"), "float"),
+    Column("created_at", lambda r: r.step.get("created_at"), "time"),
+)
+FILE_SEARCH_RESULT_COLUMNS = tuple(c.name for c in FILE_SEARCH_RESULTS)
+
+
+def file_search_results(client: openai.OpenAI, thread_id: str, run_id: str | None = None) -> pd.DataFrame:
+    """Every result of the ``file_search`` calls of one run, or of every run of the thread,
+    one row each, in run order: run_id, step_id, call_id, queries (what the call searched for:
+    an assistant_kit extension of the wire's call, ``[]`` from a server that does not send it),
+    call_index (the run's T-th
+    file_search call), rank (the result's index R in that call, best first), marker
+    (``【T:R】``, what a citation of it starts with), file_id, file_name, score (0-1), content
+    (the chunk's text, the steps being listed with ``include[]=…file_search.results[*].content``;
+    None where the server left it out), ranker and score_threshold (the call's
+    ``ranking_options``), created_at (its step's). A call that found nothing has no row
+    (:func:`steps` lists it, ``"0 results"``)."""
+    return _search_frame(_step_items(client, thread_id, run_id))
+
+
+def _search_rows(items: Iterable[dict[str, Any]]) -> Iterator[_SearchResult]:
+    by_run: dict[Any, list[tuple[int, dict[str, Any]]]] = {}
+    for n, s in enumerate(items):
+        by_run.setdefault(s.get("run_id"), []).append((n, s))
+    for run_steps in by_run.values():
+        run_steps.sort(key=lambda pair: (pair[1].get("created_at") or 0, pair[0]))
+        count = 0
+        for _, s in run_steps:
+            for call in _calls(s):
+                if call.get("type") != "file_search":
+                    continue
+                for rank, result in enumerate((call.get("file_search") or {}).get("results") or ()):
+                    yield _SearchResult(s, call, count, rank, result)
+                count += 1
+
+
+def _search_frame(items: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    return _frame(FILE_SEARCH_RESULTS, _search_rows(items))
 
 
 THREADS = (

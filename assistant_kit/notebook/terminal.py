@@ -4,8 +4,11 @@ Message text is written as it arrives (a role prefix for non-assistant messages)
 call is one ``→ name(args)`` line once its arguments are complete, its output one ``← …``
 line; a ``code_interpreter`` call is ``→ code_interpreter`` and its code indented once the
 model has finished writing it, then its logs as they arrive (``← …``), one
-``[image file-… (N bytes)]`` line per image and ``✗ …`` if its step failed. Errors are
-``! error: …`` lines; the view ends with its status line.
+``[image file-… (N bytes)]`` line per image and ``✗ …`` if its step failed. A ``file_search``
+call is ``→ file_search`` and, once its step has them, one line per result (rank, file, score,
+the chunk's start). A citation marker ``【T:R†…】`` in streamed text is written as ``[n]``
+(held back until its closing bracket arrives), and the message ends with one footnote line per
+cited source. Errors are ``! error: …`` lines; the view ends with its status line.
 
 Control characters from the model are neutralised (an ESC sequence could rewrite the
 terminal): C0/C1 controls become U+FFFD, CR is dropped, tab and newline are kept. Output is
@@ -20,6 +23,7 @@ from typing import Any, TextIO
 
 from ._items import CallItem, Item, MessageItem
 from ._markup import truncate
+from .citations import MARKER, footnotes_text, search_call_text
 from .code import FileImages, image_line
 
 CONTROLS: dict[int, str | None] = {c: "\ufffd" for c in (*range(0, 9), 11, 12, *range(14, 32), 127)}
@@ -27,6 +31,8 @@ CONTROLS.update({c: "\ufffd" for c in range(0x80, 0xA0)})
 CONTROLS[13] = None
 # Logs written per code call (the snapshot keeps them all); past it, one line says so.
 LOG_LIMIT = 10_000
+# Longest text held back waiting for a citation marker's closing bracket.
+MARKER_HOLD = 80
 
 
 class TextWriter:
@@ -85,8 +91,29 @@ class TextWriter:
     # ---- messages ----------------------------------------------------------------------
 
     def message_text(self, msg: MessageItem, text: str) -> None:
-        self.stream(msg, text, "" if msg.role == "assistant" else f"[{msg.role}] ")
         msg.printed += len(text)
+        out = self._numbered(msg, text)
+        if out:
+            self.stream(msg, out, "" if msg.role == "assistant" else f"[{msg.role}] ")
+
+    def _numbered(self, msg: MessageItem, text: str, *, final: bool = False) -> str:
+        """``text`` with the citation markers in it as ``[n]`` (n by first appearance in the
+        message, as the footnotes number them); an unclosed ``【`` is held back (``msg.held``)
+        until its ``】`` arrives, the message ends (``final``) or it is too long to be a marker."""
+        text = msg.held + text
+        msg.held = ""
+        if not final:
+            opening = text.rfind("【")
+            if opening >= 0 and "】" not in text[opening:] and len(text) - opening <= MARKER_HOLD:
+                text, msg.held = text[:opening], text[opening:]
+        if "【" not in text:
+            return text
+
+        def number(match: Any) -> str:
+            key = (int(match.group(1)), int(match.group(2)))
+            return f"[{msg.numbers.setdefault(key, len(msg.numbers) + 1)}]"
+
+        return MARKER.sub(number, text)
 
     def message(self, msg: MessageItem) -> None:
         """A whole message event: the text not written yet; once it is no longer in progress,
@@ -97,6 +124,11 @@ class TextWriter:
         if msg.status == "in_progress" or msg.extras_printed:
             return
         msg.extras_printed = True
+        if msg.held:
+            self.stream(msg, self._numbered(msg, "", final=True))
+        if msg.cites:
+            for line in footnotes_text(msg.citations()):
+                self.line(line)
         for kind, value, file_id in msg.refs:
             self.line(f"[{kind} {value} → {file_id}]")
         for file_id in msg.images:
@@ -117,6 +149,19 @@ class TextWriter:
                 continue
             if item.kind == "code_interpreter":
                 self.code(item, force=final or but is not None)
+                continue
+            if item.kind == "file_search":
+                # Announced with its results (the queries come with them), or at the end.
+                if item.results is None and not final:
+                    continue
+                if not item.announced:
+                    item.announced = True
+                    self.line(search_call_text(None, queries=item.queries))
+                if item.results is not None and not item.output_announced:
+                    item.output_announced = True
+                    lines = search_call_text(item.results, queries=item.queries).splitlines()[1:]
+                    for line in lines:
+                        self.line(line)
                 continue
             if not item.announced:
                 item.announced = True

@@ -231,3 +231,102 @@ def code_run_events(
         event("thread.run.completed", run("completed")),
     ]
     return events
+
+
+# ---- file_search and citations -------------------------------------------------------------
+
+
+def search_call(
+    call_id: str,
+    results: list[tuple[str, str, float, str]],
+    *,
+    content: bool = True,
+    threshold: float = 0.0,
+    queries: list[str] | None = None,
+) -> dict[str, Any]:
+    """A ``file_search`` tool call with ``results`` — ``(file_id, file_name, score, chunk)`` —
+    each with its chunk as ``content`` unless ``content`` is False (the step listed without
+    ``include[]=…results[*].content``); ``queries``: the assistant_kit extension saying what
+    was searched for (absent when None, as from the hosted API)."""
+    found = []
+    for file_id, file_name, score, chunk in results:
+        result: dict[str, Any] = {"file_id": file_id, "file_name": file_name, "score": score}
+        if content:
+            result["content"] = [{"type": "text", "text": chunk}]
+        found.append(result)
+    file_search: dict[str, Any] = {
+        "ranking_options": {"ranker": "default_2024_08_21", "score_threshold": threshold},
+        "results": found,
+    }
+    if queries is not None:
+        file_search["queries"] = queries
+    return {"id": call_id, "type": "file_search", "file_search": file_search}
+
+
+def cited_message(
+    text: str,
+    cites: list[tuple[str, str]],
+    *,
+    message_id: str = "msg_cited",
+    run_id: str = "run_code",
+    status: str = "completed",
+    created_at: int = T0 + 2,
+) -> Message:
+    """An assistant message whose ``text`` carries ``file_citation`` annotations: one per
+    ``(marker, file_id)``, at the marker's next occurrence in ``text``."""
+    annotations = []
+    at = 0
+    for marker, file_id in cites:
+        start = text.index(marker, at)
+        at = start + len(marker)
+        annotations.append(
+            {
+                "type": "file_citation",
+                "text": marker,
+                "start_index": start,
+                "end_index": at,
+                "file_citation": {"file_id": file_id},
+            }
+        )
+    return Message.model_validate(
+        {
+            "id": message_id,
+            "object": "thread.message",
+            "thread_id": "thread_code",
+            "role": "assistant",
+            "status": status,
+            "created_at": created_at,
+            "run_id": run_id,
+            "assistant_id": "asst_code",
+            "attachments": [],
+            "metadata": {},
+            "content": [{"type": "text", "text": {"value": text, "annotations": annotations}}],
+        }
+    )
+
+
+def search_run_events(calls: list[dict[str, Any]], answer: Message, *, chunk: int = 5) -> list[Any]:
+    """The events of a run that searched (one ``tool_calls`` step per call, in order) and then
+    answered ``answer``, its text streamed in ``chunk``-character deltas."""
+    events = [event("thread.run.created", run("queued")), event("thread.run.in_progress", run("in_progress"))]
+    for n, call in enumerate(calls):
+        step_id = f"step_search{n}"
+        events.append(
+            event("thread.run.step.created", step(step_id, [], status="in_progress", created_at=T0 + n))
+        )
+        events.append(event("thread.run.step.completed", step(step_id, [call], created_at=T0 + n)))
+    text = answer.content[0].text.value
+    events.append(event("thread.message.created", message(answer.id, "", status="in_progress")))
+    events += [
+        event(
+            "thread.message.delta",
+            {
+                "id": answer.id,
+                "object": "thread.message.delta",
+                "delta": {"content": [{"index": 0, "type": "text", "text": {"value": text[i : i + chunk]}}]},
+            },
+        )
+        for i in range(0, len(text), chunk)
+    ]
+    events += [event("thread.message.completed", answer), event("thread.run.completed", run("completed"))]
+    return events

@@ -252,3 +252,55 @@ def test_transcript_thumbnails_come_through_the_client(client: openai.OpenAI) ->
 def test_steps_table_lists_image_references() -> None:
     html = _code_inspection()._repr_html_()
     assert "file-plot" in html and "Execution timed out" in html
+
+
+def _search_inspection() -> ThreadInspection:
+    from openai.types.beta import Thread
+
+    from assistant_kit.notebook._searches import search_calls
+    from tests.notebook import objects as o
+
+    hits = [("file-a", "<script>a</script>.md", 0.875, "Alpha <img src=x onerror=alert(1)> text.")]
+    user = o.message("msg_u1", "what is alpha?", role="user", run_id=None, created_at=o.T0)
+    reply = o.cited_message(
+        "Alpha is text【0:0†source】.", [("【0:0†source】", "file-a")], created_at=o.T0 + 2
+    )
+    steps = [
+        o.step("step_s1", [o.search_call("call_s1", hits, queries=["alpha?"])], created_at=o.T0 + 1),
+        o.message_step("msg_cited"),
+    ]
+    dumps = [s.model_dump(mode="json") for s in steps]
+    return ThreadInspection(
+        thread=Thread(id="thread_code", object="thread", created_at=o.T0, metadata={}),
+        messages=tables._messages_frame([m.model_dump(mode="json") for m in (user, reply)]),
+        runs=tables._runs_frame([o.run().model_dump(mode="json")]),
+        steps=tables._steps_frame(dumps),
+        code_calls=tables._code_calls_frame(dumps),
+        search_calls=search_calls(dumps),
+    )
+
+
+def test_transcript_shows_searches_and_numbered_citations() -> None:
+    ins = _search_inspection()
+    assert [(kind, row.id) for kind, row in ins._entries()] == [
+        ("message", "msg_u1"),
+        ("search", "call_s1"),
+        ("message", "msg_cited"),
+    ]
+    html = ins._transcript_html()
+    assert 'class="ak-search-call"' in html and "1 result, best score 0.875" in html
+    assert ">[1]</sup>" in html and "【" not in html.split("msg_cited")[-1]
+    assert "&lt;script&gt;a&lt;/script&gt;.md" in html and "score 0.875" in html
+    assert_inert(html)
+    text = repr(ins)
+    assert '     search: ("alpha?") → 1 result: <script>a</script>.md (0.875)' in text
+    assert "  assistant: Alpha is text[1]." in text
+
+
+def test_timeline_marks_search_steps() -> None:
+    ins = _search_inspection()
+    svg = ins.timeline_svg()
+    assert svg.count('class="search-mark"') == 1 and 'class="tool-mark"' not in svg
+    assert "🔎 file_search · 1 result" in svg
+    assert "file_search → 1 result: &lt;script&gt;a&lt;/script&gt;.md (0.875)" in svg
+    assert "<script>" not in svg and "<script>" not in ins._repr_html_()

@@ -14,7 +14,9 @@ one run (static renders) so that a reader on GitHub, nbviewer or Colab sees the 
 program, its output and its plot before running anything (README: how to regenerate them).
 
 Notebooks 01 and 02 run the embedded model ``local/smollm2`` and are skipped, with the
-install command, when it is missing; all of them are skipped without nbval or ipykernel.
+install command, when it is missing; 06 needs the scripted ``test/search`` model (file_search
+executed in runs) and is skipped where the engine has no such model; all of them are skipped
+without nbval or ipykernel.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from assistant_kit.models.registry import default_model
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 NEEDS_EMBEDDED_MODEL = frozenset({"01_quickstart.ipynb", "02_teaching_math_tutor.ipynb"})
+NEEDS_SEARCH_MODEL = frozenset({"06_documents_and_citations.ipynb"})
 CELL_TIMEOUT = 120  # seconds per cell; the slowest cell here takes a few seconds
 
 
@@ -48,6 +51,17 @@ def _embedded_model_missing() -> str | None:
     return None
 
 
+def _search_model_missing() -> str | None:
+    """Why ``test/search`` cannot run here, or None."""
+    from assistant_kit.models.registry import resolve_model
+
+    try:
+        resolve_model("test/search")
+    except ModelConfigError:
+        return "needs the scripted model test/search (file_search executed in runs)"
+    return None
+
+
 def _params() -> list[pytest.param]:
     reason = _embedded_model_missing()
     params = []
@@ -57,6 +71,8 @@ def _params() -> list[pytest.param]:
             marks.append(pytest.mark.local_model)
             if reason:
                 marks.append(pytest.mark.skip(reason=reason))
+        if path.name in NEEDS_SEARCH_MODEL and (missing := _search_model_missing()):
+            marks.append(pytest.mark.skip(reason=missing))
         params.append(pytest.param(path, id=path.stem, marks=marks))
     return params
 
@@ -69,6 +85,7 @@ def test_the_notebooks_are_there() -> None:
         "03_function_calling.ipynb",
         "04_thread_inspection.ipynb",
         "05_seed_sdk_tour.ipynb",
+        "06_documents_and_citations.ipynb",
     }
 
 

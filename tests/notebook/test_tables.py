@@ -404,3 +404,70 @@ def test_code_interpreter_runs_in_frames(tmp_path: Any) -> None:
     assert client.files.retrieve(csv_id).filename == "out.csv"
     assert f"[image_file {image_id}]" in reply["text"]
     assert list(tables.code_calls(client, thread.id, run_id=run.id)["id"]) == [call.id]
+
+
+def _search_items() -> list[dict[str, Any]]:
+    hits = [("file-a", "a.md", 0.9, "alpha <b>chunk</b>"), ("file-b", "b.md", 0.25, "beta")]
+    return _dumps(
+        objects.step(
+            "step_s1",
+            [objects.search_call("call_s1", hits, threshold=0.2, queries=["alpha", "beta"])],
+            created_at=objects.T0,
+        ),
+        objects.message_step("msg_1"),
+        objects.step(  # a second call of the same run, listed without content: T = 1
+            "step_s2", [objects.search_call("call_s2", hits[1:], content=False)], created_at=objects.T0 + 3
+        ),
+        objects.step("step_s3", [objects.search_call("call_s3", [])], run_id="run_two"),  # no results
+        objects.step("step_s4", [objects.search_call("call_s4", hits[:1])], run_id="run_two"),
+    )
+
+
+def test_file_search_results_frame() -> None:
+    df = tables._search_frame(_search_items())
+    assert list(df.columns) == list(tables.FILE_SEARCH_RESULT_COLUMNS)
+    assert list(df["call_id"]) == ["call_s1", "call_s1", "call_s2", "call_s4"]
+    assert list(df["call_index"]) == [0, 0, 1, 1]  # T counts the run's calls, the empty one too
+    assert list(df["queries"]) == [["alpha", "beta"], ["alpha", "beta"], [], []]  # [] unrecorded
+    assert list(df["rank"]) == [0, 1, 0, 0]
+    assert list(df["marker"]) == ["【0:0】", "【0:1】", "【1:0】", "【1:0】"]
+    assert list(df["file_name"]) == ["a.md", "b.md", "b.md", "a.md"]
+    assert list(df["score"]) == [0.9, 0.25, 0.25, 0.9] and str(df["score"].dtype) == "float64"
+    assert list(df["content"]) == ["alpha <b>chunk</b>", "beta", None, "alpha <b>chunk</b>"]
+    assert list(df["score_threshold"])[:2] == [0.2, 0.2] and set(df["ranker"]) == {"default_2024_08_21"}
+    assert _is_utc(df["created_at"]) and str(df["call_index"].dtype) == "int64"
+    assert len(tables._search_frame([])) == 0 and list(tables._search_frame([]).columns) == list(df.columns)
+    html = tables.display_frame(df).to_html()
+    assert "&lt;b&gt;chunk&lt;/b&gt;" in html and "<b>chunk" not in html
+
+
+def test_steps_frame_summarises_file_search_calls() -> None:
+    df = tables._steps_frame(_search_items())
+    assert list(df["tool_calls"])[:3] == [['file_search("alpha", "beta")'], [], ["file_search"]]
+    assert list(df["tool_outputs"]) == [
+        ["2 results: a.md (0.900), b.md (0.250)"],
+        [],
+        ["1 result: b.md (0.250)"],
+        ["0 results"],
+        ["1 result: a.md (0.900)"],
+    ]
+
+
+def test_messages_frame_keeps_citations_in_the_text_coordinates() -> None:
+    cited = objects.cited_message("Yes【0:1†b.md】.", [("【0:1†b.md】", "file-b")])
+    dump = cited.model_dump(mode="json")
+    dump["content"].insert(0, {"type": "text", "text": {"value": "First part.", "annotations": []}})
+    df = tables._messages_frame([dump])
+    (notes,) = df["citations"]
+    text = df["text"].iloc[0]
+    assert notes == [{"text": "【0:1†b.md】", "start_index": 15, "end_index": 25, "file_id": "file-b"}]
+    assert text[notes[0]["start_index"] : notes[0]["end_index"]] == "【0:1†b.md】"
+
+
+def test_file_search_results_through_the_sdk_of_a_thread_without_searches(client: openai.OpenAI) -> None:
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+    assistant = client.beta.assistants.create(model="test/echo")
+    client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    df = tables.file_search_results(client, thread.id)  # the steps listed with include[]=…content
+    assert len(df) == 0 and list(df.columns) == list(tables.FILE_SEARCH_RESULT_COLUMNS)
+    assert list(tables.steps(client, thread.id)["type"]) == ["message_creation"]
