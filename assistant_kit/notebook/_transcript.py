@@ -17,6 +17,8 @@ from typing import Any
 
 from ._markup import LABEL_STYLE, MUTED, badge, code, escape, truncate
 from ._prompts import prompt_html, prompt_text
+from ._searches import SearchCall, search_line
+from .citations import search_call_html
 from .code import FileImages, code_body_html
 from .html import tool_call_html
 
@@ -131,10 +133,25 @@ def _never_answered(step: Any, call: dict[str, Any]) -> bool:
     )
 
 
-def _step_html(step: Any, code_calls: list[Any], files: FileImages | None) -> str:
+def _step_html(
+    step: Any, code_calls: list[Any], files: FileImages | None, searches: dict[str, SearchCall]
+) -> str:
     body = [f'<div style="{LABEL_STYLE}">{code(_get(step, "id"))}</div>']
     codes = {c.id: c for c in code_calls}
     for call in _calls(step):
+        found = searches.get(call.get("id") or "") if call.get("type") == "file_search" else None
+        if found is not None:  # its queries, then each result with its passage
+            body.append(
+                '<div class="ak-search-call">'
+                + search_call_html(
+                    found.results,
+                    ranking_options=found.ranking_options,
+                    call_id=found.id,
+                    queries=found.queries,
+                )
+                + "</div>"
+            )
+            continue
         if call.get("type") == "code_interpreter" and call.get("id") in codes:
             c = codes[call["id"]]
             body.append(
@@ -178,8 +195,10 @@ def run_html(
     code_calls: dict[str, list[Any]],
     turns: list[dict[str, Any]],
     files: FileImages | None,
+    searches: dict[str, SearchCall] | None = None,
 ) -> str:
-    """One run's block in the transcript (see the module docstring)."""
+    """One run's block in the transcript (see the module docstring); ``searches``: its
+    file_search calls by call id, drawn with their results."""
     status = _get(run, "status")
     head = [badge(status), code(_get(run, "id")), *(escape(f) for f in run_facts(run))]
     parts = [f'<div style="font-size:smaller">{" · ".join(head)}</div>']
@@ -187,7 +206,7 @@ def run_html(
     if problem:
         parts.append(f'<div class="ak-run-error" style="{_ERROR_STYLE}">✗ {escape(problem)}</div>')
     for step in steps:
-        parts.append(_step_html(step, code_calls.get(_get(step, "id"), []), files))
+        parts.append(_step_html(step, code_calls.get(_get(step, "id"), []), files, searches or {}))
     for turn in turns:
         parts.append(prompt_html(turn))
     return (
@@ -196,8 +215,10 @@ def run_html(
     )
 
 
-def run_text(run: Any, steps: list[Any], turns: list[dict[str, Any]]) -> list[str]:
-    """One run's lines in the text transcript."""
+def run_text(
+    run: Any, steps: list[Any], turns: list[dict[str, Any]], searches: dict[str, SearchCall] | None = None
+) -> list[str]:
+    """One run's lines in the text transcript (``searches`` as in :func:`run_html`)."""
     lines = [f"  {'run':>9}: {_get(run, 'id')}  {_get(run, 'status')}  " + "  ".join(run_facts(run))]
     pad = " " * 13
     problem = run_problem(run)
@@ -209,6 +230,10 @@ def run_text(run: Any, steps: list[Any], turns: list[dict[str, Any]]) -> list[st
             continue
         lines.append(f"{pad}step {_step_summary(step)}")
         for call in calls:
+            found = (searches or {}).get(call.get("id") or "") if call.get("type") == "file_search" else None
+            if found is not None:
+                lines.append(f"{pad}  → {search_line(found).strip()}")
+                continue
             args = truncate(" ".join(str(call.get("arguments") or "").split()), 80)
             line = f"{pad}  → {call.get('name')}({args})"
             if call.get("output") is not None:

@@ -192,7 +192,7 @@ class ThreadInspection:
                     continue
                 if kind == "run":
                     steps, _, turns = self._run_parts(row)
-                    lines.extend(run_text(row, steps, turns))
+                    lines.extend(run_text(row, steps, turns, self._searches()))
                     continue
                 text = truncate(" ".join(message_text(row, self.search_calls).split()), 100)
                 lines.append(f"  {row.role:>9}: {text}")
@@ -287,6 +287,9 @@ class ThreadInspection:
             slots.append(((index, 3, len(slots)), "code", call))
         return slots
 
+    def _searches(self) -> dict[str, SearchCall]:
+        return {call.id: call for call in self.search_calls}
+
     def _run_parts(self, run: Any) -> tuple[list[Any], dict[str, list[Any]], list[dict[str, Any]]]:
         """A run's steps (frame rows), its code calls by step id, its recorded prompts."""
         steps = self._steps_by_run().get(run.id, [])
@@ -339,7 +342,7 @@ class ThreadInspection:
                 parts.append(self._code_html(m))
                 continue
             if kind == "run":
-                parts.append(run_html(m, *self._run_parts(m), self.files))
+                parts.append(run_html(m, *self._run_parts(m), self.files, self._searches()))
                 continue
             border = _ROLE_COLORS.get(m.role, "#999")
             meta = [f"<b>{escape(m.role)}</b>", escape(_fmt_time(m.created_at))]

@@ -284,7 +284,7 @@ def test_transcript_shows_searches_and_numbered_citations() -> None:
     ins = _search_inspection()
     assert [(kind, row.id) for kind, row in ins._entries()] == [
         ("message", "msg_u1"),
-        ("search", "call_s1"),
+        ("run", "run_code"),  # the search is drawn in its run's block, with its results
         ("message", "msg_cited"),
     ]
     html = ins._transcript_html()
@@ -293,7 +293,7 @@ def test_transcript_shows_searches_and_numbered_citations() -> None:
     assert "&lt;script&gt;a&lt;/script&gt;.md" in html and "score 0.875" in html
     assert_inert(html)
     text = repr(ins)
-    assert '     search: ("alpha?") → 1 result: <script>a</script>.md (0.875)' in text
+    assert '→ search: ("alpha?") → 1 result: <script>a</script>.md (0.875)' in text
     assert "  assistant: Alpha is text[1]." in text
 
 
