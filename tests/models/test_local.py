@@ -165,6 +165,45 @@ def _llama_usage(messages: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any
 
 @pytest.mark.local_model
 @needs_model
+def test_file_search_is_made_for_it_before_its_turn(kit: openai.OpenAI) -> None:
+    """The embedded model cannot call tools (``calls_tools`` false): the engine searches the
+    store with the question first, a real file_search step, and the model's turn reads the
+    results within its context window (what it answers then: docs/file-search.md)."""
+    import io
+
+    ids = [
+        kit.files.create(file=(name, io.BytesIO(text.encode())), purpose="assistants").id
+        for name, text in (
+            ("orion.txt", "Project Orion's launch date is 14 March 2031. Its lead is Dr. Amara Okafor."),
+            ("kettle.txt", "The Blue Kettle café opens at 7:30. Its signature drink is cardamom coffee."),
+        )
+    ]
+    store = kit.vector_stores.create(file_ids=ids)
+    deadline = time.monotonic() + 60
+    while kit.vector_stores.retrieve(store.id).status != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    searching = kit.beta.assistants.create(
+        model="local/smollm2",
+        tools=[{"type": "file_search"}],
+        tool_resources={"file_search": {"vector_store_ids": [store.id]}},
+    )
+    thread = _thread(kit, "When is Project Orion's launch date?")
+    run = kit.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=searching.id, temperature=0, max_completion_tokens=256
+    )
+    assert run.status in ("completed", "incomplete"), run.last_error
+    steps = kit.beta.threads.runs.steps.list(thread_id=thread.id, run_id=run.id, order="asc").data
+    assert [s.type for s in steps] == ["tool_calls", "message_creation"]
+    (call,) = steps[0].step_details.tool_calls
+    assert call.file_search.queries == ["When is Project Orion's launch date?"]
+    assert call.file_search.results[0].file_name == "orion.txt"
+    answer = kit.beta.threads.messages.list(thread.id).data[0]
+    assert answer.role == "assistant" and answer.content[0].text.value.strip()
+
+
+@pytest.mark.local_model
+@needs_model
 def test_usage_is_real_tokens_and_max_completion_tokens_cuts_the_run(
     kit: openai.OpenAI, assistant: Any
 ) -> None:
