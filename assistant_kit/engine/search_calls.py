@@ -22,7 +22,7 @@ and ``queries`` once the search is done — so the SDK's ``AssistantEventHandler
 ``on_tool_call_created`` at once and hands ``on_tool_call_done`` the results.
 
 What the model reads for result R of the run's T-th file_search call (both 0-based, T counted
-over the run's file_search calls in step and call order, :func:`run_results`) starts with the
+over the run's file_search calls in step and call order, :func:`.citations.run_results`) starts with the
 marker ``【T:R†<file name>】``; it cites by writing ``【T:R†source】`` (:mod:`.citations`).
 
 Decisions:
@@ -238,27 +238,6 @@ def model_text(call: dict[str, Any], call_number: int, max_chars: int | None = N
             text = text[:max_chars].rstrip() + " …"
         lines.append(f"\n{marker(call_number, number, result['file_name'])}\n{text.strip()}")
     return "\n".join(lines)
-
-
-def run_results(steps: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """The results of a run's file_search calls, ``results[T][R]`` as the markers number
-    them (``steps``: the run's steps, any order; taken in creation order). Each result is the
-    stored one (``file_id``, ``file_name``, ``score``, ``content``). What the citations of an
-    answer resolve through."""
-    ordered = sorted(steps, key=lambda s: s["id"].split("_", 1)[1])
-    return [
-        list((call.get(NAME) or {}).get("results") or [])
-        for step in ordered
-        if step.get("type") == "tool_calls"
-        for call in step["step_details"]["tool_calls"]
-        if call["type"] == NAME
-    ]
-
-
-async def load_results(store: AsyncStore, run_id: str) -> list[list[dict[str, Any]]]:
-    """:func:`run_results` of the run ``run_id`` as stored."""
-    page = await store.list("thread.run.step", run_id=run_id, order="asc", limit=1000)
-    return run_results(page.data)
 
 
 # -- include[] ------------------------------------------------------------------------------
