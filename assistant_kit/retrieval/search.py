@@ -36,6 +36,8 @@ from .embeddings import BaseEmbedder, EmbeddingError
 if TYPE_CHECKING:
     import numpy as np
 
+    from ..store import Store
+
 RRF_K = 60
 MIN_DEPTH = 50
 
@@ -366,6 +368,47 @@ def fuse(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> dict[int, float]:
     return {chunk_id: min(1.0, value / best) for chunk_id, value in totals.items()}
 
 
+@dataclass
+class EmbeddedQuery:
+    """A search's query strings (rewritten when asked) with their vectors (None: keyword only)
+    and what the results should say about it: made by :func:`embed_query` before any
+    transaction is opened, since the embedder may be slow (a model, a server)."""
+
+    texts: list[str]
+    vectors: np.ndarray | None
+    model: str | None
+    mode: str
+    notes: list[str] = field(default_factory=list)
+
+
+def embed_query(
+    query: str | Sequence[str],
+    *,
+    embedder: BaseEmbedder | None = None,
+    rewrite: bool = False,
+    mode: str = "hybrid",
+) -> EmbeddedQuery:
+    """Rewrite (``rewrite``) and embed the query strings for :func:`search_embedded`; no
+    database is touched. ``mode`` as for :func:`search`."""
+    queries = [query] if isinstance(query, str) else list(query)
+    if rewrite:
+        queries = [rewrite_query(q) for q in queries]
+    notes: list[str] = []
+    use_semantic = mode in ("hybrid", "semantic") and embedder is not None and embedder.enabled
+    vectors = None
+    if use_semantic:
+        try:
+            vectors = embedder.embed(queries, query=True)  # type: ignore[union-attr]
+        except EmbeddingError as exc:
+            if mode == "semantic":
+                raise
+            notes.append(f"semantic search unavailable ({exc}); keyword results only")
+    elif mode == "hybrid":
+        notes.append("no embedding backend: keyword results only")
+    model = embedder.name if vectors is not None else None  # type: ignore[union-attr]
+    return EmbeddedQuery(queries, vectors, model, mode, notes)
+
+
 def search(
     conn: Connection,
     vector_store_ids: Sequence[str],
@@ -382,23 +425,60 @@ def search(
 
     ``mode`` ``keyword`` / ``semantic`` runs one retriever alone (the quality benchmark's
     baselines); ``hybrid`` falls back to keyword when the embedder is ``none`` or fails.
+    The query is embedded in the caller's transaction: :func:`search_store` embeds first.
     """
-    queries = [query] if isinstance(query, str) else list(query)
-    if rewrite:
-        queries = [rewrite_query(q) for q in queries]
+    embedded = embed_query(query, embedder=embedder, rewrite=rewrite, mode=mode)
+    return search_embedded(
+        conn,
+        vector_store_ids,
+        embedded,
+        max_num_results=max_num_results,
+        score_threshold=score_threshold,
+        file_ids=file_ids,
+    )
+
+
+def search_store(
+    store: Store,
+    vector_store_ids: Sequence[str],
+    query: str | Sequence[str] | EmbeddedQuery,
+    *,
+    embedder: BaseEmbedder | None = None,
+    max_num_results: int = 10,
+    score_threshold: float = 0.0,
+    file_ids: Collection[str] | None = None,
+    rewrite: bool = False,
+    mode: str = "hybrid",
+) -> SearchResults:
+    """:func:`search` on an :class:`~assistant_kit.store.Store`: the query is embedded first
+    (unless it already is, an :class:`EmbeddedQuery`), then the store is read in one
+    transaction, so a slow embedder never holds a connection or a snapshot open."""
+    if not isinstance(query, EmbeddedQuery):
+        query = embed_query(query, embedder=embedder, rewrite=rewrite, mode=mode)
+    with store.transaction() as conn:
+        return search_embedded(
+            conn,
+            vector_store_ids,
+            query,
+            max_num_results=max_num_results,
+            score_threshold=score_threshold,
+            file_ids=file_ids,
+        )
+
+
+def search_embedded(
+    conn: Connection,
+    vector_store_ids: Sequence[str],
+    query: EmbeddedQuery,
+    *,
+    max_num_results: int = 10,
+    score_threshold: float = 0.0,
+    file_ids: Collection[str] | None = None,
+) -> SearchResults:
+    """The database half of :func:`search`, for a query :func:`embed_query` made."""
+    queries, vectors, mode, model = query.texts, query.vectors, query.mode, query.model
+    notes = list(query.notes)
     depth = max(MIN_DEPTH, 4 * max_num_results)
-    notes: list[str] = []
-    use_semantic = mode in ("hybrid", "semantic") and embedder is not None and embedder.enabled
-    vectors = None
-    if use_semantic:
-        try:
-            vectors = embedder.embed(queries, query=True)  # type: ignore[union-attr]
-        except EmbeddingError as exc:
-            if mode == "semantic":
-                raise
-            notes.append(f"semantic search unavailable ({exc}); keyword results only")
-    elif mode == "hybrid":
-        notes.append("no embedding backend: keyword results only")
     rankings: list[list[int]] = []
     kw_ranks: dict[int, int] = {}
     sem_ranks: dict[int, int] = {}
@@ -408,14 +488,14 @@ def search(
             rankings.append(ranking)
             for rank, chunk_id in enumerate(ranking, 1):
                 kw_ranks.setdefault(chunk_id, rank)
-        if vectors is not None:
-            ranking = semantic_search(conn, vector_store_ids, vectors[i], embedder.name, depth, file_ids)  # type: ignore[union-attr]
+        if vectors is not None and model is not None:
+            ranking = semantic_search(conn, vector_store_ids, vectors[i], model, depth, file_ids)
             if ranking or mode == "semantic":
                 rankings.append(ranking)
             for rank, chunk_id in enumerate(ranking, 1):
                 sem_ranks.setdefault(chunk_id, rank)
     if mode == "hybrid" and vectors is not None and not sem_ranks:
-        notes.append(f"no chunks embedded with {embedder.name}: keyword results only")  # type: ignore[union-attr]
+        notes.append(f"no chunks embedded with {model}: keyword results only")
     used = mode
     if mode == "hybrid":
         used = "hybrid" if vectors is not None and sem_ranks else "keyword"
