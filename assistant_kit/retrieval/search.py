@@ -3,11 +3,13 @@
 * **Keyword**: the store's own full-text index, the query's words (stop words dropped) OR-ed,
   so a chunk needs only some of them. SQLite: FTS5 ``bm25()``, whose IDF statistics are those
   of the whole table (all stores), a harmless approximation. PostgreSQL: a ``tsvector`` with
-  ``ts_rank(…, 1)`` per word weighted by the word's BM25 IDF within the searched stores.
+  ``ts_rank(…, 1)`` per word weighted by the word's BM25 IDF within the searched stores, read
+  from statistics kept at ingestion, and max-score pruning (see :func:`_pg_keyword_search`).
 * **Semantic**: exact cosine with numpy over the store's vectors, held in an in-process cache
-  per (database, vector store, embedding model) that is checked against ``(count, max id)`` on
-  every search (one indexed query): added chunks are appended, anything else reloads. So
-  replicas sharing a PostgreSQL database see each other's ingestion on their next search.
+  per (database, vector store, embedding model) that is checked against the store's row of
+  ``vector_store_index_stats`` on every search (one read by key): added chunks are appended,
+  anything else reloads. So replicas sharing a PostgreSQL database see each other's
+  ingestion on their next search.
   Exact search is cheap here: 100k chunks x 384 floats is one matrix-vector product
   (measured in docs/vector-stores.md).
 * **Fusion**: reciprocal rank fusion, ``Σ 1/(k + rank)`` over the keyword and semantic lists of

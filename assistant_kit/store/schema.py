@@ -171,8 +171,9 @@ vector_store_chunks = Table(
 )
 """One row per chunk: its text and token count, and its embedding (float32 bytes) with the
 name of the model that made it (queries compare only vectors of one model, so a store keeps
-working, keyword-only, when the embedder changes). Ids only grow, so ``(count, max id)`` of a
-store fingerprints its chunks for the in-process vector cache of the retrieval layer."""
+working, keyword-only, when the embedder changes). Ids only grow, so the in-process vector
+cache of the retrieval layer appends the chunks past the largest id it read (checked against
+``vector_store_index_stats``, below)."""
 Index(
     "ix_vector_store_chunks_file",
     vector_store_chunks.c.vector_store_id,
