@@ -19,14 +19,12 @@ written yet. Ownership is the store's rule, as for every object.
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import functools
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError, NotFoundError
-from ..store.inspection import Filters, InspectionTables
+from ..store.inspection import AsyncInspectionTables, Filters, InspectionTables
 from .shapes import page_body
 from .timings import RUN, STEP
 from .validation import list_params
@@ -36,7 +34,6 @@ if TYPE_CHECKING:
     from .prompts import PromptRecorder
     from .runs import RunExecutor
 
-T = TypeVar("T")
 
 RUN_STATUSES = (
     "queued",
@@ -111,17 +108,12 @@ class Inspection:
 
     def __init__(self, store: AsyncStore, executor: RunExecutor, prompts: PromptRecorder):
         self.store = store
-        self.tables = InspectionTables(store.sync)
+        self.tables = AsyncInspectionTables(InspectionTables(store.sync))
         self.executor = executor
         self.prompts = prompts
 
     def __repr__(self) -> str:
         return f"<Inspection {self.tables!r}>"
-
-    async def _db(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        call = functools.partial(method, *args, **kwargs)
-        return await loop.run_in_executor(self.store.sync.executor, call)
 
     def _unwritten(self, kind: str, object_id: str, run_id: str) -> dict[str, int]:
         handle = self.executor.handles.get(run_id)
@@ -129,7 +121,7 @@ class Inspection:
 
     async def run(self, run: dict[str, Any]) -> dict[str, Any]:
         """The inspection of ``run`` (a run the caller may see, as just read)."""
-        found = await self._db(self.tables.inspection, run["id"])
+        found = await self.tables.inspection(run["id"])
         if found is None:  # deleted since it was read
             raise NotFoundError("run", run["id"])
         timings = found["timings"]
@@ -154,7 +146,7 @@ class Inspection:
 
     async def list_runs(self, query: Mapping[str, str], owner: str | None) -> dict[str, Any]:
         paging, selected = filters(query)
-        page = await self._db(self.tables.list_runs, selected, owner=owner, **paging)
+        page = await self.tables.list_runs(selected, owner=owner, **paging)
         data = []
         for item in page.data:
             timings = item.pop("timings")
@@ -165,4 +157,4 @@ class Inspection:
 
     async def list_steps(self, query: Mapping[str, str], owner: str | None) -> dict[str, Any]:
         paging, selected = filters(query, steps=True)
-        return page_body(await self._db(self.tables.list_steps, selected, owner=owner, **paging))
+        return page_body(await self.tables.list_steps(selected, owner=owner, **paging))

@@ -22,15 +22,13 @@ record is logged, never the run's failure.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from ..store.inspection import InspectionTables
+from ..store.inspection import AsyncInspectionTables, InspectionTables
 from .timings import now_ms
 
 if TYPE_CHECKING:
@@ -54,7 +52,6 @@ REQUEST_FIELDS = (
     "max_tokens",
 )
 
-T = TypeVar("T")
 
 
 def record_setting(value: bool | None) -> bool:
@@ -199,16 +196,12 @@ class PromptRecorder:
 
     def __init__(self, store: AsyncStore, enabled: bool = True, max_bytes: int = DEFAULT_MAX_BYTES):
         self.store = store
-        self.tables = InspectionTables(store.sync)
+        self.tables = AsyncInspectionTables(InspectionTables(store.sync))
         self.enabled = enabled
         self.max_bytes = max(max_bytes, MIN_MAX_BYTES)
 
     def __repr__(self) -> str:
         return f"<PromptRecorder enabled={self.enabled} max_bytes={self.max_bytes}>"
-
-    async def _db(self, method: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.store.sync.executor, functools.partial(method, *args))
 
     async def record(self, run: dict[str, Any], request: ModelRequest) -> int | None:
         """Store ``request``, about to be sent for ``run``; returns its turn (None: not
@@ -217,8 +210,7 @@ class PromptRecorder:
             return None
         try:
             text, size, truncated = capped(request_body(request), self.max_bytes)
-            return await self._db(
-                self.tables.record_prompt,
+            return await self.tables.record_prompt(
                 run["id"],
                 run["thread_id"],
                 now_ms(),
@@ -237,7 +229,7 @@ class PromptRecorder:
         if turn is None or not ids:
             return
         try:
-            await self._db(self.tables.prompt_steps, run["id"], turn, ids)
+            await self.tables.prompt_steps(run["id"], turn, ids)
         except Exception:
             log.warning(
                 "run %s: the steps of its prompt %d were not recorded", run["id"], turn, exc_info=True

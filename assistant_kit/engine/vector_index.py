@@ -17,6 +17,8 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ..store.sql import OnStoreWorker, OnWorker
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
@@ -98,14 +100,36 @@ class RetrievalIndex:
     def remove(self, store_id: str, file_id: str) -> None:
         from ..retrieval.ingest import remove_file
 
-        with self.store._write() as conn:
+        with self.store.transaction(write=True) as conn:
             remove_file(conn, store_id, file_id)
 
     def remove_store(self, store_id: str) -> None:
         from ..retrieval.ingest import remove_store
 
-        with self.store._write() as conn:
+        with self.store.transaction(write=True) as conn:
             remove_store(conn, store_id)
+
+    def embed(self, queries: list[str], rewrite: bool) -> Any:
+        """The queries rewritten (``rewrite``) and embedded, no database touched (the model or
+        server may be slow: called on a thread of its own, before the search's transaction)."""
+        from ..retrieval.search import embed_query
+
+        return embed_query(queries, embedder=self.embedder, rewrite=rewrite)
+
+    def search_embedded(
+        self, store_id: str, embedded: Any, file_ids: list[str] | None, limit: int, threshold: float
+    ) -> Any:
+        """Search one store for queries :meth:`embed` made, in one read transaction."""
+        from ..retrieval.search import search_store
+
+        return search_store(
+            self.store,
+            [store_id],
+            embedded,
+            max_num_results=limit,
+            score_threshold=threshold,
+            file_ids=file_ids,
+        )
 
     def search(
         self,
@@ -116,18 +140,21 @@ class RetrievalIndex:
         threshold: float,
         rewrite: bool,
     ) -> Any:
-        from ..retrieval.search import search
+        """:meth:`embed` then :meth:`search_embedded`, on the calling thread."""
+        return self.search_embedded(store_id, self.embed(queries, rewrite), file_ids, limit, threshold)
 
-        embedder = self.embedder
-        with self.store._read() as conn:
-            found = search(
-                conn,
-                [store_id],
-                queries,
-                embedder=embedder,
-                max_num_results=limit,
-                score_threshold=threshold,
-                file_ids=file_ids,
-                rewrite=rewrite,
-            )
-        return found
+
+class AsyncRetrievalIndex(OnStoreWorker[RetrievalIndex]):
+    """The index's database operations awaited on the store's worker thread(s), like
+    :class:`~assistant_kit.store.AsyncStore` (``sync`` is the index, for the CPU-bound
+    operations that run on threads of their own)."""
+
+    def __init__(self, index: RetrievalIndex):
+        super().__init__(index, index.store.executor)
+
+    remove = OnWorker(RetrievalIndex.remove)
+    remove_store = OnWorker(RetrievalIndex.remove_store)
+    search_embedded = OnWorker(RetrievalIndex.search_embedded)
+
+    def __repr__(self) -> str:
+        return f"<AsyncRetrievalIndex {self.sync!r}>"

@@ -26,16 +26,15 @@ import concurrent.futures.thread
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .vector_index import IngestError
 
 if TYPE_CHECKING:
     from ..store import AsyncStore, Store
-    from ..store.vectors import VectorTables
+    from ..store.vectors import AsyncVectorTables
 
-T = TypeVar("T")
 
 log = logging.getLogger("assistant_kit.vector_stores")
 
@@ -48,21 +47,20 @@ class _Service(Protocol):
 
     store: AsyncStore
     sync_store: Store
-    tables: VectorTables
+    tables: AsyncVectorTables
     worker_id: str
     lease_seconds: float
     renew_seconds: float
 
-    async def db(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
-
 
 class Ingestor:
     def __init__(self, service: _Service):
-        from .vector_index import RetrievalIndex
+        from .vector_index import AsyncRetrievalIndex, RetrievalIndex
 
         self.service = service
         self.tables = service.tables
         self.index = RetrievalIndex(self.service.sync_store)
+        self.on_store = AsyncRetrievalIndex(self.index)
         self.held: set[tuple[str, str]] = set()
         self._wake: asyncio.Event | None = None
 
@@ -85,7 +83,7 @@ class Ingestor:
                 self._wake.clear()
                 try:
                     stale = time.time() - self.service.lease_seconds
-                    job = await self.service.db(self.tables.claim_job, self.service.worker_id, stale)
+                    job = await self.tables.claim_job(self.service.worker_id, stale)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -126,7 +124,7 @@ class Ingestor:
             await asyncio.sleep(self.service.renew_seconds)
             if self.held:
                 with contextlib.suppress(Exception):
-                    await self.service.db(self.tables.renew_jobs, self.service.worker_id, sorted(self.held))
+                    await self.tables.renew_jobs(self.service.worker_id, sorted(self.held))
 
     async def _ingest(self, obj: dict[str, Any], attempts: int) -> None:
         store_id, file_id = obj["vector_store_id"], obj["id"]
@@ -162,18 +160,18 @@ class Ingestor:
         def write_chunks(conn: Any) -> None:
             self.index.replace_in(conn, store_id, file_id, chunks)
 
-        await self.service.db(self.tables.finish_job, obj, self.service.worker_id, write_chunks)
-        batch_id = await self.service.db(self.tables.batch_of, store_id, file_id)
+        await self.tables.finish_job(obj, self.service.worker_id, write_chunks)
+        batch_id = await self.tables.batch_of(store_id, file_id)
         if batch_id is not None:
-            await self.service.db(self.tables.settle_batch, batch_id)
+            await self.tables.settle_batch(batch_id)
 
     # -- what the service asks of the index -------------------------------------------------
 
     async def forget_file(self, store_id: str, file_id: str) -> None:
-        await self.service.db(self.index.remove, store_id, file_id)
+        await self.on_store.remove(store_id, file_id)
 
     async def forget_store(self, store_id: str) -> None:
-        await self.service.db(self.index.remove_store, store_id)
+        await self.on_store.remove_store(store_id)
 
     async def text_of(self, file_id: str, owner: str | None) -> str:
         file = await self.service.store.get("file", file_id)
@@ -197,6 +195,8 @@ class Ingestor:
         """Search a store's chunks (of ``file_ids`` only, unless None): the retrieval core's
         ``SearchResults``."""
         scope = list(file_ids) if file_ids is not None else None
-        return await self.service.db(
-            self.index.search, store_id, list(queries), scope, limit, threshold, rewrite
-        )
+        # The queries are embedded on a thread of their own first (a model, or a server
+        # round trip), then the store is read on its worker: on SQLite that is the one thread
+        # every store operation queues on, so it must not wait for the embedder.
+        embedded = await asyncio.to_thread(self.index.embed, list(queries), rewrite)
+        return await self.on_store.search_embedded(store_id, embedded, scope, limit, threshold)

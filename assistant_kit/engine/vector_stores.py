@@ -26,17 +26,15 @@ Decisions:
 
 from __future__ import annotations
 
-import asyncio
-import functools
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from openai.types import VectorStore
 from openai.types.vector_stores import VectorStoreFile, VectorStoreFileBatch
 
 from .._ids import new_id, now
 from ..errors import InvalidRequestError, NotFoundError
-from ..store.vectors import VectorTables
+from ..store.vectors import AsyncVectorTables, VectorTables
 from . import vector_checks as checks
 from .shapes import build, expired, page_body
 from .validation import list_params, validate_body
@@ -45,7 +43,6 @@ if TYPE_CHECKING:
     from ..store import AsyncStore, Store
     from .vector_ingest import Ingestor
 
-T = TypeVar("T")
 DAY = 86_400
 MAX_CREATE_FILES = 500
 TOUCH_SECONDS = 60
@@ -59,9 +56,9 @@ def _expires_at(expires_after: Mapping[str, Any] | None, active_at: int) -> int 
 
 class VectorStores:
     """The service behind the ``/vector_stores`` routes; one per engine, given what it uses:
-    the store (async for objects and files, sync for :class:`VectorTables` on its worker
-    threads), the Files API's size limit, and the engine's lease settings, which ingestion
-    jobs share with runs."""
+    the store (async for objects and files; its vector store tables through
+    :class:`AsyncVectorTables`; sync for the retrieval index), the Files API's size limit,
+    and the engine's lease settings, which ingestion jobs share with runs."""
 
     def __init__(
         self,
@@ -80,23 +77,16 @@ class VectorStores:
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
         self.renew_seconds = renew_seconds
-        self.tables = VectorTables(sync_store)
+        self.tables = AsyncVectorTables(VectorTables(sync_store))
         self.ingestor: Ingestor = Ingestor(self)
 
     def __repr__(self) -> str:
         return f"<VectorStores {self.tables!r}>"
 
-    async def db(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a :class:`VectorTables` method on the store's worker thread(s)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.sync_store.executor, functools.partial(method, *args, **kwargs)
-        )
-
     # -- vector stores ------------------------------------------------------------------------
 
     async def _views(self, objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        counts = await self.db(self.tables.store_counts, [o["id"] for o in objs]) if objs else {}
+        counts = await self.tables.store_counts([o["id"] for o in objs]) if objs else {}
         moment = now()
         out = []
         for obj in objs:
@@ -111,7 +101,7 @@ class VectorStores:
         return (await self._views([obj]))[0]
 
     async def _store(self, store_id: str, owner: str | None, *, usable: bool = False) -> dict[str, Any]:
-        obj = await self.db(self.tables.get_store, store_id, owner)
+        obj = await self.tables.get_store(store_id, owner)
         if obj is None:
             raise NotFoundError("vector store", store_id, param="vector_store_id")
         if usable and obj.get("expires_at") is not None and obj["expires_at"] <= now():
@@ -128,8 +118,7 @@ class VectorStores:
         moment = now()
         if moment - (obj.get("last_active_at") or 0) < TOUCH_SECONDS:
             return
-        await self.db(
-            self.tables.touch_store, obj["id"], moment, _expires_at(obj.get("expires_after"), moment)
+        await self.tables.touch_store(obj["id"], moment, _expires_at(obj.get("expires_after"), moment)
         )
 
     async def create(self, raw: dict[str, Any], owner: str | None) -> dict[str, Any]:
@@ -154,7 +143,7 @@ class VectorStores:
             expires_at=_expires_at(body.get("expires_after"), created),
         )
         rows = [self._file_row(obj["id"], f["id"], strategy, None) for f in files]
-        await self.db(self.tables.insert_store, obj, owner, rows)
+        await self.tables.insert_store(obj, owner, rows)
         if rows:
             self.ingestor.wake()
         return await self._view(obj)
@@ -164,7 +153,7 @@ class VectorStores:
 
     async def list(self, query: Mapping[str, str], owner: str | None) -> dict[str, Any]:
 
-        page = await self.db(self.tables.list_stores, owner, **list_params(query))
+        page = await self.tables.list_stores(owner, **list_params(query))
         page.data = await self._views(page.data)
         return page_body(page)
 
@@ -179,12 +168,12 @@ class VectorStores:
         if "expires_after" in body:
             obj["expires_after"] = body["expires_after"]
             obj["expires_at"] = _expires_at(body["expires_after"], obj.get("last_active_at") or now())
-        await self.db(self.tables.put_store, obj)
+        await self.tables.put_store(obj)
         return await self._view(obj)
 
     async def delete(self, store_id: str, owner: str | None) -> dict[str, Any]:
         await self._store(store_id, owner)
-        await self.db(self.tables.delete_store, store_id)
+        await self.tables.delete_store(store_id)
         await self.ingestor.forget_store(store_id)
         return {"id": store_id, "object": "vector_store.deleted", "deleted": True}
 
@@ -207,7 +196,7 @@ class VectorStores:
                 param=f"{param}.vector_stores",
             )
         for index, store_id in enumerate(ids):
-            if await self.db(self.tables.get_store, store_id, owner) is None:
+            if await self.tables.get_store(store_id, owner) is None:
                 name = f"{param}.vector_store_ids[{index}]"
                 raise InvalidRequestError(
                     f"Invalid '{name}': no vector store found with id '{store_id}'.", param=name
@@ -278,14 +267,14 @@ class VectorStores:
         store = await self._store(store_id, owner, usable=True)
         (file,) = await self._attachable([(body["file_id"], "file_id")], owner)
         row = self._file_row(store_id, file["id"], strategy, body.get("attributes"))
-        await self.db(self.tables.insert_files, [row], owner)
+        await self.tables.insert_files([row], owner)
         await self._touch(store)
         self.ingestor.wake()
         return row
 
     async def _file(self, store_id: str, file_id: str, owner: str | None) -> dict[str, Any]:
         await self._store(store_id, owner)
-        obj = await self.db(self.tables.get_file, store_id, file_id)
+        obj = await self.tables.get_file(store_id, file_id)
         if obj is None:
             raise NotFoundError("vector store file", file_id, param="file_id")
         return obj
@@ -301,14 +290,14 @@ class VectorStores:
             raise InvalidRequestError("Missing required parameter: 'attributes'.", param="attributes")
         checks.attributes(body["attributes"])
         await self._file(store_id, file_id, owner)
-        obj = await self.db(self.tables.put_file_attributes, store_id, file_id, body["attributes"] or {})
+        obj = await self.tables.put_file_attributes(store_id, file_id, body["attributes"] or {})
         if obj is None:
             raise NotFoundError("vector store file", file_id, param="file_id")
         return obj
 
     async def delete_file(self, store_id: str, file_id: str, owner: str | None) -> dict[str, Any]:
         await self._file(store_id, file_id, owner)
-        await self.db(self.tables.delete_file, store_id, file_id)
+        await self.tables.delete_file(store_id, file_id)
         await self.ingestor.forget_file(store_id, file_id)
         return {"id": file_id, "object": "vector_store.file.deleted", "deleted": True}
 
@@ -326,7 +315,7 @@ class VectorStores:
         await self._store(store_id, owner)
         if batch_id is not None:
             await self._batch(store_id, batch_id, owner)
-        page = await self.db(self.tables.list_files, store_id, status=status, batch_id=batch_id, **params)
+        page = await self.tables.list_files(store_id, status=status, batch_id=batch_id, **params)
         return page_body(page)
 
     async def file_content(self, store_id: str, file_id: str, owner: str | None) -> dict[str, Any]:
@@ -342,23 +331,23 @@ class VectorStores:
 
     async def file_deleted(self, file_id: str) -> None:
         """The Files API deleted ``file_id``: it leaves every vector store."""
-        for store_id in await self.db(self.tables.detach_everywhere, file_id):
+        for store_id in await self.tables.detach_everywhere(file_id):
             await self.ingestor.forget_file(store_id, file_id)
 
     # -- file batches -----------------------------------------------------------------------
 
     async def _batch(self, store_id: str, batch_id: str, owner: str | None) -> dict[str, Any]:
         await self._store(store_id, owner)
-        obj = await self.db(self.tables.get_batch, store_id, batch_id)
+        obj = await self.tables.get_batch(store_id, batch_id)
         if obj is None:
             raise NotFoundError("vector store file batch", batch_id, param="batch_id")
         return obj
 
     async def _batch_view(self, obj: dict[str, Any]) -> dict[str, Any]:
-        counts = await self.db(self.tables.batch_counts, obj["id"])
+        counts = await self.tables.batch_counts(obj["id"])
         if obj["status"] == "in_progress" and not counts["in_progress"]:
-            await self.db(self.tables.settle_batch, obj["id"])
-            obj = await self.db(self.tables.get_batch, obj["vector_store_id"], obj["id"]) or obj
+            await self.tables.settle_batch(obj["id"])
+            obj = await self.tables.get_batch(obj["vector_store_id"], obj["id"]) or obj
         return {**obj, "file_counts": counts}
 
     async def create_batch(self, store_id: str, raw: dict[str, Any], owner: str | None) -> dict[str, Any]:
@@ -405,7 +394,7 @@ class VectorStores:
             file_counts={"in_progress": 0, "completed": 0, "failed": 0, "cancelled": 0, "total": 0},
         )
         rows = [self._file_row(store_id, f, s, a) for f, s, a, _ in specs]
-        await self.db(self.tables.insert_files, rows, owner, batch)
+        await self.tables.insert_files(rows, owner, batch)
         await self._touch(store)
         self.ingestor.wake()
         return await self._batch_view(batch)
@@ -416,8 +405,8 @@ class VectorStores:
     async def cancel_batch(self, store_id: str, batch_id: str, owner: str | None) -> dict[str, Any]:
         obj = await self._batch(store_id, batch_id, owner)
         if obj["status"] == "in_progress":
-            await self.db(self.tables.cancel_batch, store_id, batch_id)
-        obj = await self.db(self.tables.get_batch, store_id, batch_id) or obj
+            await self.tables.cancel_batch(store_id, batch_id)
+        obj = await self.tables.get_batch(store_id, batch_id) or obj
         return await self._batch_view(obj)
 
     # -- search ---------------------------------------------------------------------------------
@@ -438,16 +427,16 @@ class VectorStores:
         store = await self._store(store_id, owner, usable=True)
         scope: list[str] | None = None  # None: every chunk of the store
         if wanted is not None:
-            completed = await self.db(self.tables.completed_files, store_id)
+            completed = await self.tables.completed_files(store_id)
             scope = [f for f, obj in completed.items() if checks.matches(wanted, obj.get("attributes"))]
         else:
-            counts, _ = (await self.db(self.tables.store_counts, [store_id]))[store_id]
+            counts, _ = (await self.tables.store_counts([store_id]))[store_id]
             if counts["completed"] != counts["total"]:  # only completed files' chunks count
-                completed = await self.db(self.tables.completed_files, store_id)
+                completed = await self.tables.completed_files(store_id)
                 scope = list(completed)
         results = await self.ingestor.search(store_id, queries, scope, limit, threshold, rewrite)
         hit_ids = [h.file_id for h in results.hits]
-        found = await self.db(self.tables.files_by_ids, store_id, hit_ids)
+        found = await self.tables.files_by_ids(store_id, hit_ids)
         names = await self._filenames(hit_ids)
         files = {
             f: (names.get(f, ""), obj.get("attributes"))

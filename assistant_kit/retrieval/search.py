@@ -3,11 +3,13 @@
 * **Keyword**: the store's own full-text index, the query's words (stop words dropped) OR-ed,
   so a chunk needs only some of them. SQLite: FTS5 ``bm25()``, whose IDF statistics are those
   of the whole table (all stores), a harmless approximation. PostgreSQL: a ``tsvector`` with
-  ``ts_rank(…, 1)`` per word weighted by the word's BM25 IDF within the searched stores.
+  ``ts_rank(…, 1)`` per word weighted by the word's BM25 IDF within the searched stores, read
+  from statistics kept at ingestion, and max-score pruning (see :func:`_pg_keyword_search`).
 * **Semantic**: exact cosine with numpy over the store's vectors, held in an in-process cache
-  per (database, vector store, embedding model) that is checked against ``(count, max id)`` on
-  every search (one indexed query): added chunks are appended, anything else reloads. So
-  replicas sharing a PostgreSQL database see each other's ingestion on their next search.
+  per (database, vector store, embedding model) that is checked against the store's row of
+  ``vector_store_index_stats`` on every search (one read by key): added chunks are appended,
+  anything else reloads. So replicas sharing a PostgreSQL database see each other's
+  ingestion on their next search.
   Exact search is cheap here: 100k chunks x 384 floats is one matrix-vector product
   (measured in docs/vector-stores.md).
 * **Fusion**: reciprocal rank fusion, ``Σ 1/(k + rank)`` over the keyword and semantic lists of
@@ -18,23 +20,28 @@
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, delete, func, select, text
+from sqlalchemy import bindparam, case, delete, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import InvalidRequestError
 from ..store.schema import vector_store_chunks as chunks
+from ..store.schema import vector_store_index_stats as stats
+from ..store.schema import vector_store_terms as terms
 from . import ann
 from .chunking import Chunk
 from .embeddings import BaseEmbedder, EmbeddingError
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from ..store import Store
 
 RRF_K = 60
 MIN_DEPTH = 50
@@ -94,16 +101,80 @@ def add_chunks(
                 "embedding": vector,
             }
         )
-    conn.execute(chunks.insert(), rows)
+    # The store's statistics row first: its writers queue here (see schema.vector_store_index_stats).
+    _count_change(conn, vector_store_id, len(rows), removal=False)
+    if conn.dialect.name == "sqlite":
+        conn.execute(chunks.insert(), rows)
+    else:
+        ids = [row[0] for row in conn.execute(chunks.insert().returning(chunks.c.id), rows)]
+        # Each lexeme's document frequency, in lexeme order (two writers of one store cannot
+        # get here at once, but replicas' writers of different stores never share rows).
+        conn.execute(
+            text(
+                "INSERT INTO vector_store_terms (vector_store_id, lexeme, df, rank_bound) "
+                f"SELECT :store, lexeme, count(*), max(ts_rank(tsv, {_LEXEME_QUERY}, 1)) "
+                "FROM vector_store_chunks, unnest(tsvector_to_array(tsv)) AS lexeme "
+                "WHERE id = ANY(:ids) GROUP BY lexeme ORDER BY lexeme "
+                "ON CONFLICT (vector_store_id, lexeme) DO UPDATE SET "
+                "df = vector_store_terms.df + excluded.df, "
+                "rank_bound = greatest(vector_store_terms.rank_bound, excluded.rank_bound)"
+            ),
+            {"store": vector_store_id, "ids": ids},
+        )
     return len(rows)
 
 
+# A lexeme (a ``tsvector_to_array`` element) as the tsquery of that lexeme alone, the query
+# ``to_tsquery('english', word)`` makes of a word with that one lexeme: quoted, with its
+# backslashes and quotes escaped.
+_LEXEME_QUERY = "('''' || replace(replace(lexeme, E'\\\\', E'\\\\\\\\'), '''', '''''') || '''')::tsquery"
+
+
+def _count_change(conn: Connection, vector_store_id: str, added: int, *, removal: bool) -> None:
+    """``vector_store_index_stats``: ``added`` chunks more (fewer when negative), one change."""
+    conn.execute(
+        text(
+            "INSERT INTO vector_store_index_stats (vector_store_id, chunks, version, removals) "
+            "VALUES (:store, :added, 1, :removal) ON CONFLICT (vector_store_id) DO UPDATE SET "
+            "chunks = vector_store_index_stats.chunks + excluded.chunks, "
+            "version = vector_store_index_stats.version + 1, "
+            "removals = vector_store_index_stats.removals + excluded.removals"
+        ),
+        {"store": vector_store_id, "added": added, "removal": int(removal)},
+    )
+
+
 def delete_chunks(conn: Connection, vector_store_id: str, file_id: str | None = None) -> int:
-    """Remove a file's chunks from a store (all the store's chunks when ``file_id`` is None)."""
-    statement = delete(chunks).where(chunks.c.vector_store_id == vector_store_id)
-    if file_id is not None:
-        statement = statement.where(chunks.c.file_id == file_id)
-    return int(conn.execute(statement).rowcount or 0)
+    """Remove a file's chunks from a store (all the store's chunks, and its statistics, when
+    ``file_id`` is None)."""
+    params = {"store": vector_store_id, "file": file_id}
+    if file_id is None:
+        conn.execute(delete(stats).where(stats.c.vector_store_id == vector_store_id))
+        conn.execute(delete(terms).where(terms.c.vector_store_id == vector_store_id))
+        removed = conn.execute(delete(chunks).where(chunks.c.vector_store_id == vector_store_id))
+        return int(removed.rowcount or 0)
+    # The row lock first; no row: the store has no chunks.
+    row = conn.execute(
+        select(stats.c.chunks).where(stats.c.vector_store_id == vector_store_id).with_for_update()
+    ).first()
+    if row is None:
+        return 0
+    if conn.dialect.name != "sqlite":
+        conn.execute(
+            text(
+                "UPDATE vector_store_terms AS t SET df = t.df - d.n FROM ("
+                "SELECT lexeme, count(*) AS n FROM vector_store_chunks, "
+                "unnest(tsvector_to_array(tsv)) AS lexeme "
+                "WHERE vector_store_id = :store AND file_id = :file GROUP BY lexeme) AS d "
+                "WHERE t.vector_store_id = :store AND t.lexeme = d.lexeme"
+            ),
+            params,
+        )
+    statement = delete(chunks).where(chunks.c.vector_store_id == vector_store_id, chunks.c.file_id == file_id)
+    removed = int(conn.execute(statement).rowcount or 0)
+    if removed:
+        _count_change(conn, vector_store_id, -removed, removal=True)
+    return removed
 
 
 def file_chunk_texts(conn: Connection, vector_store_id: str, file_id: str) -> list[str]:
@@ -174,60 +245,148 @@ def keyword_search(
             + file_clause
             + " ORDER BY bm25(vector_store_chunks_fts) LIMIT :limit"
         )
-    else:
-        params["q"] = " | ".join(terms)
-        rank = " + ".join(
-            f"{weight:.6f} * ts_rank(c.tsv, q{i}, 1)"
-            for i, weight in enumerate(_pg_idf(conn, vector_store_ids, terms))
-        )
-        params.update({f"t{i}": term for i, term in enumerate(terms)})
-        # Each word's tsquery parsed once, in FROM, not once per ranked row.
-        words = "".join(f", to_tsquery('english', :t{i}) AS q{i}" for i in range(len(terms)))
+        return [row[0] for row in conn.execute(_expanding(sql, file_ids), params)]
+    return _pg_keyword_search(conn, terms, params, file_clause, file_ids)
+
+
+def _expanding(sql: str, file_ids: Collection[str] | None) -> Any:
+    statement = text(sql).bindparams(bindparam("stores", expanding=True))
+    if file_ids is not None:
+        statement = statement.bindparams(bindparam("files", expanding=True))
+    return statement
+
+
+#: Words in at least this share of the searched chunks (and in at least ``limit`` of them)
+#: are left out of the first, pruned ranking on PostgreSQL (see :func:`_pg_keyword_search`).
+COMMON_SHARE = 0.05
+
+
+def _pg_keyword_search(
+    conn: Connection,
+    terms: Sequence[str],
+    params: dict[str, Any],
+    file_clause: str,
+    file_ids: Collection[str] | None,
+) -> list[int]:
+    """``Σ idf(word) x ts_rank(tsv, word, 1)`` over the words, best first, ties by id.
+
+    Exact, and pruned when it can be (max-score pruning): a chunk that has only *common*
+    words (in at least :data:`COMMON_SHARE` of the chunks) scores at most ``B = Σ idf x
+    rank_bound`` over those words (``vector_store_terms.rank_bound``). So the chunks with a
+    rarer word are ranked first, alone — an index scan of a few of them instead of a quarter
+    of the store — and if the last of the ``limit`` best scores more than ``B``, no
+    common-words-only chunk can be among them and that is the answer; else every match is
+    ranked. The ranking is the same either way."""
+    limit = params["limit"]
+    total, stats_rows = _pg_term_stats(conn, params["stores"], terms)
+    weights = [float(f"{math.log(1 + (total - df + 0.5) / (df + 0.5)):.6f}") for df, _ in stats_rows]
+    rank = " + ".join(f"{weight:.6f} * ts_rank(c.tsv, q{i}, 1)" for i, weight in enumerate(weights))
+    params = {**params, **{f"t{i}": term for i, term in enumerate(terms)}}
+    # Each word's tsquery parsed once, in FROM, not once per ranked row.
+    words = "".join(f", to_tsquery('english', :t{i}) AS q{i}" for i in range(len(terms)))
+
+    def ranked(where_terms: Sequence[int]) -> list[tuple[int, float]]:
+        wanted = " | ".join(terms[i] for i in where_terms)
         sql = (
-            f"SELECT c.id FROM vector_store_chunks AS c, to_tsquery('english', :q) AS q{words} "
+            f"SELECT c.id, {rank} FROM vector_store_chunks AS c, to_tsquery('english', :q) AS q{words} "
             "WHERE c.tsv @@ q AND c.vector_store_id IN :stores"
             + file_clause
             + f" ORDER BY {rank} DESC, c.id LIMIT :limit"
         )
-    statement = text(sql).bindparams(bindparam("stores", expanding=True))
-    if file_ids is not None:
-        statement = statement.bindparams(bindparam("files", expanding=True))
-    return [row[0] for row in conn.execute(statement, params)]
+        return [(row[0], row[1]) for row in conn.execute(_expanding(sql, file_ids), {**params, "q": wanted})]
+
+    def cap(indexes: Sequence[int]) -> float:
+        """The most a chunk with only these words can score (a margin for float4 ranks
+        times the weights summed in float8)."""
+        bound = sum(weights[i] * (stats_rows[i][1] or 0.0) for i in indexes)
+        return bound * (1 + 1e-6) + 1e-12
+
+    # The common words, most common first, while enough matches of the others remain.
+    single = [i for i, (_, bound) in enumerate(stats_rows) if bound is not None]
+    common: list[int] = []
+    left = sum(df for df, _ in stats_rows)
+    for i in sorted(single, key=lambda i: -stats_rows[i][0]):
+        df = stats_rows[i][0]
+        if df < max(limit, COMMON_SHARE * total) or left - df < 2 * limit:
+            break
+        common.append(i)
+        left -= df
+    for _ in range(2):
+        if not common:
+            break
+        found = ranked([i for i in range(len(terms)) if i not in common])
+        last = found[-1][1] if len(found) == limit else 0.0
+        if last > cap(common):
+            return [chunk_id for chunk_id, _ in found]
+        # Ranking more chunks can only raise the last score: leaving out only the most common
+        # words whose bound stays under it makes the second try succeed.
+        fewer: list[int] = []
+        for i in common:
+            if cap([*fewer, i]) < last:
+                fewer.append(i)
+        common = fewer
+    return [chunk_id for chunk_id, _ in ranked(range(len(terms)))]
+
+
+def _pg_term_stats(
+    conn: Connection, vector_store_ids: Sequence[str], terms: Sequence[str]
+) -> tuple[int, list[tuple[int, float | None]]]:
+    """The stores' chunk count and, per word, its document frequency and its rank bound
+    (None: unknown, the word is several lexemes).
+
+    BM25's inverse document frequency is computed from these (PostgreSQL's own ``ts_rank``
+    has none, and without it common words outrank rare ones: recall@5 0.89 against 0.92 with
+    these weights on the quality set). The counts are read by key from the statistics kept at
+    ingestion (``vector_store_index_stats``, ``vector_store_terms``), not counted in the
+    index: a common word matches a large share of the chunks, and counting them took 15-80 ms
+    at 100k chunks. A word the parser splits into several lexemes (``foo_bar``) is still
+    counted, by its own GIN bitmap scan."""
+    where = "FROM vector_store_chunks WHERE vector_store_id IN :stores"
+    lexeme = "FROM vector_store_terms WHERE vector_store_id IN :stores AND lexeme = " + (
+        "(tsvector_to_array(to_tsvector('english', :t{i})))[1]"
+    )
+    columns = ", ".join(
+        f"CASE numnode(to_tsquery('english', :t{i})) WHEN 0 THEN 0 WHEN 1 THEN "
+        f"(SELECT coalesce(sum(df), 0) {lexeme.format(i=i)}) "
+        f"ELSE (SELECT count(*) {where} AND tsv @@ to_tsquery('english', :t{i})) END, "
+        f"CASE numnode(to_tsquery('english', :t{i})) WHEN 0 THEN 0 WHEN 1 THEN "
+        f"(SELECT coalesce(max(rank_bound), 0) {lexeme.format(i=i)}) END"
+        for i in range(len(terms))
+    )
+    total = "SELECT coalesce(sum(chunks), 0) FROM vector_store_index_stats WHERE vector_store_id IN :stores"
+    statement = text(f"SELECT ({total}), {columns}").bindparams(bindparam("stores", expanding=True))
+    params: dict[str, Any] = {"stores": list(vector_store_ids)}
+    params.update({f"t{i}": term for i, term in enumerate(terms)})
+    total_chunks, *values = conn.execute(statement, params).one()
+    pairs = [
+        (int(values[2 * i]), None if values[2 * i + 1] is None else float(values[2 * i + 1]))
+        for i in range(len(terms))
+    ]
+    return int(total_chunks), pairs
 
 
 def _pg_idf(conn: Connection, vector_store_ids: Sequence[str], terms: Sequence[str]) -> list[float]:
-    """BM25's inverse document frequency of each term within the stores (PostgreSQL's own
-    ``ts_rank`` has none, and without it common words outrank rare ones: recall@5 0.89 against
-    0.92 with these weights on the quality set)."""
-    import math
-
-    # One statement, one count per word, each a bitmap scan of the GIN index for that word
-    # alone. (Counting all words in one scan with ``count(*) FILTER (WHERE tsv @@ …)``
-    # re-evaluated every word on every matching row's detoasted tsvector: 106 ms against 23 ms
-    # p50 at 100k chunks on PostgreSQL 15, where a common word matches a quarter of the chunks.)
-    where = "FROM vector_store_chunks WHERE vector_store_id IN :stores"
-    counts = ", ".join(
-        f"(SELECT count(*) {where} AND tsv @@ to_tsquery('english', :t{i}))" for i in range(len(terms))
-    )
-    statement = text(f"SELECT (SELECT count(*) {where}), {counts}").bindparams(
-        bindparam("stores", expanding=True)
-    )
-    params: dict[str, Any] = {"stores": list(vector_store_ids)}
-    params.update({f"t{i}": term for i, term in enumerate(terms)})
-    total, *frequencies = conn.execute(statement, params).one()
-    return [math.log(1 + (total - df + 0.5) / (df + 0.5)) for df in frequencies]
+    """Each word's BM25 inverse document frequency within the stores (see :func:`_pg_term_stats`)."""
+    total, pairs = _pg_term_stats(conn, vector_store_ids, terms)
+    return [math.log(1 + (total - df + 0.5) / (df + 0.5)) for df, _ in pairs]
 
 
 # --- semantic --------------------------------------------------------------------------------
 
 
 class _Vectors:
-    """One store's vectors of one model, as arrays (ids, file codes, unit-length rows)."""
+    """One store's vectors of one model, as arrays (ids, file codes, unit-length rows), and
+    what of the store they reflect: its ``version`` and ``removals`` (of
+    ``vector_store_index_stats``) and the count and largest id of all the chunks read (of
+    every model) for appending."""
 
     def __init__(self) -> None:
         import numpy as np
 
-        self.fingerprint: tuple[int, int] = (0, 0)
+        self.version = -1
+        self.removals = -1
+        self.seen = 0
+        self.max_id = 0
         self.ids = np.zeros(0, dtype=np.int64)
         self.codes = np.zeros(0, dtype=np.int32)
         self.files: dict[str, int] = {}
@@ -247,13 +406,19 @@ class _Vectors:
         self.ann.add(self.matrix)
 
     def extend(self, rows: Iterable[Any], dimensions: int) -> None:
+        """Append ``(id, file id, embedding or None)`` rows: None (another model's chunk) and
+        vectors of another length (another build of the model) are counted, not compared."""
         import numpy as np
 
         ids, codes, vectors = [], [], []
         for chunk_id, file_id, blob in rows:
+            self.seen += 1
+            self.max_id = max(self.max_id, chunk_id)
+            if blob is None:
+                continue
             vector = np.frombuffer(blob, dtype="<f4")
             if vector.shape[0] != dimensions:
-                continue  # written by another build of the model: not comparable
+                continue
             ids.append(chunk_id)
             codes.append(self.files.setdefault(file_id, len(self.files)))
             vectors.append(vector)
@@ -274,30 +439,42 @@ _cache_lock = threading.Lock()
 
 
 def _vectors(conn: Connection, vector_store_id: str, model: str, dimensions: int) -> _Vectors:
+    """The store's cached vectors, brought up to date: the statistics row read by key says
+    whether anything changed (``version``); if nothing was removed, chunks with larger ids
+    are appended when their number accounts for every chunk added (rows committed out of id
+    order on PostgreSQL do not, and cause a reload), else everything is read again."""
     key = (str(conn.engine.url), vector_store_id, model)
     with _cache_lock:
         entry = _cache.setdefault(key, _Vectors())
-    where = (chunks.c.vector_store_id == vector_store_id, chunks.c.embedding_model == model)
-    count, max_id = conn.execute(select(func.count(), func.max(chunks.c.id)).where(*where)).one()
-    fingerprint = (int(count or 0), int(max_id or 0))
+    row = conn.execute(
+        select(stats.c.chunks, stats.c.version, stats.c.removals).where(
+            stats.c.vector_store_id == vector_store_id
+        )
+    ).first()
+    count, version, removals = (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
     with entry.lock:
-        if entry.fingerprint == fingerprint and entry.matrix is not None:
+        if entry.matrix is not None and (entry.version, entry.removals) == (version, removals):
             entry.sync_ann()
             return entry
-        base = select(chunks.c.id, chunks.c.file_id, chunks.c.embedding).where(*where).order_by(chunks.c.id)
-        old_count, old_max = entry.fingerprint
-        if entry.matrix is not None and fingerprint[0] >= old_count and fingerprint[1] >= old_max:
-            added = conn.execute(base.where(chunks.c.id > old_max)).all()
-            if old_count + len(added) == fingerprint[0]:
+        mine = case((chunks.c.embedding_model == model, chunks.c.embedding), else_=None)
+        base = (
+            select(chunks.c.id, chunks.c.file_id, mine)
+            .where(chunks.c.vector_store_id == vector_store_id)
+            .order_by(chunks.c.id)
+        )
+        if entry.matrix is not None and removals == entry.removals:
+            added = conn.execute(base.where(chunks.c.id > entry.max_id)).all()
+            if entry.seen + len(added) == count:
                 entry.extend(added, dimensions)
-                entry.fingerprint = fingerprint
+                entry.version = version
                 entry.sync_ann()
                 return entry
         fresh = _Vectors()
         fresh.extend(conn.execute(base), dimensions)
         entry.ids, entry.codes, entry.files, entry.matrix = fresh.ids, fresh.codes, fresh.files, fresh.matrix
+        entry.seen, entry.max_id = fresh.seen, fresh.max_id
         entry.ann = None
-        entry.fingerprint = fingerprint
+        entry.version, entry.removals = version, removals
         entry.sync_ann()
         return entry
 
@@ -366,6 +543,47 @@ def fuse(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> dict[int, float]:
     return {chunk_id: min(1.0, value / best) for chunk_id, value in totals.items()}
 
 
+@dataclass
+class EmbeddedQuery:
+    """A search's query strings (rewritten when asked) with their vectors (None: keyword only)
+    and what the results should say about it: made by :func:`embed_query` before any
+    transaction is opened, since the embedder may be slow (a model, a server)."""
+
+    texts: list[str]
+    vectors: np.ndarray | None
+    model: str | None
+    mode: str
+    notes: list[str] = field(default_factory=list)
+
+
+def embed_query(
+    query: str | Sequence[str],
+    *,
+    embedder: BaseEmbedder | None = None,
+    rewrite: bool = False,
+    mode: str = "hybrid",
+) -> EmbeddedQuery:
+    """Rewrite (``rewrite``) and embed the query strings for :func:`search_embedded`; no
+    database is touched. ``mode`` as for :func:`search`."""
+    queries = [query] if isinstance(query, str) else list(query)
+    if rewrite:
+        queries = [rewrite_query(q) for q in queries]
+    notes: list[str] = []
+    use_semantic = mode in ("hybrid", "semantic") and embedder is not None and embedder.enabled
+    vectors = None
+    if use_semantic:
+        try:
+            vectors = embedder.embed(queries, query=True)  # type: ignore[union-attr]
+        except EmbeddingError as exc:
+            if mode == "semantic":
+                raise
+            notes.append(f"semantic search unavailable ({exc}); keyword results only")
+    elif mode == "hybrid":
+        notes.append("no embedding backend: keyword results only")
+    model = embedder.name if vectors is not None else None  # type: ignore[union-attr]
+    return EmbeddedQuery(queries, vectors, model, mode, notes)
+
+
 def search(
     conn: Connection,
     vector_store_ids: Sequence[str],
@@ -382,23 +600,60 @@ def search(
 
     ``mode`` ``keyword`` / ``semantic`` runs one retriever alone (the quality benchmark's
     baselines); ``hybrid`` falls back to keyword when the embedder is ``none`` or fails.
+    The query is embedded in the caller's transaction: :func:`search_store` embeds first.
     """
-    queries = [query] if isinstance(query, str) else list(query)
-    if rewrite:
-        queries = [rewrite_query(q) for q in queries]
+    embedded = embed_query(query, embedder=embedder, rewrite=rewrite, mode=mode)
+    return search_embedded(
+        conn,
+        vector_store_ids,
+        embedded,
+        max_num_results=max_num_results,
+        score_threshold=score_threshold,
+        file_ids=file_ids,
+    )
+
+
+def search_store(
+    store: Store,
+    vector_store_ids: Sequence[str],
+    query: str | Sequence[str] | EmbeddedQuery,
+    *,
+    embedder: BaseEmbedder | None = None,
+    max_num_results: int = 10,
+    score_threshold: float = 0.0,
+    file_ids: Collection[str] | None = None,
+    rewrite: bool = False,
+    mode: str = "hybrid",
+) -> SearchResults:
+    """:func:`search` on an :class:`~assistant_kit.store.Store`: the query is embedded first
+    (unless it already is, an :class:`EmbeddedQuery`), then the store is read in one
+    transaction, so a slow embedder never holds a connection or a snapshot open."""
+    if not isinstance(query, EmbeddedQuery):
+        query = embed_query(query, embedder=embedder, rewrite=rewrite, mode=mode)
+    with store.transaction() as conn:
+        return search_embedded(
+            conn,
+            vector_store_ids,
+            query,
+            max_num_results=max_num_results,
+            score_threshold=score_threshold,
+            file_ids=file_ids,
+        )
+
+
+def search_embedded(
+    conn: Connection,
+    vector_store_ids: Sequence[str],
+    query: EmbeddedQuery,
+    *,
+    max_num_results: int = 10,
+    score_threshold: float = 0.0,
+    file_ids: Collection[str] | None = None,
+) -> SearchResults:
+    """The database half of :func:`search`, for a query :func:`embed_query` made."""
+    queries, vectors, mode, model = query.texts, query.vectors, query.mode, query.model
+    notes = list(query.notes)
     depth = max(MIN_DEPTH, 4 * max_num_results)
-    notes: list[str] = []
-    use_semantic = mode in ("hybrid", "semantic") and embedder is not None and embedder.enabled
-    vectors = None
-    if use_semantic:
-        try:
-            vectors = embedder.embed(queries, query=True)  # type: ignore[union-attr]
-        except EmbeddingError as exc:
-            if mode == "semantic":
-                raise
-            notes.append(f"semantic search unavailable ({exc}); keyword results only")
-    elif mode == "hybrid":
-        notes.append("no embedding backend: keyword results only")
     rankings: list[list[int]] = []
     kw_ranks: dict[int, int] = {}
     sem_ranks: dict[int, int] = {}
@@ -408,14 +663,14 @@ def search(
             rankings.append(ranking)
             for rank, chunk_id in enumerate(ranking, 1):
                 kw_ranks.setdefault(chunk_id, rank)
-        if vectors is not None:
-            ranking = semantic_search(conn, vector_store_ids, vectors[i], embedder.name, depth, file_ids)  # type: ignore[union-attr]
+        if vectors is not None and model is not None:
+            ranking = semantic_search(conn, vector_store_ids, vectors[i], model, depth, file_ids)
             if ranking or mode == "semantic":
                 rankings.append(ranking)
             for rank, chunk_id in enumerate(ranking, 1):
                 sem_ranks.setdefault(chunk_id, rank)
     if mode == "hybrid" and vectors is not None and not sem_ranks:
-        notes.append(f"no chunks embedded with {embedder.name}: keyword results only")  # type: ignore[union-attr]
+        notes.append(f"no chunks embedded with {model}: keyword results only")
     used = mode
     if mode == "hybrid":
         used = "hybrid" if vectors is not None and sem_ranks else "keyword"

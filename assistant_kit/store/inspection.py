@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 
 from . import schema
-from .sql import RUN_TIMINGS, STEP_TIMINGS, Page
+from .sql import RUN_TIMINGS, STEP_TIMINGS, OnStoreWorker, OnWorker, Page
 
 if TYPE_CHECKING:
     from .sql import Store
@@ -233,3 +233,18 @@ class InspectionTables:
         if reverse:
             rows.reverse()
         return Page(rows, has_more)
+
+
+class AsyncInspectionTables(OnStoreWorker[InspectionTables]):
+    """Awaitable facade, built like :class:`~.sql.AsyncStore`: ``await tables.inspection(...)``
+    runs ``InspectionTables.inspection`` on the store's worker thread(s). One line per
+    operation; ``sync`` is the :class:`InspectionTables` itself."""
+
+    def __init__(self, tables: InspectionTables):
+        super().__init__(tables, tables.store.executor)
+
+    record_prompt = OnWorker(InspectionTables.record_prompt)
+    prompt_steps = OnWorker(InspectionTables.prompt_steps)
+    inspection = OnWorker(InspectionTables.inspection)
+    list_runs = OnWorker(InspectionTables.list_runs)
+    list_steps = OnWorker(InspectionTables.list_steps)

@@ -335,6 +335,45 @@ def _0008_inspection(conn: Connection) -> None:
     prompts.create(conn)
 
 
+# A lexeme as a tsquery of that lexeme alone: quoted, its backslashes and quotes escaped.
+_0009_LEXEME = "('''' || replace(replace(lexeme, E'\\\\', E'\\\\\\\\'), '''', '''''') || '''')::tsquery"
+
+
+def _0009_vector_store_index_stats(conn: Connection) -> None:
+    """Per-store chunk statistics kept at ingestion (chunk count, change and removal counters)
+    and, filled on PostgreSQL only, each store's document frequency of every lexeme and the
+    largest ``ts_rank`` of the lexeme alone; both computed from the chunks already there."""
+    md = MetaData()
+    Table(
+        "vector_store_index_stats",
+        md,
+        Column("vector_store_id", String(64), primary_key=True),
+        Column("chunks", Integer, nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("removals", Integer, nullable=False),
+    )
+    Table(
+        "vector_store_terms",
+        md,
+        Column("vector_store_id", String(64), primary_key=True),
+        Column("lexeme", Text, primary_key=True),
+        Column("df", Integer, nullable=False),
+        Column("rank_bound", Float, nullable=False),
+    )
+    md.create_all(conn)
+    conn.exec_driver_sql(
+        "INSERT INTO vector_store_index_stats (vector_store_id, chunks, version, removals) "
+        "SELECT vector_store_id, count(*), 1, 0 FROM vector_store_chunks GROUP BY vector_store_id"
+    )
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "INSERT INTO vector_store_terms (vector_store_id, lexeme, df, rank_bound) "
+            "SELECT vector_store_id, lexeme, count(*), max(ts_rank(tsv, " + _0009_LEXEME + ", 1)) "
+            "FROM vector_store_chunks, unnest(tsvector_to_array(tsv)) AS lexeme "
+            "GROUP BY vector_store_id, lexeme"
+        )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _0001_initial),
     ("0002_api_keys", _0002_api_keys),
@@ -344,6 +383,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0006_vector_store_chunks", _0006_vector_store_chunks),
     ("0007_vector_stores", _0007_vector_stores),
     ("0008_inspection", _0008_inspection),
+    ("0009_vector_store_index_stats", _0009_vector_store_index_stats),
 ]
 
 

@@ -231,8 +231,9 @@ vector_store_chunks = Table(
 )
 """One row per chunk: its text and token count, and its embedding (float32 bytes) with the
 name of the model that made it (queries compare only vectors of one model, so a store keeps
-working, keyword-only, when the embedder changes). Ids only grow, so ``(count, max id)`` of a
-store fingerprints its chunks for the in-process vector cache of the retrieval layer."""
+working, keyword-only, when the embedder changes). Ids only grow, so the in-process vector
+cache of the retrieval layer appends the chunks past the largest id it read (checked against
+``vector_store_index_stats``, below)."""
 Index(
     "ix_vector_store_chunks_file",
     vector_store_chunks.c.vector_store_id,
@@ -277,6 +278,37 @@ KEYWORD_INDEX_DDL: dict[str, tuple[str, ...]] = {
 def _keyword_index(target: Table, conn: Connection, **kw: object) -> None:
     for statement in KEYWORD_INDEX_DDL[conn.dialect.name]:
         conn.exec_driver_sql(statement)
+
+
+vector_store_index_stats = Table(
+    "vector_store_index_stats",
+    metadata,
+    Column("vector_store_id", String(64), primary_key=True),
+    Column("chunks", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("removals", Integer, nullable=False),
+)
+"""One row per vector store with chunks, written in the same transaction as its chunks: how
+many it has, ``version`` (+1 on every change) and ``removals`` (+1 on every deletion). A
+search reads it by key instead of counting the store: the document count of the keyword IDF,
+and the fingerprint of the retrieval layer's in-process vector cache (same ``removals``: new
+chunks are appended; else the store's vectors are read again). Writers update it first, so
+the writers of one store queue on this row (and cannot deadlock on the terms below)."""
+
+vector_store_terms = Table(
+    "vector_store_terms",
+    metadata,
+    Column("vector_store_id", String(64), primary_key=True),
+    Column("lexeme", Text, primary_key=True),
+    Column("df", Integer, nullable=False),
+    Column("rank_bound", Float, nullable=False),
+)
+"""PostgreSQL's keyword statistics (empty on SQLite, whose FTS5 keeps its own): how many of a
+store's chunks have each ``tsvector`` lexeme (``df``), kept with the chunks, so a search reads
+its words' document frequencies by key instead of counting matches in the GIN index; and an
+upper bound of the lexeme's ``ts_rank(tsv, lexeme, 1)`` over those chunks (the largest ever
+added: removals leave it, still a bound), so a search can skip the chunks that have only
+common words when enough others already outscore them (``retrieval.search.keyword_search``)."""
 
 TABLES: dict[str, Table] = {
     "assistant": assistants,

@@ -22,7 +22,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +150,15 @@ class Store:
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[Connection]:
+        """One transaction on this store's database, for the layers that keep tables of their
+        own in it (the retrieval index's chunks: :mod:`assistant_kit.retrieval.search`).
+        ``write`` takes the write lock at once on SQLite (``BEGIN IMMEDIATE``), as every
+        writing operation of the store does. Synchronous: call it on the store's worker."""
+        with self._write() if write else self._read() as conn:
             yield conn
 
     def close(self) -> None:
@@ -556,73 +565,89 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class _OnWorker(Generic[P, T]):
-    """A :class:`Store` method as an :class:`AsyncStore` one: the same parameters, the result
-    awaited, the call run on the store's worker thread(s). Its type comes from the Store
-    method itself (``ParamSpec``), so callers see every signature and return type and no
-    signature is copied by hand. The method is looked up on the store at call time."""
+S = TypeVar("S")
 
-    def __init__(self, method: Callable[Concatenate[Store, P], T]) -> None:
+
+class OnWorker(Generic[S, P, T]):
+    """A synchronous method of ``S`` (a :class:`Store`, a :class:`~.vectors.VectorTables`) as
+    a method of its awaitable facade (:class:`AsyncStore`, :class:`~.vectors.AsyncVectorTables`):
+    the same parameters, the result awaited, the call run on the store's worker thread(s). Its
+    type comes from the method itself (``ParamSpec``), so callers see every signature and
+    return type and no signature is copied by hand. The method is looked up on the facade's
+    ``sync`` object at call time."""
+
+    def __init__(self, method: Callable[Concatenate[S, P], T]) -> None:
         self.name = method.__name__
 
     @overload
-    def __get__(self, instance: None, owner: type[Any]) -> _OnWorker[P, T]: ...
+    def __get__(self, instance: None, owner: type[Any]) -> OnWorker[S, P, T]: ...
 
     @overload
-    def __get__(self, instance: AsyncStore, owner: type[Any]) -> Callable[P, Coroutine[Any, Any, T]]: ...
+    def __get__(
+        self, instance: OnStoreWorker[S], owner: type[Any]
+    ) -> Callable[P, Coroutine[Any, Any, T]]: ...
 
     def __get__(
-        self, instance: AsyncStore | None, owner: type[Any]
-    ) -> _OnWorker[P, T] | Callable[P, Coroutine[Any, Any, T]]:
+        self, instance: OnStoreWorker[S] | None, owner: type[Any]
+    ) -> OnWorker[S, P, T] | Callable[P, Coroutine[Any, Any, T]]:
         if instance is None:
             return self
-        store = instance.sync
-        method: Callable[P, T] = getattr(store, self.name)
+        method: Callable[P, T] = getattr(instance.sync, self.name)
+        executor = instance.executor
 
         async def call(*args: P.args, **kwargs: P.kwargs) -> T:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(store.executor, functools.partial(method, *args, **kwargs))
+            return await loop.run_in_executor(executor, functools.partial(method, *args, **kwargs))
 
         call.__name__ = self.name
         return call
 
 
-class AsyncStore:
+class OnStoreWorker(Generic[S]):
+    """The base of an awaitable facade: ``sync`` is the synchronous object whose methods its
+    :class:`OnWorker` lines await, ``executor`` the store's worker thread(s) they run on."""
+
+    def __init__(self, sync: S, executor: Executor):
+        self.sync = sync
+        self.executor = executor
+
+
+class AsyncStore(OnStoreWorker[Store]):
     """Awaitable facade: ``await astore.get(...)`` runs ``store.get`` on the store's worker.
 
     One line per :class:`Store` operation the engine and the proxy await (``sync`` is the
     store itself, for what is not an operation: its engine, URL, executor)."""
 
     def __init__(self, store: Store):
-        self.sync = store
+        super().__init__(store, store.executor)
 
-    insert = _OnWorker(Store.insert)
-    insert_many = _OnWorker(Store.insert_many)
-    get = _OnWorker(Store.get)
-    put = _OnWorker(Store.put)
-    put_many = _OnWorker(Store.put_many)
-    delete = _OnWorker(Store.delete)
-    list = _OnWorker(Store.list)
-    count = _OnWorker(Store.count)
-    active_run_id = _OnWorker(Store.active_run_id)
-    insert_if_idle = _OnWorker(Store.insert_if_idle)
-    thread_messages = _OnWorker(Store.thread_messages)
-    owner_of = _OnWorker(Store.owner_of)
-    insert_file = _OnWorker(Store.insert_file)
-    file_chunk = _OnWorker(Store.file_chunk)
-    file_content = _OnWorker(Store.file_content)
-    delete_file = _OnWorker(Store.delete_file)
-    files_made_in = _OnWorker(Store.files_made_in)
-    delete_thread = _OnWorker(Store.delete_thread)
-    save_run = _OnWorker(Store.save_run)
-    run_lease = _OnWorker(Store.run_lease)
-    renew_leases = _OnWorker(Store.renew_leases)
-    runs_to_settle = _OnWorker(Store.runs_to_settle)
-    insert_api_key = _OnWorker(Store.insert_api_key)
-    get_api_key = _OnWorker(Store.get_api_key)
-    list_api_keys = _OnWorker(Store.list_api_keys)
-    delete_api_keys = _OnWorker(Store.delete_api_keys)
-    ping = _OnWorker(Store.ping)
+    insert = OnWorker(Store.insert)
+    insert_many = OnWorker(Store.insert_many)
+    get = OnWorker(Store.get)
+    put = OnWorker(Store.put)
+    put_many = OnWorker(Store.put_many)
+    delete = OnWorker(Store.delete)
+    list = OnWorker(Store.list)
+    count = OnWorker(Store.count)
+    active_run_id = OnWorker(Store.active_run_id)
+    insert_if_idle = OnWorker(Store.insert_if_idle)
+    thread_messages = OnWorker(Store.thread_messages)
+    owner_of = OnWorker(Store.owner_of)
+    insert_file = OnWorker(Store.insert_file)
+    file_chunk = OnWorker(Store.file_chunk)
+    file_content = OnWorker(Store.file_content)
+    delete_file = OnWorker(Store.delete_file)
+    files_made_in = OnWorker(Store.files_made_in)
+    delete_thread = OnWorker(Store.delete_thread)
+    save_run = OnWorker(Store.save_run)
+    run_lease = OnWorker(Store.run_lease)
+    renew_leases = OnWorker(Store.renew_leases)
+    runs_to_settle = OnWorker(Store.runs_to_settle)
+    insert_api_key = OnWorker(Store.insert_api_key)
+    get_api_key = OnWorker(Store.get_api_key)
+    list_api_keys = OnWorker(Store.list_api_keys)
+    delete_api_keys = OnWorker(Store.delete_api_keys)
+    ping = OnWorker(Store.ping)
 
     def __repr__(self) -> str:
         return f"<AsyncStore {self.sync!r}>"

@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from .schema import vector_store_file_batches, vector_store_files, vector_stores
+from .sql import OnStoreWorker, OnWorker
 
 if TYPE_CHECKING:
     from .sql import Page, Store
@@ -53,7 +54,8 @@ def _counts(rows: Sequence[Any]) -> tuple[dict[str, int], int]:
 
 class VectorTables:
     """The vector store operations, each one transaction, on ``store``'s connections.
-    Synchronous like :class:`~.sql.Store`; the engine runs them on the store's executor."""
+    Synchronous like :class:`~.sql.Store`; the engine awaits them through
+    :class:`AsyncVectorTables`, which runs them on the store's worker thread(s)."""
 
     def __init__(self, store: Store):
         self.store = store
@@ -482,3 +484,42 @@ class VectorTables:
                 conn.execute(select(t.c.file_id).where(t.c.status == "in_progress").limit(1)).first()
                 is not None
             )
+
+
+class AsyncVectorTables(OnStoreWorker[VectorTables]):
+    """Awaitable facade, built like :class:`~.sql.AsyncStore`: ``await tables.get_store(...)``
+    runs ``VectorTables.get_store`` on the store's worker thread(s) (on SQLite the one thread
+    that writes, so a busy-wait never blocks the event loop). One line per operation;
+    ``sync`` is the :class:`VectorTables` itself."""
+
+    def __init__(self, tables: VectorTables):
+        super().__init__(tables, tables.store.executor)
+
+    insert_store = OnWorker(VectorTables.insert_store)
+    get_store = OnWorker(VectorTables.get_store)
+    put_store = OnWorker(VectorTables.put_store)
+    touch_store = OnWorker(VectorTables.touch_store)
+    list_stores = OnWorker(VectorTables.list_stores)
+    delete_store = OnWorker(VectorTables.delete_store)
+    store_counts = OnWorker(VectorTables.store_counts)
+    expired_store_ids = OnWorker(VectorTables.expired_store_ids)
+    insert_files = OnWorker(VectorTables.insert_files)
+    get_file = OnWorker(VectorTables.get_file)
+    files_by_ids = OnWorker(VectorTables.files_by_ids)
+    completed_files = OnWorker(VectorTables.completed_files)
+    put_file_attributes = OnWorker(VectorTables.put_file_attributes)
+    list_files = OnWorker(VectorTables.list_files)
+    delete_file = OnWorker(VectorTables.delete_file)
+    detach_everywhere = OnWorker(VectorTables.detach_everywhere)
+    get_batch = OnWorker(VectorTables.get_batch)
+    batch_counts = OnWorker(VectorTables.batch_counts)
+    cancel_batch = OnWorker(VectorTables.cancel_batch)
+    settle_batch = OnWorker(VectorTables.settle_batch)
+    claim_job = OnWorker(VectorTables.claim_job)
+    renew_jobs = OnWorker(VectorTables.renew_jobs)
+    finish_job = OnWorker(VectorTables.finish_job)
+    batch_of = OnWorker(VectorTables.batch_of)
+    has_jobs = OnWorker(VectorTables.has_jobs)
+
+    def __repr__(self) -> str:
+        return f"<AsyncVectorTables {self.sync!r}>"

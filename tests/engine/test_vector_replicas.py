@@ -34,8 +34,7 @@ def test_one_service_through_either_replica(shared_db: Any) -> None:  # noqa: F8
             wait_for(lambda c=client, m=made: _batch_done(c, store.id, m.id), timeout=60)
         counts = b.client.vector_stores.retrieve(store.id).file_counts
         assert (counts.completed, counts.total) == (12, 12)
-        tables = a.engine.vector_stores.tables
-        with tables.store._read() as conn:
+        with a.engine.vector_stores.sync_store.transaction() as conn:
             attempts = [row[0] for row in conn.exec_driver_sql("SELECT attempts FROM vector_store_files")]
         assert attempts == [1] * 12  # no file was claimed twice
         for client in (a.client, b.client):  # the chunks are in the shared database

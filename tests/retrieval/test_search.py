@@ -6,7 +6,10 @@ HTTP) whose vectors are hashed bags of words, so the expected neighbours are kno
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from sqlalchemy import event
 
 from assistant_kit.errors import InvalidRequestError
 from assistant_kit.retrieval.chunking import Chunk
@@ -234,3 +237,106 @@ def test_query_validation() -> None:
         with pytest.raises(InvalidRequestError) as err:
             validate_query(bad)
         assert err.value.param == "query"
+
+
+def _corpus(n: int) -> dict[str, str]:
+    """``n`` chunks that all say "data" (a common word), a tenth of them something rarer,
+    of varied lengths so that ranks differ."""
+    rare = ["zebra", "quartz", "walrus", "oboe"]
+    return {
+        f"file_{i:03d}": " ".join(
+            ["data"] * (1 + i % 3)
+            + ([rare[i % 4]] * (1 + i % 2) if i % 10 == 0 else [])
+            + ["record", "value", "entry"][: i % 4]
+            + ["filler"] * (i % 7)
+        )
+        for i in range(n)
+    }
+
+
+def test_statistics_are_kept_with_the_chunks(store: Store) -> None:
+    """``vector_store_index_stats`` counts the chunks and changes, and on PostgreSQL
+    ``vector_store_terms`` holds each lexeme's document frequency and a bound of its rank —
+    through additions, a file's removal and a store's removal."""
+    ingest(store, None, docs=_corpus(60))
+    ingest(store, None, vs="vs_b", docs={"file_b": "Data elsewhere."})
+    with store.transaction(write=True) as conn:
+        assert delete_chunks(conn, "vs_a", "file_010") == 1
+        assert delete_chunks(conn, "vs_a", "file_unknown") == 0
+    with store.transaction() as conn:
+        chunks_now, version, removals = conn.exec_driver_sql(
+            "SELECT chunks, version, removals FROM vector_store_index_stats WHERE vector_store_id = 'vs_a'"
+        ).one()
+        assert (chunks_now, version, removals) == (59, 61, 1)
+        if store.is_sqlite:
+            return
+        counted = dict(
+            conn.exec_driver_sql(
+                "SELECT lexeme, count(*) FROM vector_store_chunks, unnest(tsvector_to_array(tsv)) AS "
+                "lexeme WHERE vector_store_id = 'vs_a' GROUP BY lexeme"
+            ).all()
+        )
+        kept = dict(
+            conn.exec_driver_sql(
+                "SELECT lexeme, df FROM vector_store_terms WHERE vector_store_id = 'vs_a' AND df > 0"
+            ).all()
+        )
+        assert kept == counted and kept["data"] == 59 and kept["walrus"] == 2  # file_010 went
+        unbounded = conn.exec_driver_sql(
+            "SELECT count(*) FROM vector_store_chunks AS c, unnest(tsvector_to_array(c.tsv)) AS w(word) "
+            "JOIN vector_store_terms AS t ON t.vector_store_id = 'vs_a' AND t.lexeme = w.word "
+            "WHERE c.vector_store_id = 'vs_a' AND ts_rank(c.tsv, to_tsquery('simple', w.word), 1) "
+            "> t.rank_bound"
+        ).scalar()
+        assert unbounded == 0
+    with store.transaction(write=True) as conn:
+        assert delete_chunks(conn, "vs_a") == 59
+    with store.transaction() as conn:
+        left = conn.exec_driver_sql(
+            "SELECT (SELECT count(*) FROM vector_store_index_stats), "
+            "(SELECT count(*) FROM vector_store_terms)"
+        ).one()
+    assert tuple(left) == (1, 0 if store.is_sqlite else 2)  # vs_b's: "data", "elsewher"
+
+
+@pytest.mark.parametrize("query", ["data zebra", "data record quartz", "entry data", "filler walrus oboe"])
+def test_pruned_keyword_ranking_is_the_full_ranking(
+    store: Store, query: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL chunks with only common words are skipped when they cannot reach the
+    results (max-score pruning): the ranking is exactly the one of ranking every match."""
+    from assistant_kit.retrieval import search as search_module
+
+    ingest(store, None, docs=_corpus(80))
+    ranked_for: list[str] = []  # the words of each ranking query (PostgreSQL)
+
+    def seen(_conn: Any, _cursor: Any, _sql: str, params: Any, *_: Any) -> None:
+        if isinstance(params, dict) and "q" in params:
+            ranked_for.append(params["q"])
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    with store.transaction() as conn:
+        pruned = [search_module.keyword_search(conn, ["vs_a"], query, limit) for limit in (3, 10)]
+        monkeypatch.setattr(search_module, "COMMON_SHARE", 2.0)  # no word is common
+        full = [search_module.keyword_search(conn, ["vs_a"], query, limit) for limit in (3, 10)]
+    assert pruned == full and all(full)
+    if query == "entry data" and not store.is_sqlite:
+        assert ranked_for[0] == "entry"  # "data", in every chunk, was left out
+
+
+def test_the_vector_cache_sees_a_removal_and_an_addition_of_as_many_chunks(
+    store: Store, http_embedder: OpenAIEmbedder
+) -> None:
+    """Same chunk count after a file left and another came: the statistics row's counters,
+    not the count, tell the cache to read the store again."""
+    ingest(store, http_embedder)
+    with store.transaction() as conn:
+        first = search(conn, ["vs_a"], "owls hunt at night", embedder=http_embedder, mode="semantic")
+    assert "file_owl" not in {h.file_id for h in first.hits}
+    with store.transaction(write=True) as conn:
+        delete_chunks(conn, "vs_a", "file_fox")
+    ingest(store, http_embedder, docs={"file_owl": "Owls hunt at night in silent flight."})
+    with store.transaction() as conn:
+        again = search(conn, ["vs_a"], "owls hunt at night", embedder=http_embedder, mode="semantic")
+    assert again.hits[0].file_id == "file_owl"
+    assert "file_fox" not in {h.file_id for h in again.hits}

@@ -14,10 +14,14 @@ from sqlalchemy import event
 from assistant_kit._ids import new_id, now
 from assistant_kit.errors import InvalidRequestError
 from assistant_kit.store import AsyncStore, Store
+from assistant_kit.store.inspection import AsyncInspectionTables, InspectionTables
+from assistant_kit.store.vectors import AsyncVectorTables, VectorTables
 
 pytestmark = pytest.mark.timeout(60)
 
-NOT_OPERATIONS = {"close"}  # the owner of a Store closes it, synchronously
+# The owner of a Store closes it, synchronously; a transaction is a synchronous context for the
+# layers with tables of their own, entered on the store's worker.
+NOT_OPERATIONS = {"close", "transaction"}
 
 
 def test_every_store_operation_has_an_awaitable_counterpart() -> None:
@@ -32,6 +36,43 @@ def test_every_store_operation_has_an_awaitable_counterpart() -> None:
     store = Store(":memory:")
     try:
         assert not hasattr(AsyncStore(store), "close")
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("tables", "facade"), [(VectorTables, AsyncVectorTables), (InspectionTables, AsyncInspectionTables)]
+)
+def test_every_tables_operation_has_an_awaitable_counterpart(tables: type, facade: type) -> None:
+    """The same for the vector store tables and the inspector's: the engine awaits every one
+    of them."""
+    operations = {
+        name for name, member in vars(tables).items() if inspect.isfunction(member) and not name.startswith("_")
+    }
+    assert operations and operations <= set(vars(facade))
+
+
+def test_vector_tables_calls_run_on_the_store_worker(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.db")
+    threads: list[str] = []
+    event.listen(
+        store.engine, "before_cursor_execute", lambda *_: threads.append(threading.current_thread().name)
+    )
+    tables = AsyncVectorTables(VectorTables(store))
+    obj = {"id": new_id("vs"), "object": "vector_store", "created_at": now(), "name": "n"}
+
+    async def main() -> None:
+        await tables.insert_store(obj, "alice")
+        assert await tables.get_store(obj["id"], "alice") == obj
+        assert await tables.get_store(obj["id"], "bob") is None
+        counts, usage = (await tables.store_counts([obj["id"]]))[obj["id"]]
+        assert counts["total"] == 0 and usage == 0
+        assert await tables.delete_store(obj["id"])
+
+    try:
+        threads.clear()
+        asyncio.run(main())
+        assert threads and all(name.startswith("assistant_kit-store") for name in threads)
     finally:
         store.close()
 

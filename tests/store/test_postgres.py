@@ -91,6 +91,8 @@ def test_migrations_from_several_processes_at_once(pg_url: str) -> None:
         "vector_store_chunks",
         "vector_store_file_batches",
         "vector_store_files",
+        "vector_store_index_stats",
+        "vector_store_terms",
         "vector_stores",
     ]
     assert found["runs"] == [
