@@ -91,11 +91,11 @@ class Attach:
         None when there is nothing to attach. Writes nothing."""
         if not items:
             return None
-        files = await vector_stores._attachable(items, owner)
+        files = await vector_stores.attachable(items, owner)
         plan = cls(vector_stores, owner, files)
         current = thread_store_id(thread)
         if current is not None:
-            obj = await vector_stores.db(vector_stores.tables.get_store, current, owner)
+            obj = await vector_stores.tables.get_store(current, owner)
             if obj is not None and (obj.get("expires_at") is None or obj["expires_at"] > now()):
                 plan.store_id = current
         return plan
@@ -119,15 +119,15 @@ class Attach:
             return True
         strategy = checks.chunking(None)
         rows = [
-            vs._file_row(self.store_id, f["id"], strategy, None)
+            vs.file_row(self.store_id, f["id"], strategy, None)
             for f in self.files
-            if await vs.db(vs.tables.get_file, self.store_id, f["id"]) is None  # not ingested twice
+            if await vs.tables.get_file(self.store_id, f["id"]) is None  # not ingested twice
         ]
         if rows:
-            await vs.db(vs.tables.insert_files, rows, self.owner)
-        obj = await vs.db(vs.tables.get_store, self.store_id, self.owner)
+            await vs.tables.insert_files(rows, self.owner)
+        obj = await vs.tables.get_store(self.store_id, self.owner)
         if obj is not None:
-            await vs._touch(obj)
+            await vs.touch(obj)
         vs.ingestor.wake()
         return False
 
@@ -153,7 +153,7 @@ async def stores_ready(
             named.append((kind, store_id))
     live: list[str] = []
     for kind, store_id in named:
-        obj = await vector_stores.db(vector_stores.tables.get_store, store_id, None)
+        obj = await vector_stores.tables.get_store(store_id, None)
         if obj is None:
             continue  # deleted: file_search finds nothing in it
         if obj.get("expires_at") is not None and obj["expires_at"] <= now():
@@ -167,7 +167,7 @@ async def stores_ready(
         return None
     deadline = time.monotonic() + _wait_seconds()
     while True:
-        counts = await vector_stores.db(vector_stores.tables.store_counts, live)
+        counts = await vector_stores.tables.store_counts(live)
         waiting = [s for s in live if counts[s][0]["in_progress"]]
         if not waiting:
             return None

@@ -112,7 +112,7 @@ class VectorStores:
             )
         return obj
 
-    async def _touch(self, obj: dict[str, Any]) -> None:
+    async def touch(self, obj: dict[str, Any]) -> None:
         """The store was used: ``last_active_at`` (and the expiry it anchors) move to now —
         written at most once a minute, so searches are not each a write."""
         moment = now()
@@ -126,7 +126,7 @@ class VectorStores:
         checks.expires_after(body.get("expires_after"))
         ids = checks.file_ids(body.get("file_ids"), "file_ids", MAX_CREATE_FILES)
         strategy = checks.chunking(body.get("chunking_strategy"))
-        files = await self._attachable([(f, f"file_ids[{n}]") for n, f in enumerate(ids)], owner)
+        files = await self.attachable([(f, f"file_ids[{n}]") for n, f in enumerate(ids)], owner)
         created = now()
         obj = build(
             VectorStore,
@@ -142,7 +142,7 @@ class VectorStores:
             expires_after=body.get("expires_after"),
             expires_at=_expires_at(body.get("expires_after"), created),
         )
-        rows = [self._file_row(obj["id"], f["id"], strategy, None) for f in files]
+        rows = [self.file_row(obj["id"], f["id"], strategy, None) for f in files]
         await self.tables.insert_store(obj, owner, rows)
         if rows:
             self.ingestor.wake()
@@ -221,7 +221,7 @@ class VectorStores:
 
     # -- files ------------------------------------------------------------------------------
 
-    async def _attachable(self, items: Sequence[tuple[str, str]], owner: str | None) -> list[dict[str, Any]]:
+    async def attachable(self, items: Sequence[tuple[str, str]], owner: str | None) -> list[dict[str, Any]]:
         """The File objects of ``items`` (``(file_id, param)``), each the caller's, present,
         non-empty and within the Files API's size limit — or a 400 naming the first bad one."""
         files = []
@@ -244,7 +244,7 @@ class VectorStores:
         return files
 
     @staticmethod
-    def _file_row(
+    def file_row(
         store_id: str, file_id: str, strategy: dict[str, Any], attributes: Mapping[str, Any] | None
     ) -> dict[str, Any]:
         return build(
@@ -265,10 +265,10 @@ class VectorStores:
         checks.attributes(body.get("attributes"))
         strategy = checks.chunking(body.get("chunking_strategy"))
         store = await self._store(store_id, owner, usable=True)
-        (file,) = await self._attachable([(body["file_id"], "file_id")], owner)
-        row = self._file_row(store_id, file["id"], strategy, body.get("attributes"))
+        (file,) = await self.attachable([(body["file_id"], "file_id")], owner)
+        row = self.file_row(store_id, file["id"], strategy, body.get("attributes"))
         await self.tables.insert_files([row], owner)
-        await self._touch(store)
+        await self.touch(store)
         self.ingestor.wake()
         return row
 
@@ -383,7 +383,7 @@ class VectorStores:
                 "Missing required parameter: 'file_ids' (or 'files').", param="file_ids"
             )
         store = await self._store(store_id, owner, usable=True)
-        await self._attachable([(file_id, param) for file_id, _, _, param in specs], owner)
+        await self.attachable([(file_id, param) for file_id, _, _, param in specs], owner)
         batch = build(
             VectorStoreFileBatch,
             id=new_id("vsfb"),
@@ -393,9 +393,9 @@ class VectorStores:
             status="in_progress",
             file_counts={"in_progress": 0, "completed": 0, "failed": 0, "cancelled": 0, "total": 0},
         )
-        rows = [self._file_row(store_id, f, s, a) for f, s, a, _ in specs]
+        rows = [self.file_row(store_id, f, s, a) for f, s, a, _ in specs]
         await self.tables.insert_files(rows, owner, batch)
-        await self._touch(store)
+        await self.touch(store)
         self.ingestor.wake()
         return await self._batch_view(batch)
 
@@ -443,7 +443,7 @@ class VectorStores:
             for f, obj in found.items()
             if obj["status"] == "completed"
         }
-        await self._touch(store)
+        await self.touch(store)
         return to_page(results, files)
 
     async def _filenames(self, file_ids: Sequence[str]) -> dict[str, str]:

@@ -47,7 +47,9 @@ def test_every_tables_operation_has_an_awaitable_counterpart(tables: type, facad
     """The same for the vector store tables and the inspector's: the engine awaits every one
     of them."""
     operations = {
-        name for name, member in vars(tables).items() if inspect.isfunction(member) and not name.startswith("_")
+        name
+        for name, member in vars(tables).items()
+        if inspect.isfunction(member) and not name.startswith("_")
     }
     assert operations and operations <= set(vars(facade))
 
