@@ -1,11 +1,17 @@
 """Files attached for ``file_search`` and the stores a run searches (``engine/attachments.py``),
 through the official SDK, in-process and over HTTP: a message's attachments land in the
 thread's own store (created, then extended), bad input stores nothing, a run waits for
-ingestion and fails on an expired store, and another key's store cannot be attached."""
+ingestion (up to a cap) and fails on an expired store, and another key's store cannot be attached."""
 
 from __future__ import annotations
 
 import io
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +161,129 @@ def test_threads_runs_and_additional_messages_attach_too(client: openai.OpenAI) 
     assert run.status == "completed", run.last_error
     store_id = _store_of(client, plain.id)
     assert [f.status for f in client.vector_stores.files.list(store_id)] == ["completed"]
+
+
+class _SlowEmbeddings:
+    """A real OpenAI-compatible ``/v1/embeddings`` server on 127.0.0.1 that holds every request
+    embedding :data:`SLOW_WORD` (a file being ingested) for up to :data:`SLOW_SECONDS`, or
+    until :meth:`release`; other requests (the run's search queries) are answered at once."""
+
+    def __init__(self) -> None:
+        from tests.fake_upstream import fake_embedding
+
+        self.held = threading.Event()  # an ingestion request has arrived and is being held
+        self.released = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+                inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                if any(SLOW_WORD in str(text).lower() for text in inputs):
+                    outer.held.set()
+                    outer.released.wait(SLOW_SECONDS)
+                data = [
+                    {"object": "embedding", "index": i, "embedding": fake_embedding(text)}
+                    for i, text in enumerate(inputs)
+                ]
+                payload = json.dumps(
+                    {
+                        "object": "list",
+                        "data": data,
+                        "model": body.get("model"),
+                        "usage": {"prompt_tokens": 1, "total_tokens": 1},
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def release(self) -> None:
+        self.released.set()
+
+    def stop(self) -> None:
+        self.release()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+SLOW_WORD = "zanzibar"
+SLOW_SECONDS = 8.0
+CAP_SECONDS = 1
+
+
+@pytest.fixture
+def slow_embeddings(monkeypatch: pytest.MonkeyPatch) -> Iterator[_SlowEmbeddings]:
+    """The engine embeds through the ``openai`` backend, which the official SDK points at
+    ``$OPENAI_BASE_URL``: the slow server above. The process-wide embedder made for it is
+    dropped afterwards (it stays bound to this server's port)."""
+    from assistant_kit.engine.vector_index import shared_embedder
+
+    upstream = _SlowEmbeddings()
+    monkeypatch.setenv("ASSISTANT_KIT_EMBEDDINGS", "openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-embeddings")
+    monkeypatch.setenv("OPENAI_BASE_URL", upstream.url)
+    monkeypatch.setenv("ASSISTANT_KIT_STORE_WAIT_SECONDS", str(CAP_SECONDS))  # read at run time
+    try:
+        yield upstream
+    finally:
+        upstream.stop()
+        shared_embedder.cache_clear()
+
+
+def test_a_run_stops_waiting_for_stuck_ingestion_after_the_cap(
+    slow_embeddings: _SlowEmbeddings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ingestion stuck on a slow embeddings server (8 s) does not hold a run past
+    ``ASSISTANT_KIT_STORE_WAIT_SECONDS`` (1 s here): the run searches what is ready (nothing
+    yet), completes, and a warning names the store. Were the cap ignored the run would end
+    only after the embeddings answer (elapsed >= 8 s) with the file ingested. In-process."""
+    from assistant_kit.client import local_client
+
+    client = local_client(tmp_path / "slow.db")
+    file = _upload(client, "island.txt", b"Zanzibar is an island off the coast of Tanzania.\n")
+    store = client.vector_stores.create(name="stuck", file_ids=[file.id])
+    try:
+        assert slow_embeddings.held.wait(30), "ingestion never reached the embeddings server"
+        assert client.vector_stores.files.retrieve(file.id, vector_store_id=store.id).status == "in_progress"
+        assistant = client.beta.assistants.create(
+            model="test/search",
+            tools=SEARCH,
+            tool_resources={"file_search": {"vector_store_ids": [store.id]}},
+        )
+        thread = client.beta.threads.create(messages=[{"role": "user", "content": "which island is it"}])
+        caplog.set_level(logging.WARNING, logger="assistant_kit.attachments")
+        started = time.monotonic()
+        run = client.beta.threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100
+        )
+        elapsed = time.monotonic() - started
+        assert run.status == "completed", run.last_error
+        assert CAP_SECONDS <= elapsed < SLOW_SECONDS - 1, elapsed
+        # it did not wait for the ingestion: the file is still being embedded
+        assert not slow_embeddings.released.is_set()
+        assert client.vector_stores.files.retrieve(file.id, vector_store_id=store.id).status == "in_progress"
+        steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc")
+        assert [s.step_details.type for s in steps] == ["tool_calls", "message_creation"]
+        assert any(store.id in r.getMessage() and "still ingesting" in r.getMessage() for r in caplog.records)
+    finally:
+        slow_embeddings.release()  # the held request answers: no ingestion outlives the test
+        wait_for(lambda: client.vector_stores.retrieve(store.id).file_counts.in_progress == 0, timeout=30)
+    assert client.vector_stores.files.retrieve(file.id, vector_store_id=store.id).status == "completed"
 
 
 def _age(tmp_path: Path, store_id: str) -> None:
