@@ -11,6 +11,11 @@ official SDK reaches them with ``client.get(path, cast_to=object)`` and ignores 
 - ``GET /runs/steps``: run steps across the store, with the same filters plus ``run_id`` and
   ``type``; items are wire RunSteps plus ``"timings"``.
 
+A ``thread_id`` (or ``run_id``) filter naming no thread (run) the caller may see is a 404
+naming that parameter, as the wire's per-thread listings answer, not an empty page: a typo
+or another key's id is not mistaken for "no runs yet". A ``run_id`` with a ``thread_id``
+must be a run of that thread.
+
 Every value comes from the store (the millisecond columns: :mod:`.timings`), so the routes work
 on whatever the store holds — runs made before the columns existed or imported threads show
 their unknown timings as null. A run executing in this process also shows the marks it has not
@@ -144,8 +149,22 @@ class Inspection:
             "record_prompts": self.prompts.enabled,
         }
 
+    async def _named_exist(self, selected: Filters, owner: str | None) -> None:
+        """404 for a ``thread_id``/``run_id`` filter naming nothing ``owner`` sees (one read
+        each, before the listing)."""
+        if (
+            selected.thread_id is not None
+            and await self.store.get("thread", selected.thread_id, owner) is None
+        ):
+            raise NotFoundError("thread", selected.thread_id, param="thread_id")
+        if selected.run_id is not None:
+            where = {} if selected.thread_id is None else {"thread_id": selected.thread_id}
+            if await self.store.get("thread.run", selected.run_id, owner, **where) is None:
+                raise NotFoundError("run", selected.run_id, param="run_id")
+
     async def list_runs(self, query: Mapping[str, str], owner: str | None) -> dict[str, Any]:
         paging, selected = filters(query)
+        await self._named_exist(selected, owner)
         page = await self.tables.list_runs(selected, owner=owner, **paging)
         data = []
         for item in page.data:
@@ -157,4 +176,5 @@ class Inspection:
 
     async def list_steps(self, query: Mapping[str, str], owner: str | None) -> dict[str, Any]:
         paging, selected = filters(query, steps=True)
+        await self._named_exist(selected, owner)
         return page_body(await self.tables.list_steps(selected, owner=owner, **paging))

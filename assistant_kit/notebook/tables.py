@@ -394,11 +394,21 @@ def runs(
     try:
         items = list(_list(client, "/runs", limit=limit, order=order, thread_id=thread_id, **filters))
     except openai.NotFoundError as exc:
+        if _names_a_filter(exc):
+            raise
         if thread_id is None:
             raise _timings.not_found("GET /runs (runs across threads)", exc) from None
         items = _thread_runs(client, thread_id, limit=limit, order=order)
         items = [r for r in items if _keep(r, assistant_id, status, model, since, until)]
     return _runs_frame(items)
+
+
+def _names_a_filter(exc: openai.NotFoundError) -> bool:
+    """Whether a 404 of ``GET /runs``/``GET /runs/steps`` says its ``thread_id``/``run_id``
+    names nothing (raised as is, as the per-thread listings raise it) rather than that the
+    server lacks the route (then the per-thread listings are the fallback)."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    return body.get("param") in ("thread_id", "run_id")
 
 
 def _thread_runs(
@@ -522,8 +532,9 @@ def _timed_step_items(
                 **filters,
             )
         )
-    except openai.NotFoundError:
-        pass
+    except openai.NotFoundError as exc:
+        if _names_a_filter(exc):
+            raise
     run_ids = [run_id] if run_id else [r["id"] for r in _list(client, f"/threads/{thread_id}/runs")]
     items = list(_step_items(client, thread_id, run_ids=run_ids))
     found = _timings.inspections(client, thread_id, run_ids)
@@ -744,6 +755,8 @@ def tool_calls(
             )
         )
     except openai.NotFoundError as exc:
+        if _names_a_filter(exc):
+            raise
         if thread_id is None:
             raise _timings.not_found("GET /runs/steps (steps across threads)", exc) from None
         items = _timed_step_items(client, thread_id, run_id, type="tool_calls")

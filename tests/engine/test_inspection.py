@@ -380,6 +380,57 @@ def test_bad_filters_are_400_naming_the_parameter(
     assert err.value.param == param
 
 
+def _not_found(client: openai.OpenAI, path: str, **params: Any) -> dict[str, Any]:
+    with pytest.raises(openai.NotFoundError) as err:
+        across(client, path, **params)
+    return err.value.body  # type: ignore[return-value]
+
+
+def test_an_unknown_thread_or_run_filter_is_404_naming_it(client: openai.OpenAI) -> None:
+    """As the wire's per-thread listings answer: a ``thread_id``/``run_id`` naming nothing is a
+    404 naming the parameter, not an empty page; a known thread without runs is an empty page."""
+    a, t = _setup(client)
+    run = client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id)
+    empty = client.beta.threads.create()
+    for path in ("/runs", "/runs/steps"):
+        body = _not_found(client, path, thread_id="thread_nope")
+        assert body["param"] == "thread_id" and body["message"] == "No thread found with id 'thread_nope'."
+        assert body["type"] == "invalid_request_error"
+        assert across(client, path, thread_id=empty.id)["data"] == []
+    body = _not_found(client, "/runs/steps", run_id="run_nope")
+    assert body["param"] == "run_id" and body["message"] == "No run found with id 'run_nope'."
+    # a run of another thread than the one named: as /threads/{thread_id}/runs/{run_id}/steps
+    assert _not_found(client, "/runs/steps", thread_id=empty.id, run_id=run.id)["param"] == "run_id"
+    assert _not_found(client, "/runs/steps", thread_id="thread_nope", run_id=run.id)["param"] == "thread_id"
+    assert len(across(client, "/runs/steps", thread_id=t.id, run_id=run.id)["data"]) == 1
+
+
+def test_another_keys_thread_or_run_is_404(tmp_path: Path) -> None:
+    """In-process, two owners on one engine (the scope an authenticating server sets): Bob
+    naming Alice's thread or run gets the 404 an unknown id gets."""
+    from assistant_kit.client import provider_settings
+    from assistant_kit.runtime import app_for, engine_loop
+    from assistant_kit.transport import InProcessTransport
+
+    db = tmp_path / "owners.db"
+
+    def as_owner(owner: str) -> openai.OpenAI:
+        scope = {"assistant_kit.owner": owner, "assistant_kit.settings": provider_settings()}
+        http = openai.DefaultHttpxClient(transport=InProcessTransport(app_for(db), engine_loop(), scope))
+        return openai.OpenAI(
+            api_key="sk-x", base_url="http://assistant-kit.local/v1", max_retries=0, http_client=http
+        )
+
+    alice, bob = as_owner("alice"), as_owner("bob")
+    a, t = _setup(alice)
+    run = alice.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id)
+    assert [r["id"] for r in across(alice, "/runs", thread_id=t.id)["data"]] == [run.id]
+    assert len(across(alice, "/runs/steps", run_id=run.id)["data"]) == 1
+    assert _not_found(bob, "/runs", thread_id=t.id)["param"] == "thread_id"
+    assert _not_found(bob, "/runs/steps", thread_id=t.id)["param"] == "thread_id"
+    assert _not_found(bob, "/runs/steps", run_id=run.id)["param"] == "run_id"
+
+
 def test_on_postgresql_across_two_replicas(pg_url: str) -> None:
     """One run executed by two processes (B takes it over with the tool outputs): its turns are
     numbered across them, each process stamps what it executed, and either one reads it all."""

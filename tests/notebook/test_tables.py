@@ -134,8 +134,23 @@ def test_empty_thread_gives_typed_empty_frames(client: openai.OpenAI) -> None:
 
 
 def test_unknown_thread_raises_the_sdk_error(client: openai.OpenAI) -> None:
+    """An unknown thread or run is the SDK's 404 from every table, not an empty frame: runs,
+    steps and tool calls read ``GET /runs``/``GET /runs/steps``, whose 404 names the filter."""
     with pytest.raises(openai.NotFoundError):
         tables.messages(client, "thread_does_not_exist")
+    for read in (tables.runs, tables.steps, tables.tool_calls):
+        with pytest.raises(openai.NotFoundError) as err:
+            read(client, "thread_does_not_exist")
+        assert err.value.body["param"] == "thread_id", read  # type: ignore[index]
+        assert "thread_does_not_exist" in err.value.message
+    thread = client.beta.threads.create()
+    for call in (
+        lambda: tables.steps(client, thread.id, "run_nope"),
+        lambda: tables.tool_calls(client, run_id="run_nope"),  # not "the server lacks the route"
+    ):
+        with pytest.raises(openai.NotFoundError) as err:
+            call()
+        assert err.value.body["param"] == "run_id"  # type: ignore[index]
 
 
 # -- runs and steps ----------------------------------------------------------------------------

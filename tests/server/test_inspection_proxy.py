@@ -1,6 +1,6 @@
 """The inspector's routes over ``assistant-kit serve``: owner-scoped like every object (another
-key's runs are invisible and not inspectable), no credential in what they return, and the
-config key ``record_prompts: false``."""
+key's runs are invisible, not inspectable, and a 404 when named in a filter), no credential in
+what they return, and the config key ``record_prompts: false``."""
 
 from __future__ import annotations
 
@@ -43,8 +43,14 @@ def test_another_keys_runs_are_invisible(proxy: Proxy) -> None:
     assert [r["id"] for r in _get(alice, "/runs")["data"]] == [mine.id]
     assert [r["id"] for r in _get(bob, "/runs")["data"]] == [theirs.id]
     assert {s["run_id"] for s in _get(alice, "/runs/steps")["data"]} == {mine.id}
-    assert _get(bob, "/runs/steps", run_id=mine.id)["data"] == []
-    assert _get(bob, "/runs", thread_id=mine.thread_id)["data"] == []
+    for path, params, param in (
+        ("/runs/steps", {"run_id": mine.id}, "run_id"),
+        ("/runs", {"thread_id": mine.thread_id}, "thread_id"),
+        ("/runs/steps", {"thread_id": mine.thread_id}, "thread_id"),
+    ):
+        with pytest.raises(openai.NotFoundError) as err:  # as an unknown id: nothing says it exists
+            _get(bob, path, **params)
+        assert err.value.body["param"] == param  # type: ignore[index]
     path = f"/threads/{mine.thread_id}/runs/{mine.id}/inspection"
     assert _get(alice, path)["run_id"] == mine.id
     with pytest.raises(openai.NotFoundError):
