@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 
 from . import schema
-from .sql import RUN_TIMINGS, STEP_TIMINGS, OnStoreWorker, OnWorker, Page
+from .sql import RUN_TIMINGS, STEP_TIMINGS, OnStoreWorker, OnWorker, Page, cursor_page
 
 if TYPE_CHECKING:
     from .sql import Store
@@ -213,25 +213,12 @@ class InspectionTables:
         after: str | None,
         before: str | None,
     ) -> Page:
-        """One page by id cursor, as :meth:`~.sql.Store.list` pages (``limit`` + 1 rows read)."""
-        ascending = order == "asc"
-        reverse = False
-        if after is not None:
-            conds.append(key > after if ascending else key < after)
-        if before is not None:
-            conds.append(key < before if ascending else key > before)
-            if after is None:
-                ascending, reverse = not ascending, True
-        query = query.where(*conds).order_by(key.asc() if ascending else key.desc()).limit(limit + 1)
+        """One page by id cursor, as every list pages (:func:`~.sql.cursor_page`)."""
         with self.store._read() as conn:
-            rows = [
-                {**json.loads(row["data"]), "timings": _timings(row, names)}
-                for row in conn.execute(query).mappings()
-            ]
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        if reverse:
-            rows.reverse()
+            found, has_more = cursor_page(conn, query, key, conds, limit, order, after, before)
+        rows = [
+            {**json.loads(row._mapping["data"]), "timings": _timings(row._mapping, names)} for row in found
+        ]
         return Page(rows, has_more)
 
 

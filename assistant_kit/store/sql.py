@@ -81,6 +81,37 @@ def database_url(db: str | os.PathLike[str] | None) -> str:
     return f"sqlite:///{path}"
 
 
+def cursor_page(
+    conn: Connection,
+    query: Any,
+    key: Any,
+    conds: list[Any],
+    limit: int,
+    order: str,
+    after: Any = None,
+    before: Any = None,
+) -> tuple[list[Any], bool]:
+    """One page of ``query`` by a cursor on ``key``, as the wire protocol pages: ``limit`` + 1
+    rows read to learn ``has_more``; ``before`` without ``after`` walks backwards from the
+    cursor, then restores the requested order. Every list of the store pages through here
+    (objects, vector store files, the inspector's runs and steps). ``conds`` is extended."""
+    ascending, reverse = order == "asc", False
+    if after is not None:
+        conds.append(key > after if ascending else key < after)
+    if before is not None:
+        conds.append(key < before if ascending else key > before)
+        if after is None:
+            ascending, reverse = not ascending, True
+    # where(*conds): and_() of nothing is deprecated in SQLAlchemy 2
+    query = query.where(*conds).order_by(key.asc() if ascending else key.desc()).limit(limit + 1)
+    rows = list(conn.execute(query))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if reverse:
+        rows.reverse()
+    return rows, has_more
+
+
 @dataclass
 class Page:
     data: list[dict[str, Any]]
@@ -279,28 +310,9 @@ class Store:
         if kind == "file":
             key = func.replace(table.c.id, LEGACY_FILE_PREFIX, FILE_PREFIX)
             after, before = (sort_key(c) if c is not None else None for c in (after, before))
-        ascending = order == "asc"
-        reverse = False
-        if after is not None:
-            conds.append(key > after if ascending else key < after)
-        if before is not None:
-            conds.append(key < before if ascending else key > before)
-            if after is None:
-                # Walk backwards from the cursor, then restore the requested order.
-                ascending, reverse = not ascending, True
-        query = (
-            select(table.c.data)
-            .where(*conds)  # and_() of nothing is deprecated in SQLAlchemy 2
-            .order_by(key.asc() if ascending else key.desc())
-            .limit(limit + 1)
-        )
         with self._read() as conn:
-            rows = [json.loads(r[0]) for r in conn.execute(query)]
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        if reverse:
-            rows.reverse()
-        return Page(rows, has_more)
+            rows, has_more = cursor_page(conn, select(table.c.data), key, conds, limit, order, after, before)
+        return Page([json.loads(r[0]) for r in rows], has_more)
 
     def count(self, kind: str, **where: Any) -> int:
         table = schema.TABLES[kind]

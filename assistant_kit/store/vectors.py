@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from .schema import vector_store_file_batches, vector_store_files, vector_stores
-from .sql import OnStoreWorker, OnWorker
+from .sql import OnStoreWorker, OnWorker, cursor_page
 
 if TYPE_CHECKING:
     from .sql import Page, Store
@@ -286,21 +286,9 @@ class VectorTables:
         after: str | None = None,
         before: str | None = None,
     ) -> tuple[list[str], bool]:
-        ascending, reverse = order == "asc", False
-        if after is not None:
-            conds.append(key > after if ascending else key < after)
-        if before is not None:
-            conds.append(key < before if ascending else key > before)
-            if after is None:
-                ascending, reverse = not ascending, True
-        query = select(data).where(*conds).order_by(key.asc() if ascending else key.desc()).limit(limit + 1)
         with self.store._read() as conn:
-            rows = [r[0] for r in conn.execute(query)]
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        if reverse:
-            rows.reverse()
-        return rows, has_more
+            rows, has_more = cursor_page(conn, select(data), key, conds, limit, order, after, before)
+        return [r[0] for r in rows], has_more
 
     def delete_file(self, store_id: str, file_id: str) -> bool:
         t = vector_store_files
