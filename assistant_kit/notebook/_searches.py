@@ -17,12 +17,13 @@ from .citations import (
     Citation,
     Source,
     call_queries,
+    call_sources,
     cited_html,
     cited_text,
+    numbered_calls,
     queries_text,
     resolve,
     search_call_html,
-    search_results,
 )
 
 SEARCH_COLOR = "#bf8700"
@@ -48,33 +49,22 @@ def search_calls(steps: list[dict[str, Any]]) -> list[SearchCall]:
     among its run's calls — the T its citations' markers name."""
     import pandas as pd
 
-    by_run: dict[str, list[dict[str, Any]]] = {}
-    for step in steps:
-        by_run.setdefault(step.get("run_id") or "", []).append(step)
     out: list[SearchCall] = []
-    for run_id, run_steps in by_run.items():
-        results = iter(search_results(run_steps))
-        ordered = sorted(enumerate(run_steps), key=lambda s: (s[1].get("created_at") or 0, s[0]))
-        index = 0
-        for _, step in ordered:
-            for call in (step.get("step_details") or {}).get("tool_calls") or ():
-                if call.get("type") != "file_search":
-                    continue
-                created = step.get("created_at")
-                out.append(
-                    SearchCall(
-                        id=call.get("id") or "",
-                        step_id=step["id"],
-                        run_id=run_id,
-                        status=step.get("status") or "",
-                        created_at=pd.Timestamp(created, unit="s", tz="UTC") if created else pd.NaT,
-                        call_index=index,
-                        results=next(results),
-                        ranking_options=(call.get("file_search") or {}).get("ranking_options"),
-                        queries=call_queries(call.get("file_search")),
-                    )
-                )
-                index += 1
+    for index, step, call in numbered_calls(steps):
+        created = step.get("created_at")
+        out.append(
+            SearchCall(
+                id=call.get("id") or "",
+                step_id=step["id"],
+                run_id=step.get("run_id") or "",
+                status=step.get("status") or "",
+                created_at=pd.Timestamp(created, unit="s", tz="UTC") if created else pd.NaT,
+                call_index=index,
+                results=call_sources(index, call.get("file_search")),
+                ranking_options=(call.get("file_search") or {}).get("ranking_options"),
+                queries=call_queries(call.get("file_search")),
+            )
+        )
     return out
 
 

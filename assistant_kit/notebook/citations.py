@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from ._markup import LABEL_STYLE, MUTED, PRE_STYLE, collapsible, escape, one_line, truncate
@@ -106,16 +106,27 @@ def call_sources(call_index: int, file_search: Any) -> list[Source]:
     return sources
 
 
+def numbered_calls(steps: Iterable[Any]) -> Iterator[tuple[int, Any, Any]]:
+    """``(T, step, call)`` for every ``file_search`` call of the listed steps (RunStep models or
+    dicts, of one run or several), T counted per run as citation markers number them: the
+    run's steps in the order they were created, each step's calls in order."""
+    by_run: dict[Any, list[tuple[int, Any]]] = {}
+    for n, step in enumerate(steps):
+        by_run.setdefault(_get(step, "run_id"), []).append((n, step))
+    for run_steps in by_run.values():
+        run_steps.sort(key=lambda pair: (_get(pair[1], "created_at") or 0, pair[0]))
+        count = 0
+        for _, step in run_steps:
+            for call in _get(_get(step, "step_details"), "tool_calls") or ():
+                if _get(call, "type") == "file_search":
+                    yield count, step, call
+                    count += 1
+
+
 def search_results(steps: Iterable[Any]) -> list[list[Source]]:
-    """The sources of a run's ``file_search`` calls, one list per call in run order (the T of
-    the markers), from its steps (RunStep models or dicts) in the order they were created."""
-    ordered = sorted(enumerate(steps), key=lambda s: (_get(s[1], "created_at") or 0, s[0]))
-    calls: list[list[Source]] = []
-    for _, step in ordered:
-        for call in _get(_get(step, "step_details"), "tool_calls") or ():
-            if _get(call, "type") == "file_search":
-                calls.append(call_sources(len(calls), _get(call, "file_search")))
-    return calls
+    """The sources of one run's ``file_search`` calls, one list per call (the T of the
+    markers), from its steps (RunStep models or dicts)."""
+    return [call_sources(t, _get(call, "file_search")) for t, _, call in numbered_calls(steps)]
 
 
 def citation_annotations(annotations: Iterable[Any] | None) -> list[tuple[str, int | None, int | None, str]]:

@@ -47,7 +47,7 @@ from . import _timings
 from ._extra import require
 from ._prompts import prompt_rows
 from ._timings import ms, seconds_ms
-from .citations import SEARCH_CONTENT, call_queries, queries_text
+from .citations import SEARCH_CONTENT, call_queries, numbered_calls, queries_text
 from .code import code_outputs
 from .html import escape, truncate
 
@@ -855,19 +855,9 @@ def file_search_results(client: openai.OpenAI, thread_id: str, run_id: str | Non
 
 
 def _search_rows(items: Iterable[dict[str, Any]]) -> Iterator[_SearchResult]:
-    by_run: dict[Any, list[tuple[int, dict[str, Any]]]] = {}
-    for n, s in enumerate(items):
-        by_run.setdefault(s.get("run_id"), []).append((n, s))
-    for run_steps in by_run.values():
-        run_steps.sort(key=lambda pair: (pair[1].get("created_at") or 0, pair[0]))
-        count = 0
-        for _, s in run_steps:
-            for call in _calls(s):
-                if call.get("type") != "file_search":
-                    continue
-                for rank, result in enumerate((call.get("file_search") or {}).get("results") or ()):
-                    yield _SearchResult(s, call, count, rank, result)
-                count += 1
+    for count, step, call in numbered_calls(items):
+        for rank, result in enumerate((call.get("file_search") or {}).get("results") or ()):
+            yield _SearchResult(step, call, count, rank, result)
 
 
 def _search_frame(items: Iterable[dict[str, Any]]) -> pd.DataFrame:
