@@ -207,6 +207,12 @@ class _Runtime:
             stop_token_ids=[eos],
         )
 
+    def forget(self) -> None:
+        """Drop what the context holds from earlier turns: the next :meth:`generate`
+        evaluates its whole prompt instead of reusing a cached prefix. The caller holds
+        ``self.lock``."""
+        self.llama.reset()
+
     def tokenize_chat(self, messages: list[dict[str, Any]]) -> list[int]:
         """The prompt tokens for ``messages`` (rendered with the generation prompt),
         exactly as ``create_chat_completion`` tokenizes them. Safe to call while another

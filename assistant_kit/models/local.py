@@ -69,7 +69,9 @@ Tool calls
     here and are left out.
 
     * ``tool_choice`` ``"required"`` or a named function: always exactly one call (arguments
-      as sensible as a 135M model makes them — right types, plausible values).
+      as sensible as a 135M model makes them — right types, plausible values). An output
+      that still does not parse as a call is generated once more before the run fails
+      (:func:`._local_turn._call`).
     * ``"auto"``: first a short constrained *decision*: the reply must start
       ``{"name": "<one of the tools, or none>"`` (about 8 grammar-constrained tokens,
       0.2-0.4 s on one core). A tool → its call is generated as above; ``none`` → the answer streams as
