@@ -379,8 +379,15 @@ class RunExecutor:
             if request is None:
                 return await self._incomplete(handle, "max_prompt_tokens")
             recorded = await self.prompts.record(run, request)
-            turn = await handle.steps.stream_turn(handle.model, request)
-            await self.prompts.produced(run, recorded, [turn.step, turn.tool_step])
+            try:
+                turn = await handle.steps.stream_turn(handle.model, request)
+            finally:
+                # The steps the turn opened, also when it was cut short (cancelled, failed
+                # mid-stream): the prompt links to the partial message it produced.
+                opened = handle.steps.turn
+                if opened is not None and recorded is not None:
+                    steps = [opened.step, opened.tool_step]
+                    await asyncio.shield(self.prompts.produced(run, recorded, steps))
             _add_usage(run, turn.usage)
             await handle.steps.end_turn(turn)
             finish, calls, tool_step = turn.finish, turn.calls, turn.tool_step

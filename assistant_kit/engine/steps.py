@@ -106,6 +106,8 @@ class RunSteps:
         self.made_files: list[dict[str, Any]] = []
         # Millisecond timings of the run and its steps, written with the next write of either.
         self.timings = Timings()
+        # The model turn streaming (or last streamed): what it opened, also if it was cut short.
+        self.turn: Turn | None = None
 
     def __repr__(self) -> str:
         return f"<RunSteps run={self.run_id} open={len(self.open_steps)}>"
@@ -135,7 +137,7 @@ class RunSteps:
     async def stream_turn(self, model: BaseChatModel, request: ModelRequest) -> Turn:
         """Stream one model turn into a message and/or a tool-calls step (opened as they
         start). Returns the turn; :meth:`end_turn` closes what it opened."""
-        turn = Turn("stop", [], None, Usage(0, 0))
+        turn = self.turn = Turn("stop", [], None, Usage(0, 0))
         self.open_text = turn.text
         calls = turn.calls
         positions: dict[int, int] = {}
@@ -146,9 +148,8 @@ class RunSteps:
                     if not event.text:
                         continue
                     if turn.message is None:
-                        turn.step, turn.message = await self.open_answer()
+                        turn.step, turn.message = await self.open_answer(first_token=True)
                         turn.cite = await self.citation_stream()
-                        self.timings.first_token(self.run_id, turn.step["id"])
                     if turn.cite is None:
                         self._send_text(turn, event.text, [])
                     else:
@@ -156,9 +157,8 @@ class RunSteps:
                 elif isinstance(event, ToolCallDelta):
                     if turn.tool_step is None:
                         turn.tool_step = await self.open_step(
-                            "tool_calls", {"type": "tool_calls", "tool_calls": []}
+                            "tool_calls", {"type": "tool_calls", "tool_calls": []}, first_token=True
                         )
-                        self.timings.first_token(self.run_id, turn.tool_step["id"])
                     step_id = turn.tool_step["id"]
                     if event.index not in positions:
                         position = positions[event.index] = len(calls)
@@ -275,8 +275,9 @@ class RunSteps:
 
     # -- opening -----------------------------------------------------------------------
 
-    async def open_answer(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Open an assistant message and its ``message_creation`` step."""
+    async def open_answer(self, first_token: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Open an assistant message and its ``message_creation`` step (``first_token``: as
+        :meth:`open_step`)."""
         message = build(
             Message,
             id=new_id("msg"),
@@ -295,6 +296,7 @@ class RunSteps:
             "message_creation",
             {"type": "message_creation", "message_creation": {"message_id": message["id"]}},
             also=[("thread.message", message)],
+            first_token=first_token,
         )
         self.open_message = message
         self._publish("thread.message.created", copy.deepcopy(message))
@@ -314,14 +316,26 @@ class RunSteps:
             self._publish("thread.message.delta", shapes.parts_delta(message["id"], self.open_images))
 
     async def open_step(
-        self, kind: str, details: dict[str, Any], also: Sequence[tuple[str, dict[str, Any]]] = ()
+        self,
+        kind: str,
+        details: dict[str, Any],
+        also: Sequence[tuple[str, dict[str, Any]]] = (),
+        *,
+        first_token: bool = False,
     ) -> dict[str, Any]:
+        """Open a step (with ``also``, in one transaction). ``first_token``: the model's first
+        token of the step is what opens it — its time (and the run's, if it is the run's first)
+        goes into the same transaction, so any reader of the store, another replica included,
+        sees it from the moment the step exists, with no write of its own."""
         step_id = new_id("step")
+        created_at = self.timings.stamp(STEP, step_id, "created_at_ms")
+        if first_token:
+            self.timings.first_token(self.run_id, step_id)
         step = build(
             RunStep,
             id=step_id,
             object="thread.run.step",
-            created_at=self.timings.stamp(STEP, step_id, "created_at_ms"),
+            created_at=created_at,
             run_id=self.run_id,
             assistant_id=self.assistant_id,
             thread_id=self.thread_id,

@@ -10,6 +10,13 @@ of their own. A :class:`Timings` (one per run this process executes, held by its
 takes them (:meth:`Timings.take`) and writes them in its own transaction, so a timing lands
 together with the state change it times, and costs no extra round trip.
 
+The first token of a model turn is such a change too: it is what opens the turn's message or
+tool-calls step (:meth:`.steps.RunSteps.open_step`), so its time — the step's, and the run's
+if it is the run's first — is marked right before that step's insert and written with it.
+A reader of the store (the inspector in another replica, say) sees a run's first-token time
+while it is still streaming, as soon as the step exists, and the token path has no write of
+its own.
+
 Where the wire has a second for the same event, :meth:`Timings.stamp` reads the clock once
 and returns that second, so the millisecond always lies within the wire's second.
 """
@@ -61,7 +68,7 @@ class Timings:
 
     def first_token(self, run_id: str, step_id: str) -> None:
         """A token of the model arrived for ``step_id``: the step's and the run's first, unless
-        they had one."""
+        they had one (marked before the write that opens the step, so it goes with it)."""
         ms = now_ms()
         self.mark(STEP, step_id, "first_token_at_ms", ms)
         self.mark(RUN, run_id, "first_token_at_ms", ms)

@@ -250,6 +250,43 @@ def _ids(entry: tuple[str, Any]) -> tuple[str, str]:
     return entry[0], entry[1].id
 
 
+def test_a_turn_cut_short_links_its_prompt_to_the_steps_it_opened(make_client, fake_upstream) -> None:  # type: ignore[no-untyped-def]
+    """A model turn cancelled mid-answer, cancelled mid-tool-call or failed mid-stream still
+    names the steps it opened in its recorded prompt: the prompt fold links the turn to the
+    partial message (or the cut tool round) it produced."""
+    client = make_client(api_key="sk-x", api_base=fake_upstream.url, max_retries=0)
+    assistant = client.beta.assistants.create(model="openai/m", tools=TOOLS[:1])
+    ended = {}
+    # cancelled while the answer streams
+    fake_upstream.reply_text(["slow "] * 300, delay=0.02)
+    t = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+    run = client.beta.threads.runs.create(thread_id=t.id, assistant_id=assistant.id)
+    wait_for(lambda: client.beta.threads.messages.list(t.id).data[0].role == "assistant")
+    client.beta.threads.runs.cancel(run.id, thread_id=t.id)
+    ended["text"] = (t.id, client.beta.threads.runs.poll(run.id, thread_id=t.id))
+    # cancelled while a tool call's arguments stream
+    fake_upstream.reply_tool_calls([("alpha", {"x": "y " * 300})], delay=0.02)
+    t = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+    run = client.beta.threads.runs.create(thread_id=t.id, assistant_id=assistant.id)
+    wait_for(lambda: client.beta.threads.runs.steps.list(run_id=run.id, thread_id=t.id).data)
+    client.beta.threads.runs.cancel(run.id, thread_id=t.id)
+    ended["tool"] = (t.id, client.beta.threads.runs.poll(run.id, thread_id=t.id))
+    # failed: the model server breaks off mid-answer
+    fake_upstream.reply_stream_error(after=3)
+    t = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=assistant.id)
+    ended["failed"] = (t.id, run)
+
+    statuses = {name: run.status for name, (_, run) in ended.items()}
+    assert statuses == {"text": "cancelled", "tool": "cancelled", "failed": "failed"}
+    for name, (thread_id, run) in ended.items():
+        steps = client.beta.threads.runs.steps.list(run_id=run.id, thread_id=thread_id).data
+        assert [s.type for s in steps] == ["tool_calls" if name == "tool" else "message_creation"], name
+        (prompt,) = inspect(client, thread_id, run.id)["prompts"]
+        assert prompt["step_ids"] == [steps[0].id], name
+        assert steps[0].status == run.status, name
+
+
 def test_no_credential_is_recorded(make_client, fake_upstream, transport: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     secret = "sk-inspect-secret-4711"
     client = make_client(api_key=secret, api_base=fake_upstream.url)

@@ -179,6 +179,39 @@ def test_cancel_through_the_other_replica(shared_db: Any) -> None:
             a.client.beta.threads.runs.cancel(run_id, thread_id=thread.id)
 
 
+def test_first_token_time_reaches_the_other_replica_while_the_run_streams(shared_db: Any) -> None:
+    """The inspector of replica B, which reads only the store, sees the first-token time of a run
+    A is still streaming: it is written with the step the first token opens, not with the run's
+    next write (here: never before the cancel). After the cancel, the recorded prompt of the
+    cut-short turn names the partial message's step."""
+    with replicas(shared_db) as (a, b):
+        asst, thread = _setup(a.client, "replica/endless")
+        run = a.client.beta.threads.runs.create(thread_id=thread.id, assistant_id=asst.id)
+        wait_for(lambda: _answering(b.client, thread.id), timeout=10)
+        path = f"/threads/{thread.id}/runs/{run.id}/inspection"
+        body = b.client.get(path, cast_to=object)
+        assert isinstance(body, dict) and run.id not in b.engine.executor.handles  # B has the store only
+        assert b.client.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status == "in_progress"
+        timings, (step,) = body["timings"], body["steps"]
+        assert timings["first_token_at_ms"] is not None and timings["ended_at_ms"] is None
+        assert step["first_token_at_ms"] == timings["first_token_at_ms"] and step["ended_at_ms"] is None
+        assert timings["started_at_ms"] <= step["created_at_ms"] <= step["first_token_at_ms"]
+        (prompt,) = body["prompts"]
+        assert prompt["step_ids"] == []  # the turn is still streaming: linked when it ends
+
+        b.client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
+        ended = b.client.beta.threads.runs.poll(run.id, thread_id=thread.id, poll_interval_ms=20)
+        assert ended.status == "cancelled"
+        after = b.client.get(path, cast_to=object)
+        assert isinstance(after, dict)
+        assert after["timings"]["first_token_at_ms"] == timings["first_token_at_ms"]  # never moved
+        assert after["steps"][0]["ended_at_ms"] is not None
+        (cut,) = after["prompts"]
+        assert cut["step_ids"] == [step["step_id"]]  # the partial message's step
+        message = b.client.beta.threads.messages.list(thread.id).data[0]
+        assert message.status == "incomplete" and message.content[0].text.value.startswith("w0 ")
+
+
 def test_submit_tool_outputs_through_the_other_replica(shared_db: Any) -> None:
     """A run parked in requires_action on A is resumed, and streamed to completion, by B."""
     with replicas(shared_db) as (a, b):
