@@ -57,6 +57,20 @@ def duration(seconds: Any, resolution: Any) -> str:
     return f"{seconds:g} s (s resolution)"
 
 
+def call_timing(call: Any) -> str:
+    """How long a code call's step took and how much of it went to running the code
+    (``duration_s``, ``tool_s`` of :func:`.tables.code_calls`), e.g. ``"1.2 s · tools 380 ms"``;
+    "" when neither is known (an imported thread, a call still running, an older frame)."""
+    parts = []
+    took = _get(call, "duration_s")
+    if took is not None:
+        parts.append(duration(took, _get(call, "resolution")))
+    tool_s = _get(call, "tool_s")
+    if tool_s is not None:
+        parts.append(f"tools {tool_s * 1000:.0f} ms")
+    return " · ".join(parts)
+
+
 def run_facts(run: Any) -> list[str]:
     """Model, tokens, duration and time to first token, as short texts."""
     facts = [str(_get(run, "model") or "model unknown")]

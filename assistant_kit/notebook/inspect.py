@@ -26,7 +26,7 @@ from . import _timings, tables
 from ._extra import require
 from ._searches import SearchCall, message_body_html, message_text, search_calls
 from ._timeline import MIN_BAR_PX, timeline_svg
-from ._transcript import run_facts, run_html, run_text
+from ._transcript import call_timing, run_facts, run_html, run_text
 from .code import FileImages, code_body_html, file_ref_html, image_html
 from .html import STATUS_COLORS, escape, object_html, object_text, truncate
 
@@ -313,6 +313,8 @@ class ThreadInspection:
         meta = ["<b>code_interpreter</b>", escape(_fmt_time(call.created_at))]
         if call.status != "completed":
             meta.append(escape(call.status))
+        if call_timing(call):
+            meta.append(escape(call_timing(call)))
         if call.run_id:
             meta.append(f"<code>{escape(call.run_id)}</code>")
         body = code_body_html(
@@ -409,7 +411,8 @@ def _ids(row: Any, column: str) -> list[str]:
 
 
 def _code_line(call: Any) -> str:
-    """A code call in the text transcript: its first line, its logs, its images by file id."""
+    """A code call in the text transcript: its first line, its logs, its images by file id,
+    its error, how long it took."""
     first = next((line.strip() for line in call.code.splitlines() if line.strip()), "")
     line = f"  {'code':>9}: {truncate(first, 60)}"
     if call.logs:
@@ -417,6 +420,8 @@ def _code_line(call: Any) -> str:
     line += "".join(f"  [image {file_id}]" for file_id in call.image_file_ids)
     if call.last_error:
         line += f"  ✗ {truncate(call.last_error, 80)}"
+    if call_timing(call):
+        line += f"  · {call_timing(call)}"
     return line
 
 

@@ -659,22 +659,29 @@ CODE_CALLS = (
     Column("step_id", lambda r: r.step["id"]),
     Column("run_id", lambda r: r.step.get("run_id")),
     Column("status", lambda r: r.step.get("status")),
-    Column("created_at", lambda r: r.step.get("created_at"), "time"),
-    Column("ended_at", lambda r: _step_end(r.step), "time"),
+    # The times of its step, as in TOOL_CALLS (ms where the engine kept them, else seconds).
+    Column("created_at", lambda r: _step_start_ms(r.step), "ms"),
+    Column("ended_at", lambda r: _step_end_ms(r.step), "ms"),
+    Column("duration_s", lambda r: _ms_span(_step_start_ms(r.step), _step_end_ms(r.step)), "seconds"),
+    Column("tool_s", lambda r: _tool_s(r.step), "seconds"),
     Column("code", lambda r: (r.call.get("code_interpreter") or {}).get("input") or ""),
     Column("logs", operator.attrgetter("logs")),
     Column("image_file_ids", operator.attrgetter("images")),
     Column("last_error", lambda r: _error(r.step)),
+    Column("resolution", lambda r: _resolution(r.step)),
 )
 CODE_CALL_COLUMNS = tuple(c.name for c in CODE_CALLS)
 
 
 def code_calls(client: openai.OpenAI, thread_id: str, run_id: str | None = None) -> pd.DataFrame:
     """The ``code_interpreter`` calls of one run or of every run of the thread, one row each:
-    id (the call's), step_id, run_id, status (its step's), created_at, ended_at (its step's),
-    code, logs (None when it printed nothing), image_file_ids (references, not bytes),
-    last_error (when its step failed: a timeout, the memory limit …)."""
-    return _code_calls_frame(_step_items(client, thread_id, run_id))
+    id (the call's), step_id, run_id, status (its step's), created_at, ended_at, duration_s,
+    tool_s (its step's, as in :func:`tool_calls`: milliseconds where the engine kept them; a
+    step with several code calls counts their time together in ``tool_s``), code, logs (None
+    when it printed nothing), image_file_ids (references, not bytes), last_error (when its step
+    failed: a timeout, the memory limit …), resolution (``"ms"``/``"s"``, as in :func:`runs`;
+    unknown times — an imported thread — are ``NaT``/``NaN``, never 0)."""
+    return _code_calls_frame(_timed_step_items(client, thread_id, run_id, type="tool_calls"))
 
 
 def _code_call_rows(items: Iterable[dict[str, Any]]) -> Iterator[_CodeCall]:

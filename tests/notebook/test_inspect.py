@@ -183,9 +183,10 @@ def test_timeline_of_nothing() -> None:
 # -- code_interpreter in the transcript --------------------------------------------------------
 
 
-def _code_inspection(files: Any = None) -> ThreadInspection:
+def _code_inspection(files: Any = None, timings: dict[str, int] | None = None) -> ThreadInspection:
     """A thread by hand: a user asks; run 1 runs code (logs, a plot) then answers with the plot;
-    the user asks again; run 2's code fails and its run writes nothing after it."""
+    the user asks again; run 2's code fails and its run writes nothing after it. ``timings``:
+    the engine's ms timings of run 1's code step (default: none, the wire's seconds only)."""
     from openai.types.beta import Thread
 
     from tests.notebook import objects as o
@@ -204,6 +205,8 @@ def _code_inspection(files: Any = None) -> ThreadInspection:
     )
     steps = [code1, o.message_step("msg_a1", created_at=o.T0 + 2), code2]
     dumps = [s.model_dump(mode="json") for s in steps]
+    if timings is not None:
+        dumps[0]["timings"] = timings
     return ThreadInspection(
         thread=Thread(id="thread_code", object="thread", created_at=o.T0, metadata={}),
         messages=tables._messages_frame([m.model_dump(mode="json") for m in (user1, reply, user2)]),
@@ -231,9 +234,25 @@ def test_transcript_places_code_calls_where_they_ran() -> None:
     assert "✗ Execution timed out" in html and "failed" in html
     assert_inert(html)
     text = repr(ins)
-    assert "       code: print('<b>hi</b>')  ← <b>hi</b>  [image file-plot]" in text
-    assert "       code: while True: pass  ✗ Execution timed out" in text
+    assert "       code: print('<b>hi</b>')  ← <b>hi</b>  [image file-plot]  · 1 s (s resolution)\n" in text
+    assert text.endswith("       code: while True: pass  ✗ Execution timed out  · 1 s (s resolution)")
     assert text.index("user: plot it") < text.index("code: print") < text.index("assistant: Here it is.")
+
+
+def test_code_calls_in_the_transcript_say_how_long_they_took() -> None:
+    """With the engine's ms timings a code call shows its step's time and the time its code ran
+    (``tables.code_calls``' duration_s and tool_s); with none known, nothing is said."""
+    from tests.notebook import objects as o
+
+    t0 = o.T0 * 1000
+    ins = _code_inspection(timings={"created_at_ms": t0 + 120, "ended_at_ms": t0 + 570, "tool_ms": 300})
+    html = ins._transcript_html()
+    assert "<b>code_interpreter</b> · 2023-11-14 22:13:20 UTC · 450 ms · tools 300 ms · " in html
+    assert "code: print('<b>hi</b>')  ← <b>hi</b>  [image file-plot]  · 450 ms · tools 300 ms\n" in repr(ins)
+    unknown = _code_inspection()
+    unknown.code_calls["duration_s"] = float("nan")  # no end on the wire either (imported)
+    assert repr(unknown).endswith("       code: while True: pass  ✗ Execution timed out")
+    assert "(s resolution)" not in unknown._transcript_html()
 
 
 def test_transcript_thumbnails_come_through_the_client(client: openai.OpenAI) -> None:

@@ -380,6 +380,17 @@ def test_code_calls_frame() -> None:
     assert list(df["image_file_ids"]) == [[], [], ["file-p"]]
     assert list(df["last_error"]) == [None, None, "boom"]
     assert _is_utc(df["created_at"]) and _is_utc(df["ended_at"])
+    # Steps listed without the engine's timings (another server, an imported thread): the wire's
+    # seconds, said so, and what is unknown stays unknown.
+    assert list(df["resolution"]) == ["s", "s", "s"]
+    assert df["tool_s"].isna().all()
+    assert list(df["created_at"]) == [pd.Timestamp(items[0]["created_at"], unit="s", tz="UTC")] * 2 + [
+        pd.Timestamp(items[2]["created_at"], unit="s", tz="UTC")
+    ]
+    timings = {"created_at_ms": 1_700_000_000_250, "ended_at_ms": 1_700_000_000_900, "tool_ms": 600}
+    (row, _) = tables._code_calls_frame([{**items[0], "timings": timings}]).itertuples()
+    assert (row.resolution, row.duration_s, row.tool_s) == ("ms", 0.65, 0.6)
+    assert row.created_at == pd.Timestamp(1_700_000_000_250, unit="ms", tz="UTC")
     assert len(tables._code_calls_frame([])) == 0
 
 
@@ -419,6 +430,42 @@ def test_code_interpreter_runs_in_frames(tmp_path: Any) -> None:
     assert client.files.retrieve(csv_id).filename == "out.csv"
     assert f"[image_file {image_id}]" in reply["text"]
     assert list(tables.code_calls(client, thread.id, run_id=run.id)["id"]) == [call.id]
+
+
+@pytest.mark.timeout(120)
+def test_code_calls_have_the_millisecond_times_of_their_step(make_client, tmp_path: Any) -> None:  # type: ignore[no-untyped-def]
+    """``tables.code_calls`` has the ms columns of ``tool_calls`` (its step's times), equal to
+    theirs; with the timings unknown (a row from before the engine kept them, or imported)
+    they fall back to the wire's seconds and ``tool_s`` is NaN, never 0."""
+    import sqlite3
+
+    from assistant_kit.tools.code_interpreter import CodeInterpreterSettings
+
+    client = make_client(code_interpreter=CodeInterpreterSettings.local())
+    bot = client.beta.assistants.create(model="test/tools", tools=[{"type": "code_interpreter"}])
+    code = "```python\nimport time\ntime.sleep(0.2)\nprint('slept')\n```\n"
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": code}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=bot.id)
+    assert run.status == "completed", run.last_error
+    (call,) = tables.code_calls(client, thread.id).itertuples()
+    (same,) = tables.tool_calls(client, thread.id).itertuples()
+    assert call.logs == "slept\n" and same.id == call.id
+    assert call.resolution == "ms" and 0.2 <= call.tool_s <= call.duration_s
+    columns = ("created_at", "ended_at", "duration_s", "tool_s", "resolution")
+    assert [getattr(call, c) for c in columns] == [getattr(same, c) for c in columns]
+    assert call.created_at.microsecond % 1000 == 0 and call.ended_at > call.created_at
+
+    (db,) = tmp_path.glob("kit*.db")
+    with sqlite3.connect(db) as conn:  # as migration 0008 leaves older rows
+        conn.execute(
+            "UPDATE run_steps SET created_at_ms = NULL, first_token_at_ms = NULL, "
+            "ended_at_ms = NULL, tool_ms = NULL"
+        )
+    (old,) = tables.code_calls(client, thread.id).itertuples()
+    step = client.beta.threads.runs.steps.list(run_id=run.id, thread_id=thread.id, order="asc").data[0]
+    assert old.resolution == "s" and pd.isna(old.tool_s)
+    assert old.created_at == pd.Timestamp(step.created_at, unit="s", tz="UTC")
+    assert old.duration_s == step.completed_at - step.created_at
 
 
 def _search_items() -> list[dict[str, Any]]:
