@@ -84,3 +84,22 @@ def test_incomplete_run_has_an_end_in_milliseconds(client: openai.OpenAI) -> Non
     assert row["resolution"] == "ms" and row["ended_at"] == row["ended_at"]  # not NaT
     assert row["duration_s"] >= 0 and "end unknown" not in ins.timeline_svg()
     assert "incomplete: max_completion_tokens" in repr(ins)
+
+
+def test_the_prompt_of_a_turn_that_broke_off_is_found_from_its_partial_message(client: openai.OpenAI) -> None:
+    """A model turn cut short mid-answer (here the model server breaks off after one word)
+    names its partial message's step in its recorded prompt, so ``prompt(step_id)`` and the
+    prompts frame link the two, as for a turn that completed."""
+    from assistant_kit.notebook._prompts import find_prompt
+
+    broken = client.beta.assistants.create(model="notebook/half-then-fail")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "go on"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=broken.id)
+    assert run.status == "failed"
+    (step,) = tables.steps(client, thread.id).itertuples()
+    assert (step.type, step.status) == ("message_creation", "failed")
+    view = find_prompt(client, thread.id, step.id)
+    assert view.run_id == run.id and len(view.turns) == 1
+    assert "go on" in repr(view) and "No model request was recorded" not in repr(view)
+    frame = tables.prompts(client, thread.id, run.id)
+    assert len(frame) and all(ids == [step.id] for ids in frame["step_ids"])
