@@ -14,7 +14,9 @@ Bad input stores nothing: every attached file is checked (:meth:`Attach.prepare`
 caller's, live, non-empty, within the size limit; a 400 naming
 ``…attachments[i].file_id``) before anything is written; the files go into the store only
 once the messages themselves are stored (:meth:`Attach.apply`), so a refused message (a thread
-with an active run) leaves no store behind either.
+with an active run) leaves no store behind either, and a refused ``create_and_run`` deletes
+the stores it made (``engine/core.py``). Files attached at the same moment by several requests
+(or replicas) to a thread without a store end up in one store (:meth:`Attach.apply`).
 
 **Ready stores.** Before a run's first model turn, :func:`stores_ready` waits for the
 ingestion of the files still ``in_progress`` in the assistant's and the thread's stores — up
@@ -78,6 +80,7 @@ class Attach:
     owner: str | None
     files: list[dict[str, Any]] = field(default_factory=list)
     store_id: str | None = None  # the thread's live store, to extend (None: create one)
+    seen: str | None = None  # the store the thread named when prepared (None, or a dead one)
 
     @classmethod
     async def prepare(
@@ -92,44 +95,66 @@ class Attach:
         if not items:
             return None
         files = await vector_stores.attachable(items, owner)
-        plan = cls(vector_stores, owner, files)
         current = thread_store_id(thread)
+        plan = cls(vector_stores, owner, files, seen=current)
         if current is not None:
             obj = await vector_stores.tables.get_store(current, owner)
             if obj is not None and (obj.get("expires_at") is None or obj["expires_at"] > now()):
                 plan.store_id = current
         return plan
 
-    async def apply(self, thread: dict[str, Any]) -> bool:
-        """Put the files in the thread's store (created if need be). Returns whether the
-        thread's ``tool_resources`` changed (the caller writes the thread)."""
-        vs = self.vector_stores
-        if self.store_id is None:
-            made = await vs.create(
-                {
-                    "name": f"{thread['id']} attachments",
-                    "file_ids": [f["id"] for f in self.files],
-                    "expires_after": {"anchor": "last_active_at", "days": THREAD_STORE_DAYS},
-                },
-                self.owner,
-            )
-            resources = dict(thread.get("tool_resources") or {})
+    async def apply(self, store: AsyncStore, thread: dict[str, Any]) -> dict[str, Any]:
+        """Put the files in the thread's store, created if need be; returns the thread as
+        stored afterwards (``thread`` itself when it did not change).
+
+        A new store is named in the thread by one locked read-modify-write
+        (:meth:`Store.modify <assistant_kit.store.sql.Store.modify>`), and only if the thread
+        still names what :meth:`prepare` saw: two requests attaching files at once to a
+        thread without a store each create one, the first to name its store wins, and the
+        other puts its files into the winner and deletes its own — one store, no file lost."""
+        if self.store_id is not None:
+            await self._extend(self.store_id)
+            return thread
+        made = await self.vector_stores.create(
+            {
+                "name": f"{thread['id']} attachments",
+                "file_ids": [f["id"] for f in self.files],
+                "expires_after": {"anchor": "last_active_at", "days": THREAD_STORE_DAYS},
+            },
+            self.owner,
+        )
+
+        def name_it(stored: dict[str, Any]) -> bool:
+            if thread_store_id(stored) != self.seen:
+                return False  # another request named a store first
+            resources = dict(stored.get("tool_resources") or {})
             resources["file_search"] = {"vector_store_ids": [made["id"]]}
-            thread["tool_resources"] = resources
+            stored["tool_resources"] = resources
             return True
+
+        stored = await store.modify("thread", thread["id"], name_it)
+        named = thread_store_id(stored) if stored is not None else None
+        if named != made["id"]:
+            if named is not None:
+                await self._extend(named)
+            await self.vector_stores.delete(made["id"], self.owner)
+        return stored if stored is not None else thread
+
+    async def _extend(self, store_id: str) -> None:
+        """Add the files to the live store ``store_id`` (those not in it yet) and touch it."""
+        vs = self.vector_stores
         strategy = checks.chunking(None)
         rows = [
-            vs.file_row(self.store_id, f["id"], strategy, None)
+            vs.file_row(store_id, f["id"], strategy, None)
             for f in self.files
-            if await vs.tables.get_file(self.store_id, f["id"]) is None  # not ingested twice
+            if await vs.tables.get_file(store_id, f["id"]) is None  # not ingested twice
         ]
         if rows:
             await vs.tables.insert_files(rows, self.owner)
-        obj = await vs.tables.get_store(self.store_id, self.owner)
+        obj = await vs.tables.get_store(store_id, self.owner)
         if obj is not None:
             await vs.touch(obj)
         vs.ingestor.wake()
-        return False
 
 
 def _wait_seconds() -> float:

@@ -315,8 +315,8 @@ class Engine:
         items = [("thread", thread)]
         items += [("thread.message", new_message(thread["id"], m)) for m in messages]
         await self.store.insert_many(items, owner)
-        if attach is not None and await attach.apply(thread):
-            thread = await self.store.put("thread", thread)
+        if attach is not None:
+            thread = await attach.apply(self.store, thread)
         return thread
 
     async def get_thread(self, thread_id: str, owner: str | None = None) -> dict[str, Any]:
@@ -354,8 +354,8 @@ class Engine:
         attach = await Attach.prepare(self.vector_stores, thread, searched_files([body], ""), owner)
         message = new_message(thread_id, body)
         await self.store.insert_if_idle(thread_id, [("thread.message", message)], owner)
-        if attach is not None and await attach.apply(thread):
-            await self.store.put("thread", thread)
+        if attach is not None:
+            await attach.apply(self.store, thread)
         return message
 
     async def get_message(self, thread_id: str, message_id: str, owner: str | None = None) -> dict[str, Any]:
@@ -413,8 +413,8 @@ class Engine:
         )
         run = run_requests.new_run(thread_id, body, assistant, model_name, self.run_expiry_seconds)
         await self.executor.create(run, [new_message(thread_id, m) for m in additional], owner)
-        if attach is not None and await attach.apply(thread):  # before the run reads the thread
-            await self.store.put("thread", thread)
+        if attach is not None:  # before the run reads the thread
+            await attach.apply(self.store, thread)
         sub = self.hub.subscribe(run["id"]) if stream else None
         if sub is not None and thread_created is not None:
             sub.queue.put_nowait(("thread.created", thread_created))
@@ -431,19 +431,28 @@ class Engine:
     ) -> tuple[dict[str, Any], Subscription | None]:
         await self._get("assistant", body["assistant_id"], owner, "assistant_id")
         thread_body = dict(body.get("thread") or {})
-        await self._references(body, owner)
-        await self._references(thread_body, owner, "thread.")
-        await check_messages(self.store, thread_body.get("messages") or [], owner, "thread.messages")
-        if body.get("tool_resources") is not None:
-            thread_body["tool_resources"] = body["tool_resources"]
-        thread = await self.create_thread(thread_body, owner, where="thread.")
-        run_body = {k: v for k, v in body.items() if k not in ("thread", "tool_resources")}
+        given = _store_ids(body) | _store_ids(thread_body)  # the caller's own stores
+        thread: dict[str, Any] | None = None
         try:
+            await self._references(body, owner)
+            await self._references(thread_body, owner, "thread.")
+            await check_messages(self.store, thread_body.get("messages") or [], owner, "thread.messages")
+            if body.get("tool_resources") is not None:
+                thread_body["tool_resources"] = body["tool_resources"]
+            thread = await self.create_thread(thread_body, owner, where="thread.")
+            run_body = {k: v for k, v in body.items() if k not in ("thread", "tool_resources")}
             return await self.create_run(
                 thread["id"], run_body, owner, settings, stream=stream, thread_created=thread
             )
-        except AssistantKitError:  # the run was refused (a model without credentials, say):
-            await self.store.delete_thread(thread["id"])  # then the request created nothing
+        except AssistantKitError:  # refused (a model without credentials, say): then the
+            # request created nothing — no thread, and none of the vector stores it made (the
+            # ``vector_stores`` helpers', the attachments') — while the caller's stay
+            if thread is not None:
+                await self.store.delete_thread(thread["id"])
+            made = _store_ids(body) | _store_ids(thread_body) | _store_ids(thread or {})
+            for store_id in made - given:
+                with contextlib.suppress(AssistantKitError):
+                    await self.vector_stores.delete(store_id, owner)
             raise
 
     async def get_run(self, thread_id: str, run_id: str, owner: str | None = None) -> dict[str, Any]:
@@ -536,3 +545,10 @@ class Engine:
     async def list_all_steps(self, query: Mapping[str, str], owner: str | None = None) -> dict[str, Any]:
         """Run steps of every run ``owner`` sees, filtered, each with its timings."""
         return await self.inspection.list_steps(query, owner)
+
+
+def _store_ids(obj: Mapping[str, Any]) -> set[str]:
+    """The vector store ids named in ``obj``'s ``tool_resources.file_search``."""
+    search = (obj.get("tool_resources") or {}).get("file_search") or {}
+    ids = search.get("vector_store_ids") if isinstance(search, Mapping) else None
+    return {i for i in ids or [] if isinstance(i, str)}

@@ -3,8 +3,8 @@ inspector and a cell magic — for exploratory notebooks, teaching demos and qui
 inspection in Jupyter, VS Code and Colab.
 
 Modules (imports point one way: _extra → _markup → citations → code → html → _items → terminal →
-render → _timings → _prompts → tables → _searches/_transcript/_timeline → inspect → _boundary →
-_runs → session → magics):
+render → _timings → _prompts → _tables_* → tables → _searches/_transcript/_timeline → inspect →
+_boundary → _runs → session → magics):
 
 ``_extra``   ``require(module, feature)``: pandas & co. imported on use; missing, a
              ``SessionError`` naming the ``[notebook]`` extra (not a bare ModuleNotFoundError).
@@ -28,7 +28,10 @@ _runs → session → magics):
 ``_prompts`` what a model turn was sent: rows, HTML folds, text, ``Session.prompt``'s view.
 ``tables``   pandas DataFrames of messages, runs, steps, code_interpreter calls, tool calls,
              file_search results, prompts, threads, assistants (images and files by file id,
-             never bytes); runs and tool calls of one thread or of the whole store.
+             never bytes); runs and tool calls of one thread or of the whole store. Its
+             docstring says which private module by subject holds each table
+             (``_tables_threads``, ``_tables_runs``, ``_tables_steps``, ``_tables_prompts``,
+             ``_tables_retrieval``, ``_tables_display``; shared: ``_tables_base``).
 ``_searches`` the file_search calls of a thread as the inspector shows them (transcript
              entries, cited message text, timeline marks).
 ``_transcript`` a run inside the transcript: status, steps, tool calls, errors, prompt folds.

@@ -274,6 +274,27 @@ class Store:
             self._mark(conn, marks)
         return obj
 
+    def modify(
+        self, kind: str, object_id: str, change: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any] | None:
+        """Read-modify-write of one stored object as one transaction with the row locked
+        (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serialises
+        writers): ``change`` edits the object in place and says whether to write it back.
+        For a decision that must see the latest object — two requests that each read it,
+        decided and wrote the whole object with :meth:`put` would lose one's change.
+        Returns the object as stored afterwards; None when there is none (``change`` is not
+        called). ``change`` runs on the store's worker: it must not block or await."""
+        table = schema.TABLES[kind]
+        with self._write() as conn:
+            query = select(table.c.data).where(table.c.id == object_id)
+            row = conn.execute(query if self.is_sqlite else query.with_for_update()).first()
+            if row is None:
+                return None
+            obj = json.loads(row[0])
+            if change(obj):
+                conn.execute(update(table).where(table.c.id == object_id).values(**self._columns(kind, obj)))
+        return obj
+
     def put_many(self, items: Sequence[tuple[str, dict[str, Any]]], marks: Sequence[Mark] = ()) -> None:
         with self._write() as conn:
             for kind, obj in items:
@@ -638,6 +659,7 @@ class AsyncStore(OnStoreWorker[Store]):
     get = OnWorker(Store.get)
     put = OnWorker(Store.put)
     put_many = OnWorker(Store.put_many)
+    modify = OnWorker(Store.modify)
     delete = OnWorker(Store.delete)
     list = OnWorker(Store.list)
     count = OnWorker(Store.count)

@@ -380,3 +380,56 @@ def check_owners(alice: openai.OpenAI, bob: openai.OpenAI) -> None:
     assert [s.id for s in bob.vector_stores.list()] == stores_before
     assert _thread_ids(bob) == [thread.id, *threads_before]
     assert [a.id for a in bob.beta.assistants.list()] == [assistant.id, *assistants_before]
+
+
+def test_files_attached_at_once_to_a_thread_without_a_store_share_one_store(client: openai.OpenAI) -> None:
+    """Each request reads the thread (no store yet) and creates one; one locked read-modify-
+    write names the first in the thread, and the others' files go into it and their own
+    stores are deleted — none is left naming nothing, no file is lost."""
+    files = [_upload(client, f"f{i}.txt", TEXT + f"file {i}\n".encode()) for i in range(4)]
+    for _ in range(5):
+        thread = client.beta.threads.create()
+        barrier = threading.Barrier(len(files))
+
+        def attach(file: Any, thread_id: str = thread.id, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            client.beta.threads.messages.create(
+                thread_id, role="user", content="x", attachments=[{"file_id": file.id, "tools": SEARCH}]
+            )
+
+        workers = [threading.Thread(target=attach, args=(f,)) for f in files]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        store_id = _store_of(client, thread.id)
+        assert {f.id for f in client.vector_stores.files.list(store_id)} == {f.id for f in files}
+        named = [s.id for s in client.vector_stores.list(limit=100) if s.name == f"{thread.id} attachments"]
+        assert named == [store_id]
+
+
+def test_a_refused_create_and_run_leaves_no_store(client: openai.OpenAI) -> None:
+    file = _upload(client)
+    mine = client.vector_stores.create(name="mine")
+    assistant = client.beta.assistants.create(model="test/echo", tools=SEARCH)
+    message = {"role": "user", "content": "hi", "attachments": [{"file_id": file.id, "tools": SEARCH}]}
+    for thread in (
+        {"messages": [message]},  # the store its attachments make
+        {"tool_resources": {"file_search": {"vector_stores": [{"file_ids": [file.id]}]}}},  # the helper's
+    ):
+        with pytest.raises(openai.BadRequestError) as err:
+            client.beta.threads.create_and_run(assistant_id=assistant.id, model="nope/model", thread=thread)  # type: ignore[arg-type]
+        assert err.value.body["param"] == "model"  # type: ignore[index]
+        assert [s.id for s in client.vector_stores.list()] == [mine.id]
+    # a store the caller named is the caller's: a refused request does not delete it
+    with pytest.raises(openai.BadRequestError):
+        client.beta.threads.create_and_run(
+            assistant_id=assistant.id,
+            model="nope/model",
+            thread={
+                "messages": [message],
+                "tool_resources": {"file_search": {"vector_store_ids": [mine.id]}},
+            },
+        )
+    assert [s.id for s in client.vector_stores.list()] == [mine.id]
+    assert client.files.retrieve(file.id).id == file.id  # the file is untouched

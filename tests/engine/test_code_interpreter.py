@@ -35,7 +35,10 @@ def fenced(*programs: str) -> str:
 def code_client(make_client, monkeypatch: pytest.MonkeyPatch) -> openai.OpenAI:  # type: ignore[no-untyped-def]
     """A client whose engine runs code, with a short timeout (limits are read when the engine
     is made) and secrets in the environment the kernels must not see."""
-    monkeypatch.setenv("ASSISTANT_KIT_CODE_TIMEOUT", "10")  # matplotlib imports slowly on a busy machine
+    # Kernels run niced (tools/kernel.py): on a machine busy with other work, a first
+    # matplotlib import and plot took over 10 s in a loaded local run. The timeout program
+    # (while True) waits this long once per transport.
+    monkeypatch.setenv("ASSISTANT_KIT_CODE_TIMEOUT", "20")
     monkeypatch.setenv("ASSISTANT_KIT_CODE_MEMORY_MB", "400")
     monkeypatch.setenv("ASSISTANT_KIT_CODE_IDLE_SECONDS", "20")  # in-process engines live on: free kernels
     monkeypatch.setenv("OPENAI_API_KEY", "sk-parent-secret")

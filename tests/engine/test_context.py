@@ -242,3 +242,40 @@ def test_previous_runs_answers_are_history(client: openai.OpenAI) -> None:
         {"role": "assistant", "content": "ok"},
         {"role": "user", "content": "two"},
     ]
+
+
+def _dropping_one_at_a_time(
+    model: BaseChatModel, system: list[dict[str, Any]], history: list[dict[str, Any]], budget: int
+) -> list[dict[str, Any]] | None:
+    """The rule as it was first written (drop the oldest message, and the tool results it
+    leaves at the front, until the count fits): the oracle for :func:`fit_history`."""
+    history = list(history)
+    while history and model.count_tokens(system + history) > budget:
+        history.pop(0)
+        while history and history[0]["role"] == "tool":
+            history.pop(0)
+    return history or None
+
+
+def test_the_history_cut_is_the_one_dropping_message_by_message_finds() -> None:
+    import random
+
+    from assistant_kit.engine.context import fit_history
+    from assistant_kit.models.scripted import EchoModel
+
+    model, rng = EchoModel(), random.Random(7)
+    for _ in range(300):
+        history: list[dict[str, Any]] = []
+        for _ in range(rng.randrange(0, 30)):
+            if history and history[-1]["role"] == "assistant" and rng.random() < 0.4:
+                history.append({"role": "tool", "tool_call_id": "c", "content": "w " * rng.randrange(0, 9)})
+            else:
+                role = rng.choice(["user", "assistant"])
+                history.append({"role": role, "content": "w " * rng.randrange(0, 9)})
+        if history and rng.random() < 0.2:
+            history.insert(0, {"role": "tool", "tool_call_id": "c", "content": "w w"})  # a cut-off round
+        system = [{"role": "system", "content": "w " * rng.randrange(0, 5)}] if rng.random() < 0.5 else []
+        budget = rng.randrange(0, 60)
+        assert fit_history(model, system, history, budget) == _dropping_one_at_a_time(
+            model, system, history, budget
+        ), (system, history, budget)

@@ -4,6 +4,8 @@ ingested exactly once although both replicas' ingestion loops look for work."""
 
 from __future__ import annotations
 
+import io
+import threading
 from typing import Any
 
 import pytest
@@ -109,3 +111,39 @@ def test_files_left_by_a_dead_process_are_resumed_or_failed(shared_db: Any) -> N
         assert status(alive["id"]).status == "in_progress"  # its owner's lease is fresh
         hits = replica.client.vector_stores.search(vs["id"], query="topic9").data
         assert [h.file_id for h in hits] == [resumed["id"]]
+
+
+def test_files_attached_at_once_through_both_replicas_share_one_store(shared_db: Any) -> None:  # noqa: F811
+    """Two replicas each create the thread's attachments store at the same moment; the
+    locked read-modify-write (``Store.modify``) names one in the thread, and the other
+    replica moves its file there and deletes its own store."""
+    with replicas(shared_db) as (a, b):
+        files = [
+            c.files.create(file=(f"f{i}.txt", io.BytesIO(b"text %d\n" % i)), purpose="assistants")
+            for i, c in enumerate((a.client, b.client, a.client, b.client))
+        ]
+        for _ in range(3):
+            thread = a.client.beta.threads.create()
+            barrier = threading.Barrier(len(files))
+
+            def attach(i: int, thread_id: str = thread.id, barrier: threading.Barrier = barrier) -> None:
+                client = (a.client, b.client)[i % 2]
+                barrier.wait()
+                client.beta.threads.messages.create(
+                    thread_id,
+                    role="user",
+                    content="x",
+                    attachments=[{"file_id": files[i].id, "tools": [{"type": "file_search"}]}],
+                )
+
+            workers = [threading.Thread(target=attach, args=(i,)) for i in range(len(files))]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            ids = b.client.beta.threads.retrieve(thread.id).tool_resources.file_search.vector_store_ids  # type: ignore[union-attr]
+            assert ids is not None and len(ids) == 1
+            in_store = {f.id for f in a.client.vector_stores.files.list(ids[0])}
+            assert in_store == {f.id for f in files}
+            stores = b.client.vector_stores.list(limit=100)
+            assert [s.id for s in stores if s.name == f"{thread.id} attachments"] == ids
