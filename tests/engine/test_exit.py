@@ -175,3 +175,58 @@ def test_a_genuine_failure_of_a_background_settle_is_still_logged(
 
     (record,) = wait_for(failure, timeout=10)
     assert record.exc_info is not None and "run_steps" in str(record.exc_info[1])
+
+
+KERNEL_CELL = textwrap.dedent(
+    """
+    import asyncio, time
+    from assistant_kit import local_client, register_model
+
+    async def slow(messages):
+        for i in range(600):
+            await asyncio.sleep(0.05)
+            yield f"w{i} "
+
+    register_model("exit/slow", slow)
+    client = local_client(DB)
+    slow_assistant = client.beta.assistants.create(model="exit/slow")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+    run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=slow_assistant.id)
+    while not client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data:
+        time.sleep(0.05)
+    print(run.id, thread.id)
+    """
+)
+
+
+def test_a_jupyter_kernel_shut_down_mid_run_settles_the_run(tmp_path: Path) -> None:
+    """A notebook's kernel shut down (or restarted) while a cell's run streams: the kernel's
+    process exits as a script does, so the run is failed with the reason and the kernel's
+    stderr holds no traceback."""
+    manager_module = pytest.importorskip("jupyter_client.manager")
+    db = tmp_path / "kit.db"
+    errors = tmp_path / "kernel.err"
+    manager = manager_module.KernelManager(kernel_name="python3")
+    with errors.open("w") as sink:
+        manager.start_kernel(stderr=sink, cwd=str(ROOT))
+    try:
+        kernel = manager.client()
+        kernel.start_channels()
+        kernel.wait_for_ready(timeout=60)
+        printed: list[str] = []
+
+        def output(message: dict[str, Any]) -> None:
+            if message["msg_type"] == "stream" and message["content"]["name"] == "stdout":
+                printed.append(message["content"]["text"])
+
+        reply = kernel.execute_interactive(f"DB = {str(db)!r}\n{KERNEL_CELL}", timeout=60, output_hook=output)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        kernel.stop_channels()
+    finally:
+        manager.shutdown_kernel(now=False)  # the shutdown_request a notebook's "Shut Down" sends
+    run_id, thread_id = "".join(printed).split()
+    _assert_quiet(errors.read_text())
+    client = local_client(db)
+    run = client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
+    assert run.status == "failed" and run.last_error is not None
+    assert run.last_error.message == PROCESS_EXITED
