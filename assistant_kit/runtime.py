@@ -9,6 +9,18 @@ engine holds no model credentials of its own: each client's provider settings tr
 requests (the in-process transport puts them in the request scope, as the proxy does for each
 key), and the engine merges them per run — two clients on one database may reach two different
 model servers.
+
+Shutdown. The loop's thread is a daemon: it never keeps the process alive, and runs do not
+outlive it. When the interpreter exits normally (a script ends, a pytest session ends, a Jupyter
+kernel is shut down or restarted — they all end the same way), every engine is first shut down
+in order, before the stores' worker threads stop taking work (:mod:`assistant_kit.engine.exits`,
+up to :data:`~assistant_kit.engine.exits.EXIT_SECONDS`): runs still executing are settled
+``failed`` with a ``last_error`` saying the process exited, so their threads take new runs at
+once, and runs waiting for tool outputs stay ``requires_action`` for the next process to resume.
+``Store.close()`` on an engine's store does the same first. Closing a client stops nothing: the
+engine and its runs are the process's. A process killed outright leaves its runs to the lease
+rule (:mod:`assistant_kit.engine.runs`): the next engine on the database marks them failed once
+their lease runs out.
 """
 
 from __future__ import annotations

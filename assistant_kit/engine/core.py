@@ -12,7 +12,6 @@ only in memory, never in the store.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures.thread
 import contextlib
 import copy
 import logging
@@ -30,7 +29,7 @@ from ..models.registry import resolve_model
 from ..models.settings import ProviderSettings
 from ..store import AsyncStore, Store
 from ..tools.code_interpreter import CodeInterpreter, CodeInterpreterSettings
-from . import defaults, run_requests
+from . import defaults, exits, run_requests
 from .attachments import Attach, searched_files
 from .events import EventHub, Subscription
 from .files import Files
@@ -86,6 +85,10 @@ class Engine:
     Background work (lease renewal, the orphan sweep, on PostgreSQL the bus) starts with
     :meth:`start` — called by the ASGI app on its first request and by the proxy at startup —
     on the loop that serves the engine, and stops with :meth:`aclose`.
+
+    At interpreter exit, and when its store is closed, the engine stops in order
+    (:meth:`shutdown`, see :mod:`.exits`): the runs it executes are settled ``failed`` saying
+    why, before the store stops taking writes.
     """
 
     def __init__(
@@ -145,6 +148,8 @@ class Engine:
         self._services: list[asyncio.Task[None]] = []
         self.bus: PgBus | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop it was started on
+        store.before_close(self.store_closing)
+        exits.track(self)
 
     def __repr__(self) -> str:
         return f"<Engine store={self.sync_store!r} runs_in_flight={len(self.executor.handles)}>"
@@ -193,13 +198,22 @@ class Engine:
             except Exception:
                 # The store was closed, or the interpreter is exiting (its thread pools then
                 # refuse work while this daemon loop still runs): stop quietly.
-                if getattr(self.sync_store.executor, "_shutdown", False) or getattr(
-                    concurrent.futures.thread, "_shutdown", False
-                ):
+                if self.store.closed:
                     return
                 # The database may be briefly unreachable: try again next time.
                 log.exception("background %s failed", getattr(work, "__name__", work))
             await asyncio.sleep(interval)
+
+    async def shutdown(self, message: str, timeout: float | None = None) -> None:
+        """Settle the runs executing here ``failed`` with ``message`` (waiting up to
+        ``timeout`` seconds: :meth:`RunExecutor.shutdown`), then stop the background work.
+        Called at interpreter exit and when the store closes (:mod:`.exits`)."""
+        await self.executor.shutdown(message, timeout)
+        await self.aclose()
+
+    def store_closing(self) -> None:
+        """The store is about to close (:meth:`Store.close`, any thread): shut down first."""
+        exits.stop([self], exits.STORE_CLOSED)
 
     async def aclose(self) -> None:
         """Stop the background work (runs still executing are the caller's business)."""

@@ -42,6 +42,14 @@ one SQLite file) act on the same runs. The rules that keep that safe:
 - **Cancel across processes** and **orphans** (a run whose executor died): how an engine
   finds out — the bus, lease renewal, the orphan sweep — is :mod:`.leases`; the change it
   then asks for (stop the task, settle the run) is made here.
+- **Shutdown** (the interpreter exits, or the engine's store is closed: :meth:`RunExecutor.shutdown`,
+  called by :mod:`.core`): every run executing here is interrupted and settled ``failed``
+  (``server_error``, saying why) — what the orphan sweep would write once the lease ran out,
+  written at once so the thread takes new runs again; a run waiting for tool outputs stays
+  ``requires_action`` in the store (any process can still submit them; reads or the sweep expire
+  it). A write the closed store refuses after that ends the task quietly, leaving the run as last
+  written for the sweep: a normal exit logs no error, while any other failure of a run task still
+  is logged.
 """
 
 from __future__ import annotations
@@ -91,7 +99,8 @@ class RunHandle:
     model: BaseChatModel
     steps: RunSteps  # its open step/message, and what its code made (every change there)
     task: asyncio.Task[None] | None = None
-    stop_reason: str | None = None  # "cancelled" | "expired" when we interrupt the task
+    # Why we interrupt the task: "cancelled" | "expired" | "lost" | "shutdown".
+    stop_reason: str | None = None
     expiry: asyncio.TimerHandle | None = None
     # code_interpreter, this activation: names of the input files placed (None: not yet).
     input_names: list[str] | None = None
@@ -139,6 +148,8 @@ class RunExecutor:
         self.prompts = prompts or PromptRecorder(store, enabled=False)  # what each turn sent
         self.handles: dict[str, RunHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()  # background settles (kept referenced)
+        # Set by :meth:`shutdown`: why runs stop here (the message of the runs it settles).
+        self.closed: str | None = None
 
     def __repr__(self) -> str:
         return f"<RunExecutor worker={self.worker} runs={len(self.handles)}>"
@@ -173,6 +184,7 @@ class RunExecutor:
         else:
             handle.run, handle.settings, handle.model = run, settings, model
         handle.task = asyncio.create_task(self._activate(handle, resumed), name=run["id"])
+        handle.task.add_done_callback(self._log_failure)
 
     async def cancel(self, run: dict[str, Any]) -> dict[str, Any]:
         """``runs.cancel``: interrupt a run executing here, ask its executor to, or settle
@@ -271,7 +283,52 @@ class RunExecutor:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(_log_failure)
+        task.add_done_callback(self._log_failure)
+
+    def _log_failure(self, task: asyncio.Task[Any]) -> None:
+        """A run task or background settle raised: logged with its traceback, unless it is the
+        store refusing work at shutdown (:meth:`_refused`)."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        if self._refused(exc):
+            log.debug("run task %s ended by the store's closing: %r", task.get_name(), exc)
+        else:
+            log.error("background run task failed", exc_info=exc)
+
+    def _refused(self, exc: BaseException | None) -> bool:
+        """``exc`` is the closed store (or the exiting interpreter's thread pools) refusing a
+        write: how a task still going after :meth:`shutdown`, or whose store was closed under
+        it, ends — not a failure of the run, so not logged as one."""
+        return isinstance(exc, RuntimeError) and self.store.closed
+
+    # -- shutdown ----------------------------------------------------------------------
+
+    def abandon(self, message: str) -> list[asyncio.Task[Any]]:
+        """Stop executing runs here (call on the engine's loop, or while it is not running):
+        each executing task is cancelled to settle ``failed`` with ``message``, handles parked
+        for tool outputs are dropped (their runs stay ``requires_action`` in the store). Returns
+        the tasks still to finish (the settles included)."""
+        self.closed = message
+        tasks: list[asyncio.Task[Any]] = []
+        for handle in list(self.handles.values()):
+            if handle.running:
+                assert handle.task is not None
+                if handle.stop_reason is None:  # else already being cancelled, expired or lost
+                    handle.stop_reason = "shutdown"
+                    handle.task.cancel()
+                tasks.append(handle.task)
+            else:
+                self.forget(handle.run["id"], handle)
+        return tasks + list(self._tasks)
+
+    async def shutdown(self, message: str, timeout: float | None = None) -> None:
+        """Stop executing runs here (:meth:`abandon`) and wait up to ``timeout`` seconds for
+        them to settle. A run not settled by then (its store busy) keeps its last state and lease,
+        and the orphan sweep of whichever engine opens the database next settles it."""
+        tasks = self.abandon(message)
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
 
     # -- what other processes did (:mod:`.leases` finds out, these act) ---------------
 
@@ -322,12 +379,19 @@ class RunExecutor:
             except AssistantKitError as exc:
                 await asyncio.shield(self._fail(handle, exc.code or "server_error", exc.message))
             except Exception as exc:  # a bug of ours must still not leave the run in_progress
+                if self._refused(exc):
+                    raise  # the store is gone: nothing can be written (the handler below)
                 log.exception("run %s crashed", run["id"])
                 await asyncio.shield(
                     self._fail(handle, "server_error", f"Internal error: {type(exc).__name__}: {exc}")
                 )
         except _Stop:
             handle.stop_reason = "lost"
+        except Exception as exc:  # settling failed too: the store refused it at shutdown?
+            if not self._refused(exc):
+                raise
+            log.debug("run %s left as last written: the store closed (%r)", run["id"], exc)
+            self.forget(run["id"], handle)
         finally:
             if handle.stop_reason == "lost":
                 await asyncio.shield(self._lost(handle))
@@ -529,6 +593,8 @@ class RunExecutor:
 
     async def _interrupted(self, handle: RunHandle) -> None:
         reason = handle.stop_reason or "cancelled"
+        if reason == "shutdown":
+            return await self._fail(handle, "server_error", self.closed or "The engine shut down.")
         run = handle.run
         run["status"] = reason
         run["required_action"] = None
@@ -612,11 +678,6 @@ def _add_usage(run: dict[str, Any], usage: Usage) -> None:
     run["usage"] = shapes.usage(
         total["prompt_tokens"] + usage.prompt_tokens, total["completion_tokens"] + usage.completion_tokens
     )
-
-
-def _log_failure(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background run task failed", exc_info=task.exception())
 
 
 __all__ = ["TERMINAL", "Run", "RunExecutor"]

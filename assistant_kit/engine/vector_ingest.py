@@ -22,7 +22,6 @@ until the new ingestion replaces them.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures.thread
 import contextlib
 import logging
 import time
@@ -114,10 +113,7 @@ class Ingestor:
                 await renewal
 
     def _stopping(self) -> bool:
-        return bool(
-            getattr(self.service.sync_store.executor, "_shutdown", False)
-            or getattr(concurrent.futures.thread, "_shutdown", False)
-        )
+        return self.service.sync_store.closed
 
     async def _renew_forever(self) -> None:
         while True:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins  # ``Store.list`` shadows the builtin in its class body's annotations
+import concurrent.futures.thread
 import functools
 import io
 import json
@@ -146,6 +147,7 @@ class Store:
         if self.is_sqlite:
             self._sqlite_setup(self.engine)
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="assistant_kit-store")
+        self._before_close: builtins.list[Callable[[], None]] = []
         with self._write() as conn:
             if not self.is_sqlite:  # replicas starting together migrate one at a time
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7240917)")
@@ -192,9 +194,29 @@ class Store:
         with self._write() if write else self._read() as conn:
             yield conn
 
+    def before_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (in the closing thread) when :meth:`close` begins, while the store
+        still works: an engine on this store settles the runs it executes then
+        (:meth:`assistant_kit.engine.core.Engine.store_closing`), instead of finding the store
+        gone in the middle of a write."""
+        self._before_close.append(callback)
+
     def close(self) -> None:
-        self.executor.shutdown(wait=True)
-        self.engine.dispose()
+        """Let whoever asked (:meth:`before_close`) finish with the store, then stop its worker
+        (after the operations already queued) and its connections. Closing twice is harmless."""
+        callbacks, self._before_close = self._before_close, []
+        try:
+            for callback in callbacks:
+                callback()
+        finally:
+            self.executor.shutdown(wait=True)
+            self.engine.dispose()
+
+    @property
+    def closed(self) -> bool:
+        """The store's worker takes no more work: the store was closed, or the interpreter is
+        exiting (``concurrent.futures`` then refuses new work in every thread pool)."""
+        return worker_closed(self.executor)
 
     # -- generic object operations -------------------------------------------------
 
@@ -636,6 +658,15 @@ class OnWorker(Generic[S, P, T]):
         return call
 
 
+def worker_closed(executor: Executor) -> bool:
+    """``executor`` (a store's worker) refuses new work: it was shut down (:meth:`Store.close`),
+    or the interpreter is exiting. Work it refuses then raises ``RuntimeError`` ("cannot
+    schedule new futures after [interpreter] shutdown"): a normal end, not a failure."""
+    return bool(
+        getattr(executor, "_shutdown", False) or getattr(concurrent.futures.thread, "_shutdown", False)
+    )
+
+
 class OnStoreWorker(Generic[S]):
     """The base of an awaitable facade: ``sync`` is the synchronous object whose methods its
     :class:`OnWorker` lines await, ``executor`` the store's worker thread(s) they run on."""
@@ -643,6 +674,11 @@ class OnStoreWorker(Generic[S]):
     def __init__(self, sync: S, executor: Executor):
         self.sync = sync
         self.executor = executor
+
+    @property
+    def closed(self) -> bool:
+        """The worker refuses new work (:func:`worker_closed`)."""
+        return worker_closed(self.executor)
 
 
 class AsyncStore(OnStoreWorker[Store]):
