@@ -21,7 +21,7 @@ import openai
 from ._quiet import quiet_sdk_deprecations
 from .models.settings import ProviderSettings
 from .providers import decide
-from .runtime import app_for, engine_loop
+from .runtime import app_for, engine_loop, tie_to
 from .transport import AsyncInProcessTransport, InProcessTransport
 
 LOCAL_BASE_URL = "http://assistant-kit.local/v1"
@@ -73,10 +73,14 @@ def _engine_client(
     model settings in its scope."""
     quiet_sdk_deprecations()
     scope = {"assistant_kit.settings": provider_settings(**model_config)}
+    app = app_for(db)
+    transport: AsyncInProcessTransport | InProcessTransport
     if kind is openai.AsyncOpenAI:
-        http: Any = openai.DefaultAsyncHttpxClient(
-            transport=AsyncInProcessTransport(app_for(db), engine_loop(), scope)
-        )
+        transport = AsyncInProcessTransport(app, engine_loop(), scope)
+        http: Any = openai.DefaultAsyncHttpxClient(transport=transport)
     else:
-        http = openai.DefaultHttpxClient(transport=InProcessTransport(app_for(db), engine_loop(), scope))
+        transport = InProcessTransport(app, engine_loop(), scope)
+        http = openai.DefaultHttpxClient(transport=transport)
+    if db is not None and os.fspath(db) == ":memory:":  # its engine is this client's alone
+        tie_to(transport, app)
     return kind(api_key=LOCAL_API_KEY, base_url=LOCAL_BASE_URL, max_retries=0, http_client=http)

@@ -149,3 +149,47 @@ def test_the_sdks_deprecation_warning_is_quiet_for_the_kits_clients(tmp_path) ->
     assert "Assistants API is deprecated" not in done.stderr
     warned = [line for line in done.stderr.splitlines() if "Warning:" in line]
     assert len(warned) == 2, done.stderr
+
+
+def _store_threads() -> int:
+    import threading
+
+    return sum(t.name.startswith("assistant_kit-store") for t in threading.enumerate())
+
+
+def _one_run(client: openai.OpenAI) -> str:
+    assistant = client.beta.assistants.create(model="test/echo")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "hi there"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    return run.status
+
+
+async def _one_async_run(client: openai.AsyncOpenAI) -> str:
+    assistant = await client.beta.assistants.create(model="test/echo")
+    thread = await client.beta.threads.create(messages=[{"role": "user", "content": "hi there"}])
+    run = await client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    return run.status
+
+
+def test_a_memory_engine_ends_with_its_last_client() -> None:
+    """``:memory:`` engines are their client's alone: once no client (nor a copy sharing its
+    transport) is left, the store is closed and its thread ends — not one engine, thread and
+    ~5,000 objects kept per client for the life of the process."""
+    import gc
+
+    from tests.conftest import wait_for
+
+    before = _store_threads()
+    for _ in range(10):
+        assert _one_run(local_client(":memory:")) == "completed"
+        assert asyncio.run(_one_async_run(local_async_client(":memory:"))) == "completed"
+    gc.collect()
+    wait_for(lambda: _store_threads() <= before, timeout=30)
+
+    client = local_client(":memory:")
+    copy = client.with_options(timeout=30)  # shares the transport: the engine lives on
+    del client
+    gc.collect()
+    time.sleep(0.2)
+    assert _one_run(copy) == "completed"
+    assert _store_threads() == before + 1
