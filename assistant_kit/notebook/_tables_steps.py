@@ -229,16 +229,21 @@ class _CodeCall(NamedTuple):
     images: list[str]
 
 
+# The times of a call's step (ms where the engine kept them, else the wire's seconds), in
+# CODE_CALLS and TOOL_CALLS alike.
+CALL_TIMES = (
+    Column("created_at", lambda r: _step_start_ms(r.step), "ms"),
+    Column("ended_at", lambda r: _step_end_ms(r.step), "ms"),
+    Column("duration_s", lambda r: _ms_span(_step_start_ms(r.step), _step_end_ms(r.step)), "seconds"),
+    Column("tool_s", lambda r: _tool_s(r.step), "seconds"),
+)
+
 CODE_CALLS = (
     Column("id", lambda r: r.call.get("id")),
     Column("step_id", lambda r: r.step["id"]),
     Column("run_id", lambda r: r.step.get("run_id")),
     Column("status", lambda r: r.step.get("status")),
-    # The times of its step, as in TOOL_CALLS (ms where the engine kept them, else seconds).
-    Column("created_at", lambda r: _step_start_ms(r.step), "ms"),
-    Column("ended_at", lambda r: _step_end_ms(r.step), "ms"),
-    Column("duration_s", lambda r: _ms_span(_step_start_ms(r.step), _step_end_ms(r.step)), "seconds"),
-    Column("tool_s", lambda r: _tool_s(r.step), "seconds"),
+    *CALL_TIMES,
     Column("code", lambda r: (r.call.get("code_interpreter") or {}).get("input") or ""),
     Column("logs", operator.attrgetter("logs")),
     Column("image_file_ids", operator.attrgetter("images")),
@@ -289,10 +294,7 @@ TOOL_CALLS = (
     Column("thread_id", lambda r: r.step.get("thread_id")),
     Column("assistant_id", lambda r: r.step.get("assistant_id")),
     Column("status", lambda r: r.step.get("status")),
-    Column("created_at", lambda r: _step_start_ms(r.step), "ms"),
-    Column("ended_at", lambda r: _step_end_ms(r.step), "ms"),
-    Column("duration_s", lambda r: _ms_span(_step_start_ms(r.step), _step_end_ms(r.step)), "seconds"),
-    Column("tool_s", lambda r: _tool_s(r.step), "seconds"),
+    *CALL_TIMES,
     Column("last_error", lambda r: _error(r.step)),
     Column("resolution", lambda r: _resolution(r.step)),
 )
