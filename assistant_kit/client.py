@@ -81,6 +81,5 @@ def _engine_client(
     else:
         transport = InProcessTransport(app, engine_loop(), scope)
         http = openai.DefaultHttpxClient(transport=transport)
-    if db is not None and os.fspath(db) == ":memory:":  # its engine is this client's alone
-        tie_to(transport, app)
+    tie_to(transport, app)  # a :memory: engine lives as long as this client
     return kind(api_key=LOCAL_API_KEY, base_url=LOCAL_BASE_URL, max_retries=0, http_client=http)

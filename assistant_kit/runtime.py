@@ -87,6 +87,8 @@ def app_for(db: str | os.PathLike[str] | None = None) -> Any:
 def tie_to(owner: object, app: Any) -> None:
     """Let the engine of a ``:memory:`` database (``app``'s) live only as long as ``owner``
     (the transport of the client made for it; the SDK's ``with_options``/``copy`` share it).
+    An app :func:`app_for` shares (any other database) is left alone: it lives as long as
+    the process.
 
     No other client can open that database, so once ``owner`` is garbage-collected nothing
     can reach the engine again: its store is closed (:meth:`Store.close`: runs still
@@ -96,8 +98,10 @@ def tie_to(owner: object, app: Any) -> None:
     left 105 threads and ~600,000 objects. The close runs on a thread of its own: a
     finalizer runs in whichever thread the collector happens to run, the engine loop's
     included, and the close waits for that loop."""
-    store = app.state.engine.store.sync
-    weakref.finalize(owner, _close_later, store)
+    with _lock:
+        if any(shared is app for shared in _apps.values()):
+            return
+    weakref.finalize(owner, _close_later, app.state.engine.store.sync)
 
 
 def _close_later(store: Any) -> None:

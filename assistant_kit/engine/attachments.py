@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._ids import now
 from . import vector_checks as checks
+from .shapes import named_stores
 
 if TYPE_CHECKING:
     from ..store import AsyncStore
@@ -68,7 +69,7 @@ def searched_files(messages: Sequence[Mapping[str, Any]], where: str) -> list[tu
 
 def thread_store_id(thread: Mapping[str, Any]) -> str | None:
     """The vector store named in ``thread``'s ``tool_resources`` (at most one), if any."""
-    ids = ((thread.get("tool_resources") or {}).get("file_search") or {}).get("vector_store_ids") or []
+    ids = named_stores(thread)
     return ids[0] if ids else None
 
 

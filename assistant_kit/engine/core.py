@@ -38,7 +38,7 @@ from .leases import Leases
 from .prompts import PromptRecorder, max_bytes_setting, record_setting
 from .references import check_messages, check_references
 from .runs import TERMINAL, RunExecutor
-from .shapes import build, deleted, new_message, page_body
+from .shapes import build, deleted, named_stores, new_message, page_body
 from .vector_stores import VectorStores
 
 if TYPE_CHECKING:
@@ -445,7 +445,7 @@ class Engine:
     ) -> tuple[dict[str, Any], Subscription | None]:
         await self._get("assistant", body["assistant_id"], owner, "assistant_id")
         thread_body = dict(body.get("thread") or {})
-        given = _store_ids(body) | _store_ids(thread_body)  # the caller's own stores
+        given = {*named_stores(body), *named_stores(thread_body)}  # the caller's own stores
         thread: dict[str, Any] | None = None
         try:
             await self._references(body, owner)
@@ -463,7 +463,7 @@ class Engine:
             # ``vector_stores`` helpers', the attachments') — while the caller's stay
             if thread is not None:
                 await self.store.delete_thread(thread["id"])
-            made = _store_ids(body) | _store_ids(thread_body) | _store_ids(thread or {})
+            made = {*named_stores(body), *named_stores(thread_body), *named_stores(thread or {})}
             for store_id in made - given:
                 with contextlib.suppress(AssistantKitError):
                     await self.vector_stores.delete(store_id, owner)
@@ -559,10 +559,3 @@ class Engine:
     async def list_all_steps(self, query: Mapping[str, str], owner: str | None = None) -> dict[str, Any]:
         """Run steps of every run ``owner`` sees, filtered, each with its timings."""
         return await self.inspection.list_steps(query, owner)
-
-
-def _store_ids(obj: Mapping[str, Any]) -> set[str]:
-    """The vector store ids named in ``obj``'s ``tool_resources.file_search``."""
-    search = (obj.get("tool_resources") or {}).get("file_search") or {}
-    ids = search.get("vector_store_ids") if isinstance(search, Mapping) else None
-    return {i for i in ids or [] if isinstance(i, str)}

@@ -51,6 +51,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError, NotFoundError
+from .shapes import named_stores
 
 if TYPE_CHECKING:
     from ..store import AsyncStore
@@ -130,9 +131,7 @@ async def store_ids(store: AsyncStore, run: dict[str, Any]) -> list[str]:
     """The vector stores ``run`` searches: its assistant's, then its thread's (no repeats)."""
     ids: list[str] = []
     for kind, key in (("assistant", "assistant_id"), ("thread", "thread_id")):
-        holder = await store.get(kind, run[key]) or {}
-        resources = (holder.get("tool_resources") or {}).get(NAME) or {}
-        ids += resources.get("vector_store_ids") or []
+        ids += named_stores(await store.get(kind, run[key]) or {})
     return list(dict.fromkeys(ids))
 
 

@@ -9,6 +9,7 @@ keeps state; each function returns a new dict shaped as the spec
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from openai.types.beta.threads import Message
@@ -76,6 +77,14 @@ def page_body(page: Page) -> dict[str, Any]:
 def deleted(kind: str, object_id: str) -> dict[str, Any]:
     """The body of a successful delete."""
     return {"id": object_id, "object": f"{kind}.deleted", "deleted": True}
+
+
+def named_stores(obj: Mapping[str, Any]) -> list[str]:
+    """The vector store ids ``obj`` — an assistant, a thread, or a request body making one —
+    names in ``tool_resources.file_search.vector_store_ids``."""
+    search = (obj.get("tool_resources") or {}).get("file_search") or {}
+    ids = search.get("vector_store_ids") if isinstance(search, Mapping) else None
+    return [i for i in ids or [] if isinstance(i, str)]
 
 
 def expired(obj: dict[str, Any]) -> bool:
